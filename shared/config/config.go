@@ -1,0 +1,205 @@
+// Package config reads the product's settings once, from the environment
+// (the Function App's application settings in Azure, the shell locally), and
+// validates them. A missing or malformed setting stops the program with a
+// message that names it.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vcc-ingest/vcc-ingest/shared/secrets"
+	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
+)
+
+// Defaults shared with the templates, function.json and the documentation.
+const (
+	DefaultQueue          = "interactions"
+	DefaultContainer      = "recordings"
+	DefaultStateContainer = "vcc-ingest-state"
+	DefaultSecretName     = "vcc-client-secret"
+	DefaultAudioTypes     = "callRecording,voicemail,ivrAudioRecording"
+	DefaultMaxAttempts    = 10
+)
+
+// Config is every setting the product reads.
+type Config struct {
+	VCC vcc.Config // without its secret source: see Secret/KeyVaultURI
+
+	// ClientSecret is set only locally (VCC_CLIENT_SECRET). In Azure the
+	// secret is read from Key Vault at KeyVaultURI under SecretName.
+	ClientSecret secrets.Secret
+	KeyVaultURI  string
+	SecretName   string
+
+	AzureClientID string // user-assigned managed identity; empty: default credential chain
+
+	ServiceBusNamespace string // fully qualified; empty locally (embedded queue)
+	Queue               string
+
+	RecordingsAccountURL       string
+	RecordingsConnectionString string
+	RecordingsContainer        string
+	StateContainer             string
+
+	DiscoverLookback time.Duration
+	DiscoverOverlap  time.Duration
+	DiscoverSettle   time.Duration
+
+	AudioTypes  []string
+	MaxAttempts int // the queue's maxDeliveryCount: ingest stops calling VCC for a message that cannot succeed
+
+	Port string // FUNCTIONS_CUSTOMHANDLER_PORT
+}
+
+// Setting describes one application setting, for documentation and checks.
+type Setting struct {
+	Name, Default, Meaning string
+}
+
+// Settings lists every setting the code reads, in documentation order.
+var Settings = []Setting{
+	{"VCC_REGION", "emea", "emea, nam or apac: picks the default VCC hosts"},
+	{"VCC_TOKEN_URL", "from VCC_REGION", "full URL of the VCC token endpoint"},
+	{"VCC_API_URL", "from VCC_REGION", "VCC API base (/interaction-content, /stats, /useradmin live under it)"},
+	{"VCC_CLIENT_ID", "required", "OAuth client id of the VCC API credential"},
+	{"VCC_CLIENT_SECRET", "", "local runs only: the client secret itself (in Azure it comes from Key Vault)"},
+	{"KEY_VAULT_URI", "", "Key Vault holding the client secret (required when VCC_CLIENT_SECRET is not set)"},
+	{"VCC_CLIENT_SECRET_NAME", DefaultSecretName, "name of the client secret in Key Vault"},
+	{"VCC_RATE_PER_MINUTE", "160", "this instance's share of the VCC request budget"},
+	{"VCC_PAGE_SIZE", "1000", "interaction listing page size (at most 1000)"},
+	{"VCC_AUDIO_TYPES", DefaultAudioTypes, "content types copied to Blob Storage"},
+	{"AZURE_CLIENT_ID", "", "client id of the user-assigned managed identity"},
+	{"ServiceBusConnection__fullyQualifiedNamespace", "required in Azure", "Service Bus namespace (<ns>.servicebus.windows.net)"},
+	{"INTERACTIONS_QUEUE", DefaultQueue, "queue of interactions to ingest"},
+	{"RECORDINGS_ACCOUNT_URL", "required in Azure", "https://<account>.blob.core.windows.net of the recordings account"},
+	{"RECORDINGS_CONNECTION_STRING", "", "local alternative to RECORDINGS_ACCOUNT_URL (Azurite)"},
+	{"RECORDINGS_CONTAINER", DefaultContainer, "container for recordings and sidecars"},
+	{"STATE_CONTAINER", DefaultStateContainer, "container for the checkpoint, run records and failure records"},
+	{"DISCOVER_SCHEDULE", "0 */15 * * * *", "NCRONTAB schedule of discover (read by the Functions host)"},
+	{"DISCOVER_LOOKBACK", "24h", "how far back the first discover run starts"},
+	{"DISCOVER_OVERLAP", "1h", "how far before the checkpoint each run re-lists (late recordings)"},
+	{"DISCOVER_SETTLE", "10m", "how long before now each window ends"},
+	{"INGEST_MAX_ATTEMPTS", strconv.Itoa(DefaultMaxAttempts), "deliveries before a message is dead-lettered (the queue's maxDeliveryCount)"},
+}
+
+// Load reads and validates the settings. getenv is os.Getenv in production.
+func Load(getenv func(string) string) (Config, error) {
+	var errs []error
+	vccCfg, err := vcc.ConfigFromEnv(getenv)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	c := Config{
+		VCC:                        vccCfg,
+		ClientSecret:               secrets.New(getenv("VCC_CLIENT_SECRET")),
+		KeyVaultURI:                strings.TrimSpace(getenv("KEY_VAULT_URI")),
+		SecretName:                 orDefault(getenv("VCC_CLIENT_SECRET_NAME"), DefaultSecretName),
+		AzureClientID:              strings.TrimSpace(getenv("AZURE_CLIENT_ID")),
+		ServiceBusNamespace:        strings.TrimSpace(getenv("ServiceBusConnection__fullyQualifiedNamespace")),
+		Queue:                      orDefault(getenv("INTERACTIONS_QUEUE"), DefaultQueue),
+		RecordingsAccountURL:       strings.TrimSpace(getenv("RECORDINGS_ACCOUNT_URL")),
+		RecordingsConnectionString: strings.TrimSpace(getenv("RECORDINGS_CONNECTION_STRING")),
+		RecordingsContainer:        orDefault(getenv("RECORDINGS_CONTAINER"), DefaultContainer),
+		StateContainer:             orDefault(getenv("STATE_CONTAINER"), DefaultStateContainer),
+		Port:                       strings.TrimSpace(getenv("FUNCTIONS_CUSTOMHANDLER_PORT")),
+	}
+	c.DiscoverLookback = duration(getenv, "DISCOVER_LOOKBACK", 24*time.Hour, &errs)
+	c.DiscoverOverlap = duration(getenv, "DISCOVER_OVERLAP", time.Hour, &errs)
+	c.DiscoverSettle = duration(getenv, "DISCOVER_SETTLE", 10*time.Minute, &errs)
+	c.MaxAttempts = integer(getenv, "INGEST_MAX_ATTEMPTS", DefaultMaxAttempts, &errs)
+	for _, t := range strings.Split(orDefault(getenv("VCC_AUDIO_TYPES"), DefaultAudioTypes), ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			c.AudioTypes = append(c.AudioTypes, t)
+		}
+	}
+	if len(c.AudioTypes) == 0 {
+		errs = append(errs, errors.New("VCC_AUDIO_TYPES: at least one content type is required"))
+	}
+	if c.ClientSecret.IsZero() && c.KeyVaultURI == "" {
+		errs = append(errs, errors.New("KEY_VAULT_URI: required when VCC_CLIENT_SECRET is not set"))
+	}
+	if c.KeyVaultURI != "" {
+		if u, err := url.Parse(c.KeyVaultURI); err != nil || u.Scheme != "https" || u.Host == "" {
+			errs = append(errs, fmt.Errorf("KEY_VAULT_URI: %q is not an https URL", c.KeyVaultURI))
+		}
+	}
+	if c.RecordingsAccountURL != "" && c.RecordingsConnectionString != "" {
+		errs = append(errs, errors.New("RECORDINGS_ACCOUNT_URL and RECORDINGS_CONNECTION_STRING: set one, not both"))
+	}
+	if c.RecordingsAccountURL != "" {
+		if u, err := url.Parse(c.RecordingsAccountURL); err != nil || u.Scheme != "https" || u.Host == "" {
+			errs = append(errs, fmt.Errorf("RECORDINGS_ACCOUNT_URL: %q is not an https URL", c.RecordingsAccountURL))
+		}
+	}
+	if c.DiscoverSettle < 0 || c.DiscoverOverlap < 0 || c.DiscoverLookback <= 0 {
+		errs = append(errs, errors.New("DISCOVER_LOOKBACK must be positive, DISCOVER_OVERLAP and DISCOVER_SETTLE not negative"))
+	}
+	if c.MaxAttempts < 1 {
+		errs = append(errs, errors.New("INGEST_MAX_ATTEMPTS: must be at least 1"))
+	}
+	return c, errors.Join(errs...)
+}
+
+// RequireAzure checks the settings that the Function App needs and a local
+// run does not.
+func (c Config) RequireAzure() error {
+	var errs []error
+	if c.ServiceBusNamespace == "" {
+		errs = append(errs, errors.New("ServiceBusConnection__fullyQualifiedNamespace: required"))
+	}
+	if c.RecordingsAccountURL == "" && c.RecordingsConnectionString == "" {
+		errs = append(errs, errors.New("RECORDINGS_ACCOUNT_URL: required"))
+	}
+	if c.Port == "" {
+		errs = append(errs, errors.New("FUNCTIONS_CUSTOMHANDLER_PORT: not set (the Functions host sets it)"))
+	}
+	return errors.Join(errs...)
+}
+
+// IsAudio reports whether a content item of this type is copied.
+func (c Config) IsAudio(contentType string) bool {
+	for _, t := range c.AudioTypes {
+		if strings.EqualFold(t, contentType) {
+			return true
+		}
+	}
+	return false
+}
+
+func orDefault(v, def string) string {
+	if v = strings.TrimSpace(v); v == "" {
+		return def
+	}
+	return v
+}
+
+func duration(getenv func(string) string, name string, def time.Duration, errs *[]error) time.Duration {
+	v := strings.TrimSpace(getenv(name))
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		*errs = append(*errs, fmt.Errorf("%s: %q is not a duration (e.g. 30m, 24h)", name, v))
+		return def
+	}
+	return d
+}
+
+func integer(getenv func(string) string, name string, def int, errs *[]error) int {
+	v := strings.TrimSpace(getenv(name))
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		*errs = append(*errs, fmt.Errorf("%s: %q is not a whole number", name, v))
+		return def
+	}
+	return n
+}

@@ -1,0 +1,114 @@
+// Package message defines the queue message that discovery sends and ingest
+// consumes: one per interaction, versioned JSON, carrying what discovery
+// already learned so ingest need not ask VCC again.
+package message
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
+)
+
+// Version is the body version this build writes and reads.
+const Version = 1
+
+// ContentType of every message body.
+const ContentType = "application/json"
+
+// ErrInvalid marks a body that can never be processed.
+var ErrInvalid = errors.New("invalid message")
+
+// Content is one content item as discovery saw it.
+type Content struct {
+	ContentKey    string `json:"contentKey"`
+	Type          string `json:"type"`
+	ContentType   string `json:"contentType,omitempty"`
+	ContentLength int64  `json:"contentLength"` // -1 when unknown
+}
+
+// Body is the message body. Only V and InteractionID are required: a message
+// with nothing else (a backfill of one id, a hand-written replay) makes
+// ingest look the interaction up.
+type Body struct {
+	V             int        `json:"v"`
+	InteractionID string     `json:"interactionId"`
+	Start         *time.Time `json:"start,omitempty"`
+	Direction     string     `json:"direction,omitempty"` // from the Stats listing; empty when unknown
+	Duration      int64      `json:"durationMs,omitempty"`
+	Medium        string     `json:"medium,omitempty"`
+	Agents        []string   `json:"agents,omitempty"`
+	Content       []Content  `json:"content,omitempty"`
+	DiscoveredAt  time.Time  `json:"discoveredAt,omitzero"`
+	Source        string     `json:"source,omitempty"` // discover, backfill, replay
+}
+
+// Decode parses and validates a body. Every error wraps ErrInvalid.
+func Decode(data []byte) (Body, error) {
+	var b Body
+	if err := json.Unmarshal(data, &b); err != nil {
+		return b, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if b.V != Version {
+		return b, fmt.Errorf("%w: unsupported version %d (this build reads %d)", ErrInvalid, b.V, Version)
+	}
+	if !vcc.ValidGUID(b.InteractionID) {
+		return b, fmt.Errorf("%w: interactionId %q is not a GUID", ErrInvalid, truncate(b.InteractionID))
+	}
+	for _, c := range b.Content {
+		if !vcc.ValidContentKey(c.ContentKey) {
+			return b, fmt.Errorf("%w: contentKey %q is not valid", ErrInvalid, truncate(c.ContentKey))
+		}
+	}
+	return b, nil
+}
+
+// Encode writes a body, stamping the version.
+func Encode(b Body) ([]byte, error) {
+	b.V = Version
+	return json.Marshal(b)
+}
+
+// FromInteraction builds the body for a listed interaction, with the
+// direction and timing from Stats when known.
+func FromInteraction(in vcc.Interaction, st *vcc.Stats, source string, now time.Time) Body {
+	start := in.Start.UTC()
+	b := Body{
+		V:             Version,
+		InteractionID: in.GUID,
+		Start:         &start,
+		Direction:     string(in.Direction),
+		DiscoveredAt:  now.UTC(),
+		Source:        source,
+	}
+	if st != nil {
+		// Stats is the source of truth for direction; the content API's
+		// field is only the fallback.
+		if st.Direction != vcc.DirectionUnknown && st.Direction != "" {
+			b.Direction = string(st.Direction)
+		}
+		b.Duration = st.Duration.Milliseconds()
+		b.Medium = st.Medium
+	}
+	for _, a := range in.HandlingAgents {
+		b.Agents = append(b.Agents, a.ID)
+	}
+	for _, c := range in.Content {
+		b.Content = append(b.Content, Content{
+			ContentKey:    c.ContentKey,
+			Type:          c.Type,
+			ContentType:   c.ContentType,
+			ContentLength: c.ContentLength,
+		})
+	}
+	return b
+}
+
+func truncate(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}
