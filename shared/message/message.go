@@ -36,7 +36,8 @@ type Body struct {
 	V             int        `json:"v"`
 	InteractionID string     `json:"interactionId"`
 	Start         *time.Time `json:"start,omitempty"`
-	Direction     string     `json:"direction,omitempty"` // from the Stats listing; empty when unknown
+	Direction     string     `json:"direction,omitempty"`        // from Stats (the source of truth); empty when unknown
+	ContentDir    string     `json:"contentDirection,omitempty"` // the content API's field, the fallback
 	Duration      int64      `json:"durationMs,omitempty"`
 	Medium        string     `json:"medium,omitempty"`
 	Agents        []string   `json:"agents,omitempty"`
@@ -79,13 +80,11 @@ func FromInteraction(in vcc.Interaction, st *vcc.Stats, source string, now time.
 		V:             Version,
 		InteractionID: in.GUID,
 		Start:         &start,
-		Direction:     string(in.Direction),
+		ContentDir:    string(in.Direction),
 		DiscoveredAt:  now.UTC(),
 		Source:        source,
 	}
 	if st != nil {
-		// Stats is the source of truth for direction; the content API's
-		// field is only the fallback.
 		if st.Direction != vcc.DirectionUnknown && st.Direction != "" {
 			b.Direction = string(st.Direction)
 		}

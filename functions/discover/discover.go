@@ -1,0 +1,255 @@
+// Package discover is the timer step: it lists the interactions of a time
+// window in VCC and puts one message per interaction on the queue. The
+// window runs from the stored checkpoint (minus an overlap, for late
+// recordings) to now (minus a settle delay); the checkpoint advances only
+// after every message of a window was accepted by the queue, so a crash at
+// any point yields duplicates at worst (absorbed by the queue's duplicate
+// detection, MessageId = interaction guid), never a gap.
+package discover
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/vcc-ingest/vcc-ingest/shared/message"
+	"github.com/vcc-ingest/vcc-ingest/shared/queue"
+	"github.com/vcc-ingest/vcc-ingest/shared/store"
+	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
+)
+
+// CheckpointName is the state blob holding how far discovery has got.
+const CheckpointName = "checkpoints/discover.json"
+
+// Lister is what discovery needs of VCC.
+type Lister interface {
+	ListInteractions(ctx context.Context, start, end time.Time, fn func(vcc.Interaction) error) error
+	ListStats(ctx context.Context, start, end time.Time, fn func(vcc.Stats) error) error
+}
+
+// Sender is what discovery needs of the queue.
+type Sender interface {
+	SendBatch(ctx context.Context, msgs []queue.Outgoing) error
+}
+
+// Options tune discovery. Zero values take the defaults.
+type Options struct {
+	Lookback  time.Duration // first run: how far back to start (default 24h)
+	Overlap   time.Duration // re-listed before the checkpoint (default 1h)
+	Settle    time.Duration // the window ends this long before now (default 10m)
+	Chunk     time.Duration // checkpoint granularity for long catch-ups (default 24h)
+	BatchSize int           // messages per send (default 500)
+	IsAudio   func(contentType string) bool
+	Logger    *slog.Logger
+}
+
+// Checkpoint is the stored progress of discovery.
+type Checkpoint struct {
+	Through   time.Time `json:"through"`
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+// Run is the record of one discovery run, written to state and logged.
+type Run struct {
+	Source       string    `json:"source"`
+	Start        time.Time `json:"start"`
+	End          time.Time `json:"end"`
+	PastDue      bool      `json:"pastDue,omitempty"`
+	Chunks       int       `json:"chunks"`
+	Found        int       `json:"interactionsFound"`
+	Enqueued     int       `json:"messagesSent"`
+	NoAudio      int       `json:"skippedNoAudio"`
+	Sends        int       `json:"sends"`
+	WithStats    int       `json:"withStatsDirection"`
+	StartedAt    time.Time `json:"startedAt"`
+	FinishedAt   time.Time `json:"finishedAt"`
+	CheckpointAt time.Time `json:"checkpoint,omitzero"`
+}
+
+// Discoverer runs discovery over a VCC lister, a queue and the state store.
+type Discoverer struct {
+	vcc   Lister
+	queue Sender
+	state store.State
+	opts  Options
+}
+
+// New returns a Discoverer.
+func New(l Lister, q Sender, st store.State, opts Options) *Discoverer {
+	if opts.Lookback <= 0 {
+		opts.Lookback = 24 * time.Hour
+	}
+	if opts.Overlap < 0 {
+		opts.Overlap = 0
+	}
+	if opts.Chunk <= 0 {
+		opts.Chunk = 24 * time.Hour
+	}
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = 500
+	}
+	if opts.IsAudio == nil {
+		opts.IsAudio = func(string) bool { return true }
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Discoverer{vcc: l, queue: q, state: st, opts: opts}
+}
+
+// Run discovers the window that ends now-Settle and starts at the checkpoint
+// minus Overlap (or now-Lookback on the first run). Missed runs need no
+// special case: the window simply starts where the last successful run ended.
+func (d *Discoverer) Run(ctx context.Context, now time.Time, pastDue bool) (Run, error) {
+	run := Run{Source: "discover", PastDue: pastDue, StartedAt: now.UTC()}
+	data, etag, found, err := d.state.Load(ctx, CheckpointName)
+	if err != nil {
+		return run, fmt.Errorf("load checkpoint: %w", err)
+	}
+	var cp Checkpoint
+	if found {
+		if err := json.Unmarshal(data, &cp); err != nil || cp.Through.IsZero() {
+			// A corrupt checkpoint must not silently restart from the
+			// look-back and skip older work: say so and stop.
+			return run, fmt.Errorf("checkpoint %s is unreadable; fix or delete it: %v", CheckpointName, err)
+		}
+	}
+	end := now.Add(-d.opts.Settle).UTC().Truncate(time.Second)
+	start := end.Add(-d.opts.Lookback)
+	if found {
+		start = cp.Through.Add(-d.opts.Overlap)
+	}
+	run.Start, run.End = start, end
+	if !end.After(start) {
+		run.FinishedAt = time.Now().UTC()
+		return run, nil
+	}
+
+	for chunkStart := start; chunkStart.Before(end); chunkStart = chunkStart.Add(d.opts.Chunk) {
+		chunkEnd := minTime(chunkStart.Add(d.opts.Chunk), end)
+		if err := d.enqueue(ctx, chunkStart, chunkEnd, "discover", now, &run); err != nil {
+			return run, err
+		}
+		run.Chunks++
+		through := chunkEnd
+		if found && cp.Through.After(through) {
+			through = cp.Through // never move the checkpoint backwards
+		}
+		next := Checkpoint{Through: through, UpdatedAt: time.Now().UTC()}
+		body, _ := json.Marshal(next)
+		newETag, err := d.state.Save(ctx, CheckpointName, body, etag)
+		if err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				return run, fmt.Errorf("checkpoint changed by another run; this run stops (its messages are de-duplicated by the queue): %w", err)
+			}
+			return run, fmt.Errorf("save checkpoint: %w", err)
+		}
+		etag, found, cp = newETag, true, next
+		run.CheckpointAt = through
+	}
+	run.FinishedAt = time.Now().UTC()
+	d.record(ctx, run)
+	return run, nil
+}
+
+// Enqueue sends one message per interaction of [start, end) without touching
+// the checkpoint (backfill).
+func (d *Discoverer) Enqueue(ctx context.Context, start, end time.Time, source string, now time.Time) (Run, error) {
+	run := Run{Source: source, Start: start, End: end, StartedAt: now.UTC()}
+	for chunkStart := start; chunkStart.Before(end); chunkStart = chunkStart.Add(d.opts.Chunk) {
+		if err := d.enqueue(ctx, chunkStart, minTime(chunkStart.Add(d.opts.Chunk), end), source, now, &run); err != nil {
+			return run, err
+		}
+		run.Chunks++
+	}
+	run.FinishedAt = time.Now().UTC()
+	d.record(ctx, run)
+	return run, nil
+}
+
+// enqueue lists one chunk: Stats first (directions for the whole chunk in a
+// few calls), then the content listing, sending messages in batches.
+func (d *Discoverer) enqueue(ctx context.Context, start, end time.Time, source string, now time.Time, run *Run) error {
+	stats := make(map[string]vcc.Stats)
+	if err := d.vcc.ListStats(ctx, start, end, func(s vcc.Stats) error {
+		stats[s.GUID] = s
+		return nil
+	}); err != nil {
+		return fmt.Errorf("list stats %s..%s: %w", start.Format(time.RFC3339), end.Format(time.RFC3339), err)
+	}
+
+	batch := make([]queue.Outgoing, 0, d.opts.BatchSize)
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := d.queue.SendBatch(ctx, batch); err != nil {
+			return fmt.Errorf("send %d messages: %w", len(batch), err)
+		}
+		run.Sends++
+		run.Enqueued += len(batch)
+		batch = batch[:0]
+		return nil
+	}
+	err := d.vcc.ListInteractions(ctx, start, end, func(in vcc.Interaction) error {
+		run.Found++
+		if !d.hasAudio(in) {
+			// Only interactions with audio become messages: one whose
+			// audio appears later is then first sent with it, rather than
+			// de-duplicated away after an audio-less delivery.
+			run.NoAudio++
+			return nil
+		}
+		var st *vcc.Stats
+		if s, ok := stats[in.GUID]; ok {
+			st = &s
+			run.WithStats++
+		}
+		body, err := message.Encode(message.FromInteraction(in, st, source, now))
+		if err != nil {
+			return err
+		}
+		batch = append(batch, queue.Outgoing{ID: in.GUID, Body: body, ContentType: message.ContentType})
+		if len(batch) >= d.opts.BatchSize {
+			return flush()
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("list interactions %s..%s: %w", start.Format(time.RFC3339), end.Format(time.RFC3339), err)
+	}
+	return flush()
+}
+
+func (d *Discoverer) hasAudio(in vcc.Interaction) bool {
+	for _, c := range in.Content {
+		if d.opts.IsAudio(c.Type) {
+			return true
+		}
+	}
+	return false
+}
+
+// record writes the run record and the one-line summary. A failure to write
+// the record is logged, not fatal: the messages are already on the queue.
+func (d *Discoverer) record(ctx context.Context, run Run) {
+	d.opts.Logger.Info("discover run",
+		"source", run.Source, "start", run.Start, "end", run.End, "pastDue", run.PastDue,
+		"found", run.Found, "sent", run.Enqueued, "noAudio", run.NoAudio, "sends", run.Sends,
+		"checkpoint", run.CheckpointAt)
+	body, _ := json.Marshal(run)
+	name := fmt.Sprintf("runs/%s/%s.json", run.Source, run.StartedAt.Format("2006/01/02/150405.000000000"))
+	if err := d.state.Put(ctx, name, body); err != nil {
+		d.opts.Logger.Warn("run record not written", "name", name, "error", err)
+	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}

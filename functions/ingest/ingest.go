@@ -1,0 +1,486 @@
+// Package ingest is the fan-out step: for one queued interaction it resolves
+// the handling agents and the call direction, streams each audio recording
+// from VCC into the recordings store, and writes the interaction.json sidecar
+// last, so that its presence means the interaction is complete.
+//
+// Every outcome is explicit: stored (or already complete), skipped with a
+// reason, a transient failure (the caller fails the invocation so the queue
+// redelivers), or a permanent failure (recorded where replay and reports find
+// it; later deliveries of the same message fail at once without calling VCC,
+// until the queue dead-letters it).
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/vcc-ingest/vcc-ingest/shared/message"
+	"github.com/vcc-ingest/vcc-ingest/shared/store"
+	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
+)
+
+// VCC is what ingest needs of the VCC client.
+type VCC interface {
+	GetInteraction(ctx context.Context, guid string) (vcc.Interaction, error)
+	GetStats(ctx context.Context, guid string) (vcc.Stats, error)
+	Download(ctx context.Context, guid, contentKey string) (*vcc.Download, error)
+	ResolveAgent(ctx context.Context, id string) (vcc.Agent, error)
+}
+
+// Options tune ingest.
+type Options struct {
+	IsAudio func(contentType string) bool
+	Logger  *slog.Logger
+	Now     func() time.Time
+}
+
+// Ingester handles deliveries.
+type Ingester struct {
+	vcc   VCC
+	sink  store.Sink
+	state store.State
+	opts  Options
+}
+
+// New returns an Ingester writing recordings to sink and its own records to state.
+func New(v VCC, sink store.Sink, state store.State, opts Options) *Ingester {
+	if opts.IsAudio == nil {
+		opts.IsAudio = func(string) bool { return true }
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Ingester{vcc: v, sink: sink, state: state, opts: opts}
+}
+
+// Delivery is one message as the trigger hands it over.
+type Delivery struct {
+	MessageID     string
+	DeliveryCount int
+	Body          []byte
+}
+
+// Outcome names what happened to an interaction.
+type Outcome string
+
+const (
+	Stored   Outcome = "stored"   // recordings copied now
+	Complete Outcome = "complete" // already complete: nothing downloaded
+	Skipped  Outcome = "skipped"  // nothing to copy, with a reason
+)
+
+// Result describes a successful delivery.
+type Result struct {
+	InteractionID string  `json:"interactionId"`
+	Outcome       Outcome `json:"outcome"`
+	Reason        string  `json:"reason,omitempty"`
+	Recordings    int     `json:"recordings"`
+	Copied        int     `json:"copied"`
+	Bytes         int64   `json:"bytes"`
+	Direction     string  `json:"direction,omitempty"`
+}
+
+// Failure is a delivery that did not succeed.
+type Failure struct {
+	InteractionID string
+	Permanent     bool
+	Reason        string
+	Err           error
+}
+
+func (f *Failure) Error() string {
+	kind := "transient"
+	if f.Permanent {
+		kind = "permanent"
+	}
+	if f.InteractionID != "" {
+		return fmt.Sprintf("ingest %s: %s failure: %s", f.InteractionID, kind, f.Reason)
+	}
+	return fmt.Sprintf("ingest: %s failure: %s", kind, f.Reason)
+}
+
+func (f *Failure) Unwrap() error { return f.Err }
+
+// FailureRecord is kept in state under FailureName while an interaction's
+// last delivery failed; ingest deletes it on success.
+type FailureRecord struct {
+	InteractionID string    `json:"interactionId"`
+	MessageID     string    `json:"messageId"`
+	Permanent     bool      `json:"permanent"`
+	Reason        string    `json:"reason"`
+	DeliveryCount int       `json:"deliveryCount"`
+	At            time.Time `json:"at"`
+}
+
+// FailureName is where an interaction's failure record lives.
+func FailureName(guid string) string { return "failures/" + guid + ".json" }
+
+// SkippedName is where an interaction skipped for a reason is recorded.
+func SkippedName(start time.Time, guid string) string {
+	return "skipped/" + start.UTC().Format("2006/01/02") + "/" + guid + ".json"
+}
+
+// Sidecar is interaction.json, written last.
+type Sidecar struct {
+	InteractionID   string          `json:"interactionId"`
+	Start           time.Time       `json:"start"`
+	DurationMs      int64           `json:"durationMs,omitempty"`
+	Medium          string          `json:"medium,omitempty"`
+	Direction       string          `json:"direction"`
+	DirectionSource string          `json:"directionSource"`
+	ConnectFrom     string          `json:"connectFrom,omitempty"`
+	ConnectTo       string          `json:"connectTo,omitempty"`
+	Agents          []SidecarAgent  `json:"agents"`
+	Recordings      []SidecarRecord `json:"recordings"`
+	IngestedAt      time.Time       `json:"ingestedAt"`
+}
+
+// SidecarAgent is one handling agent.
+type SidecarAgent struct {
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	Email     string `json:"email"`
+	AgentCode string `json:"agentCode"`
+	Resolved  bool   `json:"resolved"`
+}
+
+// SidecarRecord is one stored recording.
+type SidecarRecord struct {
+	ContentKey  string `json:"contentKey"`
+	Type        string `json:"type"`
+	ContentType string `json:"contentType"`
+	Bytes       int64  `json:"bytes"`
+	SHA256      string `json:"sha256"`
+	Blob        string `json:"blob"`
+}
+
+// Handle processes one delivery.
+func (i *Ingester) Handle(ctx context.Context, d Delivery) (Result, error) {
+	body, err := message.Decode(d.Body)
+	if err != nil {
+		return Result{}, &Failure{Permanent: true, Reason: err.Error(), Err: err}
+	}
+	guid := body.InteractionID
+	log := i.opts.Logger.With("interactionId", guid, "messageId", d.MessageID, "deliveryCount", d.DeliveryCount)
+
+	// A message already known to fail permanently is not retried against
+	// VCC: it fails at once until the queue dead-letters it.
+	if rec, ok := i.failure(ctx, guid); ok && rec.Permanent && rec.MessageID == d.MessageID && d.MessageID != "" {
+		return Result{}, &Failure{InteractionID: guid, Permanent: true, Reason: rec.Reason + " (recorded earlier; awaiting dead-letter)"}
+	}
+
+	res, err := i.handle(ctx, body, log)
+	if err != nil {
+		var f *Failure
+		if !errors.As(err, &f) {
+			f = classify(guid, err)
+		}
+		f.InteractionID = guid
+		i.recordFailure(ctx, d, f, log)
+		log.Warn("ingest failed", "permanent", f.Permanent, "reason", f.Reason)
+		return Result{}, f
+	}
+	if err := i.state.Delete(ctx, FailureName(guid)); err != nil {
+		log.Warn("failure record not cleared", "error", err)
+	}
+	log.Info("ingest done", "outcome", res.Outcome, "recordings", res.Recordings, "copied", res.Copied, "bytes", res.Bytes, "reason", res.Reason)
+	return res, nil
+}
+
+func (i *Ingester) handle(ctx context.Context, body message.Body, log *slog.Logger) (Result, error) {
+	guid := body.InteractionID
+	res := Result{InteractionID: guid}
+
+	in, err := i.interaction(ctx, body)
+	if err != nil {
+		return res, err
+	}
+	sidecarName := store.SidecarName(in.Start, guid)
+	if _, found, err := i.sink.GetSidecar(ctx, sidecarName); err != nil {
+		return res, classify(guid, fmt.Errorf("check sidecar: %w", err))
+	} else if found {
+		res.Outcome = Complete
+		return res, nil
+	}
+
+	var audio []vcc.ContentItem
+	for _, c := range in.Content {
+		if i.opts.IsAudio(c.Type) {
+			audio = append(audio, c)
+		}
+	}
+	if len(audio) == 0 {
+		res.Outcome, res.Reason = Skipped, "no audio content"
+		i.recordSkip(ctx, in, res.Reason, log)
+		return res, nil
+	}
+
+	direction, source, err := i.direction(ctx, body, in)
+	if err != nil {
+		return res, err
+	}
+	res.Direction = string(direction)
+	agents, err := i.agents(ctx, in)
+	if err != nil {
+		return res, err
+	}
+
+	sidecar := Sidecar{
+		InteractionID:   guid,
+		Start:           in.Start.UTC(),
+		DurationMs:      body.Duration,
+		Medium:          body.Medium,
+		Direction:       string(direction),
+		DirectionSource: source,
+		ConnectFrom:     in.ConnectFrom,
+		ConnectTo:       in.ConnectTo,
+		Agents:          agents,
+	}
+	for _, item := range audio {
+		rec, copied, err := i.copy(ctx, in, item, direction, agents)
+		if err != nil {
+			return res, err
+		}
+		sidecar.Recordings = append(sidecar.Recordings, rec)
+		res.Recordings++
+		if copied {
+			res.Copied++
+			res.Bytes += rec.Bytes
+		}
+	}
+	sidecar.IngestedAt = i.opts.Now().UTC()
+	data, err := json.MarshalIndent(sidecar, "", "  ")
+	if err != nil {
+		return res, err
+	}
+	if err := i.sink.PutSidecar(ctx, sidecarName, data); err != nil {
+		return res, classify(guid, fmt.Errorf("write sidecar: %w", err))
+	}
+	res.Outcome = Stored
+	if res.Copied == 0 {
+		res.Outcome = Complete
+	}
+	return res, nil
+}
+
+// interaction returns what is known of the interaction: from the message
+// when discovery carried it, otherwise from VCC.
+func (i *Ingester) interaction(ctx context.Context, body message.Body) (vcc.Interaction, error) {
+	if body.Start != nil && len(body.Content) > 0 {
+		in := vcc.Interaction{
+			GUID:      body.InteractionID,
+			Start:     body.Start.UTC(),
+			Direction: vcc.NormalizeDirection(body.ContentDir),
+		}
+		for _, a := range body.Agents {
+			in.HandlingAgents = append(in.HandlingAgents, vcc.AgentRef{ID: a})
+		}
+		for _, c := range body.Content {
+			in.Content = append(in.Content, vcc.ContentItem{
+				ContentKey: c.ContentKey, Type: c.Type, ContentType: c.ContentType, ContentLength: c.ContentLength,
+			})
+		}
+		return in, nil
+	}
+	in, err := i.vcc.GetInteraction(ctx, body.InteractionID)
+	if err != nil {
+		if errors.Is(err, vcc.ErrNotFound) {
+			return in, &Failure{Permanent: true, Reason: "unknown interaction: VCC has no visible content for it (check the credential user's feature permissions)", Err: err}
+		}
+		return in, classify(body.InteractionID, fmt.Errorf("get interaction: %w", err))
+	}
+	return in, nil
+}
+
+// direction: Stats is the source of truth, the content API's field the fallback.
+func (i *Ingester) direction(ctx context.Context, body message.Body, in vcc.Interaction) (vcc.Direction, string, error) {
+	if d := vcc.NormalizeDirection(body.Direction); d != vcc.DirectionUnknown {
+		return d, "stats", nil
+	}
+	st, err := i.vcc.GetStats(ctx, in.GUID)
+	switch {
+	case err == nil && st.Direction != vcc.DirectionUnknown:
+		return st.Direction, "stats", nil
+	case err != nil && !vcc.IsPermanent(err):
+		return "", "", classify(in.GUID, fmt.Errorf("get stats: %w", err))
+	}
+	if in.Direction != vcc.DirectionUnknown && in.Direction != "" {
+		return in.Direction, "content", nil
+	}
+	return vcc.DirectionUnknown, "unknown", nil
+}
+
+func (i *Ingester) agents(ctx context.Context, in vcc.Interaction) ([]SidecarAgent, error) {
+	out := make([]SidecarAgent, 0, len(in.HandlingAgents))
+	for _, ref := range in.HandlingAgents {
+		a, err := i.vcc.ResolveAgent(ctx, ref.ID)
+		if err != nil {
+			return nil, classify(in.GUID, fmt.Errorf("resolve agent %s: %w", ref.ID, err))
+		}
+		out = append(out, SidecarAgent{ID: ref.ID, Name: a.Name, Email: a.Email, AgentCode: a.AgentCode, Resolved: a.Resolved})
+	}
+	return out, nil
+}
+
+// copy streams one recording unless it is already stored. A blob that exists
+// was committed whole (uploads commit only at the end), so it is reused.
+func (i *Ingester) copy(ctx context.Context, in vcc.Interaction, item vcc.ContentItem, dir vcc.Direction, agents []SidecarAgent) (SidecarRecord, bool, error) {
+	rec := SidecarRecord{ContentKey: item.ContentKey, Type: item.Type, ContentType: item.ContentType}
+	ext := store.ExtensionFor(item.ContentType)
+	if item.ContentType == "" {
+		ext = ""
+	}
+	if ext != "" {
+		rec.Blob = store.RecordingName(in.Start, in.GUID, item.ContentKey, ext)
+		if info, found, err := i.sink.StatRecording(ctx, rec.Blob); err != nil {
+			return rec, false, classify(in.GUID, fmt.Errorf("check %s: %w", rec.Blob, err))
+		} else if found {
+			rec.Bytes, rec.SHA256 = info.Bytes, info.SHA256
+			if info.ContentType != "" {
+				rec.ContentType = info.ContentType
+			}
+			return rec, false, nil
+		}
+	}
+
+	dl, err := i.vcc.Download(ctx, in.GUID, item.ContentKey)
+	if err != nil {
+		if errors.Is(err, vcc.ErrNotFound) {
+			return rec, false, &Failure{Permanent: true, Reason: fmt.Sprintf("content %s not found in VCC", item.ContentKey), Err: err}
+		}
+		return rec, false, classify(in.GUID, fmt.Errorf("download %s: %w", item.ContentKey, err))
+	}
+	defer dl.Body.Close()
+	if rec.ContentType == "" {
+		rec.ContentType = dl.ContentType
+	}
+	if rec.Blob == "" {
+		rec.Blob = store.RecordingName(in.Start, in.GUID, item.ContentKey, store.ExtensionFor(rec.ContentType))
+	}
+	w, err := i.sink.PutRecording(ctx, store.Recording{
+		Name:           rec.Blob,
+		ContentType:    rec.ContentType,
+		ExpectedLength: dl.Length,
+		Metadata:       blobMetadata(in, item, dir, agents),
+		Tags:           blobTags(in, dir, agents),
+	}, dl.Body)
+	if errors.Is(err, store.ErrExists) {
+		// A concurrent delivery finished it first.
+		info, found, serr := i.sink.StatRecording(ctx, rec.Blob)
+		if serr != nil || !found {
+			return rec, false, classify(in.GUID, fmt.Errorf("recording %s exists but cannot be read: %v", rec.Blob, serr))
+		}
+		rec.Bytes, rec.SHA256 = info.Bytes, info.SHA256
+		return rec, false, nil
+	}
+	if err != nil {
+		return rec, false, classify(in.GUID, fmt.Errorf("copy %s: %w", item.ContentKey, err))
+	}
+	rec.Bytes, rec.SHA256 = w.Bytes, w.SHA256
+	return rec, true, nil
+}
+
+func blobMetadata(in vcc.Interaction, item vcc.ContentItem, dir vcc.Direction, agents []SidecarAgent) map[string]string {
+	return map[string]string{
+		"interactionid": in.GUID,
+		"contentkey":    item.ContentKey,
+		"contenttype":   item.Type,
+		"direction":     string(dir),
+		"agentid":       joinAgents(agents, func(a SidecarAgent) string { return a.ID }),
+		"agentcode":     joinAgents(agents, func(a SidecarAgent) string { return a.AgentCode }),
+		"date":          in.Start.UTC().Format("2006-01-02"),
+		"start":         in.Start.UTC().Format(time.RFC3339),
+	}
+}
+
+// blobTags are queryable with FilterBlobs; they carry no email or phone number.
+func blobTags(in vcc.Interaction, dir vcc.Direction, agents []SidecarAgent) map[string]string {
+	return map[string]string{
+		"interactionId": in.GUID,
+		"direction":     string(dir),
+		"agentCode":     tagValue(joinAgents(agents, func(a SidecarAgent) string { return a.AgentCode })),
+		"date":          in.Start.UTC().Format("2006-01-02"),
+	}
+}
+
+func joinAgents(agents []SidecarAgent, f func(SidecarAgent) string) string {
+	var parts []string
+	for _, a := range agents {
+		if v := f(a); v != "" {
+			parts = append(parts, v)
+		}
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, " ")
+}
+
+// tagValue keeps the characters blob index tags allow (letters, digits,
+// space and + - . / : = _) and their 256-character limit.
+func tagValue(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', strings.ContainsRune(" +-./:=_", r):
+			b.WriteRune(r)
+		default:
+			b.WriteRune('_')
+		}
+	}
+	if out := b.String(); len(out) <= 256 {
+		return out
+	}
+	return b.String()[:256]
+}
+
+func (i *Ingester) failure(ctx context.Context, guid string) (FailureRecord, bool) {
+	data, _, found, err := i.state.Load(ctx, FailureName(guid))
+	if err != nil || !found {
+		return FailureRecord{}, false
+	}
+	var rec FailureRecord
+	if json.Unmarshal(data, &rec) != nil {
+		return FailureRecord{}, false
+	}
+	return rec, true
+}
+
+func (i *Ingester) recordFailure(ctx context.Context, d Delivery, f *Failure, log *slog.Logger) {
+	if f.InteractionID == "" {
+		return // no valid id: the dead-lettered message itself is the record
+	}
+	rec := FailureRecord{
+		InteractionID: f.InteractionID, MessageID: d.MessageID, Permanent: f.Permanent,
+		Reason: f.Reason, DeliveryCount: d.DeliveryCount, At: i.opts.Now().UTC(),
+	}
+	data, _ := json.Marshal(rec)
+	if err := i.state.Put(ctx, FailureName(f.InteractionID), data); err != nil {
+		log.Warn("failure record not written", "error", err)
+	}
+}
+
+func (i *Ingester) recordSkip(ctx context.Context, in vcc.Interaction, reason string, log *slog.Logger) {
+	data, _ := json.Marshal(map[string]any{"interactionId": in.GUID, "start": in.Start.UTC(), "reason": reason, "at": i.opts.Now().UTC()})
+	if err := i.state.Put(ctx, SkippedName(in.Start, in.GUID), data); err != nil {
+		log.Warn("skip record not written", "error", err)
+	}
+}
+
+// classify turns an adapter error into a Failure, deciding on its class
+// only: VCC's permanent errors, and everything else is worth a retry.
+func classify(guid string, err error) *Failure {
+	if f := (*Failure)(nil); errors.As(err, &f) {
+		return f
+	}
+	permanent := vcc.IsPermanent(err) && !errors.Is(err, io.ErrUnexpectedEOF)
+	return &Failure{InteractionID: guid, Permanent: permanent, Reason: err.Error(), Err: err}
+}

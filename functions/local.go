@@ -1,0 +1,510 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"golang.org/x/term"
+
+	"github.com/vcc-ingest/vcc-ingest/functions/discover"
+	"github.com/vcc-ingest/vcc-ingest/functions/ingest"
+	"github.com/vcc-ingest/vcc-ingest/shared/azuritetest"
+	"github.com/vcc-ingest/vcc-ingest/shared/config"
+	"github.com/vcc-ingest/vcc-ingest/shared/devhost"
+	"github.com/vcc-ingest/vcc-ingest/shared/queue"
+	"github.com/vcc-ingest/vcc-ingest/shared/secrets"
+	"github.com/vcc-ingest/vcc-ingest/shared/store"
+	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
+	"github.com/vcc-ingest/vcc-ingest/shared/vccsim"
+)
+
+const localUsage = `Usage: handler local [flags]
+
+Runs the whole pipeline on this machine: the custom handler, a stand-in for
+the Functions host that invokes it over the same HTTP protocol, and an
+embedded queue with Service Bus semantics in place of Service Bus.
+
+  --from/--to   process one window and exit: status 0 when every recording is
+                stored, 1 with a summary when anything was dead-lettered
+  (no window)   run discover every --every and ingest continuously until stopped
+
+VCC settings come from the same environment variables as in Azure
+(VCC_TOKEN_URL, VCC_API_URL, VCC_CLIENT_ID, VCC_CLIENT_SECRET, ...), unless
+--sandbox starts the VCC sandbox in-process. Recordings go to --out DIR, or
+to the container of RECORDINGS_CONNECTION_STRING, or to an Azurite started
+for the run (--azurite).
+
+Flags:
+`
+
+// localOptions are the flags of "handler local".
+type localOptions struct {
+	from, to   string
+	out        string
+	data       string
+	sandbox    bool
+	seed       int64
+	perDay     int
+	azurite    bool
+	workers    int
+	every      time.Duration
+	idle       time.Duration
+	lockPeriod time.Duration
+}
+
+func parseLocalFlags(args []string, stderr io.Writer) (localOptions, error) {
+	var o localOptions
+	fs := flag.NewFlagSet("local", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, localUsage); fs.PrintDefaults() }
+	fs.StringVar(&o.from, "from", "", "window start, RFC 3339 (e.g. 2026-11-02T00:00:00Z)")
+	fs.StringVar(&o.to, "to", "", "window end, RFC 3339")
+	fs.StringVar(&o.out, "out", "", "write recordings and interaction.json files under this directory instead of Blob Storage")
+	fs.StringVar(&o.data, "data", ".local", "directory for the embedded queue and local state")
+	fs.BoolVar(&o.sandbox, "sandbox", false, "start the VCC sandbox in-process and use it as VCC")
+	fs.Int64Var(&o.seed, "seed", 1, "sandbox: seed of the generated contact centre")
+	fs.IntVar(&o.perDay, "per-day", 200, "sandbox: interactions per day")
+	fs.BoolVar(&o.azurite, "azurite", false, "start Azurite (npm ci --prefix infra/local) for the run and store recordings there")
+	fs.IntVar(&o.workers, "workers", 8, "concurrent ingest invocations (the host's maxConcurrentCalls)")
+	fs.DurationVar(&o.every, "every", 15*time.Minute, "without a window: how often discover runs")
+	fs.DurationVar(&o.idle, "idle", time.Second, "a window run ends when the queue has been empty this long")
+	fs.DurationVar(&o.lockPeriod, "lock", 5*time.Minute, "message lock duration (the queue's lockDuration)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if (o.from == "") != (o.to == "") {
+		return o, errors.New("--from and --to go together")
+	}
+	return o, nil
+}
+
+// runLocal returns the exit status: 0 all stored, 1 something dead-lettered
+// or failed, 2 bad usage or set-up.
+func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	o, err := parseLocalFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "error:", err)
+		return 2
+	}
+	status, err := localRun(ctx, o, stdout, stderr, getenv)
+	if err != nil {
+		fmt.Fprintln(stderr, "error:", err)
+		if status == 0 {
+			status = 2
+		}
+	}
+	return status
+}
+
+func localRun(ctx context.Context, o localOptions, stdout, stderr io.Writer, getenv func(string) string) (int, error) {
+	if err := os.MkdirAll(o.data, 0o755); err != nil {
+		return 2, err
+	}
+	// Logs go to a file so the terminal shows progress and the summary.
+	logPath := filepath.Join(o.data, "run.log")
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return 2, err
+	}
+	defer logFile.Close()
+	log := newLogger(logFile)
+
+	env := overlayEnv(getenv)
+	var sim *vccsim.Sim
+	var from, to time.Time
+	if o.sandbox {
+		opts := vccsim.Options{Seed: o.seed, InteractionsPerDay: o.perDay}
+		sim = vccsim.New(opts)
+		if err := sim.Start(); err != nil {
+			return 2, fmt.Errorf("sandbox: %w", err)
+		}
+		defer sim.Close()
+		env.set("VCC_TOKEN_URL", sim.TokenURL())
+		env.set("VCC_API_URL", sim.APIURL())
+		env.set("VCC_CLIENT_ID", vccsim.DefaultClientID)
+		env.set("VCC_CLIENT_SECRET", vccsim.DefaultClientSecret)
+		day := sim.Start0()
+		from, to = day, day.Add(24*time.Hour)
+		fmt.Fprintf(stdout, "VCC sandbox at %s (seed %d, %d interactions a day)\n", sim.APIURL(), o.seed, o.perDay)
+	}
+	if o.from != "" {
+		if from, err = time.Parse(time.RFC3339, o.from); err != nil {
+			return 2, fmt.Errorf("--from: %w", err)
+		}
+		if to, err = time.Parse(time.RFC3339, o.to); err != nil {
+			return 2, fmt.Errorf("--to: %w", err)
+		}
+		if !to.After(from) {
+			return 2, errors.New("--to must be after --from")
+		}
+	}
+
+	if o.azurite && o.out == "" {
+		az, err := azuritetest.Launch(ctx, filepath.Join(o.data, "azurite"), true)
+		if err != nil {
+			return 2, fmt.Errorf("azurite: %w", err)
+		}
+		defer az.Stop()
+		env.set("RECORDINGS_CONNECTION_STRING", az.ConnectionString)
+		fmt.Fprintf(stdout, "Azurite at %s (data in %s)\n", az.BlobURL, filepath.Join(o.data, "azurite"))
+	}
+	if env.get("VCC_CLIENT_SECRET") == "" {
+		return 2, errors.New("VCC_CLIENT_SECRET: required for a local run (or use --sandbox)")
+	}
+	cfg, err := config.Load(env.get)
+	if err != nil {
+		return 2, fmt.Errorf("configuration:\n%w", err)
+	}
+
+	vccCfg := cfg.VCC
+	vccCfg.Secret = secrets.Static(cfg.ClientSecret)
+	vccCfg.Logger = log
+	client, err := vcc.New(vccCfg)
+	if err != nil {
+		return 2, err
+	}
+
+	var sink store.Sink
+	var state store.State
+	where := ""
+	switch {
+	case o.out != "":
+		dir := store.NewDir(o.out)
+		sink, state = dir, store.NewDirState(filepath.Join(o.data, "state"))
+		where = o.out
+	case cfg.RecordingsConnectionString != "" || cfg.RecordingsAccountURL != "":
+		var cred azcore.TokenCredential
+		if cfg.RecordingsAccountURL != "" {
+			if cred, err = credential(cfg); err != nil {
+				return 2, err
+			}
+		}
+		blobs, err := store.NewBlob(ctx, store.BlobConfig{
+			ConnectionString: cfg.RecordingsConnectionString,
+			AccountURL:       cfg.RecordingsAccountURL,
+			Credential:       cred,
+			Container:        cfg.RecordingsContainer,
+			StateContainer:   cfg.StateContainer,
+			CreateContainers: cfg.RecordingsConnectionString != "",
+		})
+		if err != nil {
+			return 2, err
+		}
+		sink, state = blobs, blobs.State()
+		where = "container " + cfg.RecordingsContainer
+	default:
+		return 2, errors.New("nowhere to store recordings: give --out DIR, --azurite, RECORDINGS_CONNECTION_STRING or RECORDINGS_ACCOUNT_URL")
+	}
+
+	q, err := queue.OpenEmbedded(filepath.Join(o.data, "queue.db"), queue.EmbeddedOptions{
+		LockDuration:     o.lockPeriod,
+		MaxDeliveryCount: cfg.MaxAttempts,
+	})
+	if err != nil {
+		return 2, err
+	}
+	defer q.Close()
+
+	srv := &server{
+		discover: discover.New(client, q, state, discoverOptions(cfg, log)),
+		ingest:   ingest.New(client, sink, state, ingest.Options{IsAudio: cfg.IsAudio, Logger: log}),
+		log:      log,
+		now:      time.Now,
+	}
+	sctx, stopServer := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopServer()
+	addrc := make(chan string, 1)
+	go func() {
+		_ = serve(sctx, "127.0.0.1:0", srv.handler(), shutdownGrace, log, func(a string) { addrc <- a })
+	}()
+	tally := newTally()
+	host := &devhost.Host{
+		BaseURL:  "http://" + <-addrc,
+		Queue:    q,
+		Workers:  o.workers,
+		Logger:   log,
+		OnResult: tally.add,
+	}
+	if err := host.WaitReady(ctx, 10*time.Second); err != nil {
+		return 2, err
+	}
+
+	progress := newProgress(stdout, tally)
+	defer progress.stop()
+	if from.IsZero() {
+		return scheduled(ctx, host, srv, o, stdout, log)
+	}
+	fmt.Fprintf(stdout, "Window %s → %s; recordings to %s; logs in %s\n",
+		from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339), where, logPath)
+	run, err := srv.discover.Enqueue(ctx, from.UTC(), to.UTC(), "local", time.Now())
+	if err != nil {
+		return 1, fmt.Errorf("discover: %w", err)
+	}
+	tally.setDiscovered(run.Found, run.Enqueued, run.NoAudio)
+	if _, err := host.Drain(ctx, "ingest", o.idle); err != nil && !errors.Is(err, context.Canceled) {
+		return 1, err
+	}
+	progress.stop()
+	dead, err := q.PeekDeadLetters(context.WithoutCancel(ctx), 10000)
+	if err != nil {
+		return 1, err
+	}
+	printSummary(stdout, tally, dead, client.Counters(), where)
+	if ctx.Err() != nil {
+		return 1, errors.New("interrupted: run the same command again to finish (nothing is lost or copied twice)")
+	}
+	if len(dead) > 0 {
+		return 1, nil
+	}
+	return 0, nil
+}
+
+// scheduled runs discover every o.every and ingests continuously until ctx ends.
+func scheduled(ctx context.Context, host *devhost.Host, srv *server, o localOptions, stdout io.Writer, log *slog.Logger) (int, error) {
+	fmt.Fprintf(stdout, "Running: discover every %s, %d ingest workers; Ctrl-C stops\n", o.every, o.workers)
+	drainDone := make(chan error, 1)
+	go func() {
+		for ctx.Err() == nil {
+			if _, err := host.Drain(ctx, "ingest", time.Hour); err != nil && ctx.Err() == nil {
+				drainDone <- err
+				return
+			}
+		}
+		drainDone <- nil
+	}()
+	last := time.Now()
+	tick := time.NewTicker(o.every)
+	defer tick.Stop()
+	for {
+		if _, err := host.Tick(ctx, "discover", last, false); err != nil && ctx.Err() == nil {
+			log.Error("discover tick failed", "error", err)
+		}
+		last = time.Now()
+		select {
+		case <-ctx.Done():
+			<-drainDone
+			return 0, nil
+		case err := <-drainDone:
+			return 1, err
+		case <-tick.C:
+		}
+	}
+}
+
+// overlay is the process environment with local overrides on top.
+type overlay struct {
+	base func(string) string
+	over map[string]string
+}
+
+func overlayEnv(base func(string) string) *overlay {
+	return &overlay{base: base, over: map[string]string{}}
+}
+func (e *overlay) set(k, v string) { e.over[k] = v }
+func (e *overlay) get(k string) string {
+	if v, ok := e.over[k]; ok {
+		return v
+	}
+	return e.base(k)
+}
+
+// tally gathers ingest outcomes for progress and the summary.
+type tally struct {
+	mu                  sync.Mutex
+	started             time.Time
+	found, sent, noAud  int
+	stored, complete    int
+	skipped             map[string]int
+	failedAttempts      int
+	recordings, bytes   int64
+	byDirection         map[string]int
+	lastFailureByReason map[string]int
+}
+
+func newTally() *tally {
+	return &tally{started: time.Now(), skipped: map[string]int{}, byDirection: map[string]int{}, lastFailureByReason: map[string]int{}}
+}
+
+func (t *tally) setDiscovered(found, sent, noAudio int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.found, t.sent, t.noAud = found, sent, noAudio
+}
+
+func (t *tally) add(r devhost.Result) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !r.OK() {
+		t.failedAttempts++
+		var f Failure
+		_ = json.Unmarshal(r.ReturnValue, &f)
+		t.lastFailureByReason[shortReason(f.Error)]++
+		return
+	}
+	var res ingest.Result
+	_ = json.Unmarshal(r.ReturnValue, &res)
+	switch res.Outcome {
+	case ingest.Stored:
+		t.stored++
+	case ingest.Complete:
+		t.complete++
+	case ingest.Skipped:
+		t.skipped[res.Reason]++
+		return
+	}
+	t.recordings += int64(res.Copied)
+	t.bytes += res.Bytes
+	t.byDirection[res.Direction]++
+}
+
+func shortReason(s string) string {
+	if i := strings.Index(s, ": "); i > 0 && strings.HasPrefix(s, "ingest ") {
+		s = s[i+2:]
+	}
+	if len(s) > 100 {
+		s = s[:100] + "…"
+	}
+	return s
+}
+
+// progress shows a live line on a terminal and a log line every 10 s otherwise.
+type progress struct {
+	once sync.Once
+	done chan struct{}
+	wg   sync.WaitGroup
+}
+
+func newProgress(w io.Writer, t *tally) *progress {
+	p := &progress{done: make(chan struct{})}
+	isTTY := false
+	if f, ok := w.(*os.File); ok {
+		isTTY = term.IsTerminal(int(f.Fd()))
+	}
+	every := 10 * time.Second
+	if isTTY {
+		every = 250 * time.Millisecond
+	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-p.done:
+				if isTTY {
+					fmt.Fprint(w, "\r\033[K")
+				}
+				return
+			case <-tick.C:
+				line := t.line()
+				if isTTY {
+					fmt.Fprint(w, "\r\033[K"+line)
+				} else {
+					fmt.Fprintln(w, line)
+				}
+			}
+		}
+	}()
+	return p
+}
+
+func (p *progress) stop() {
+	p.once.Do(func() { close(p.done) })
+	p.wg.Wait()
+}
+
+func (t *tally) line() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	elapsed := time.Since(t.started).Seconds()
+	done := t.stored + t.complete
+	rate := 0.0
+	if elapsed > 0 {
+		rate = float64(done) / elapsed
+	}
+	return fmt.Sprintf("discovered %d  stored %d/%d  failed attempts %d  %.1f interactions/s  %s",
+		t.found, done, t.sent, t.failedAttempts, rate, humanBytes(t.bytes))
+}
+
+func printSummary(w io.Writer, t *tally, dead []*queue.Message, calls vcc.Counters, where string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nSummary\t")
+	fmt.Fprintf(tw, "  interactions found\t%d\n", t.found)
+	fmt.Fprintf(tw, "  without audio (skipped at discovery)\t%d\n", t.noAud)
+	fmt.Fprintf(tw, "  enqueued\t%d\n", t.sent)
+	fmt.Fprintf(tw, "  stored now\t%d\n", t.stored)
+	fmt.Fprintf(tw, "  already complete\t%d\n", t.complete)
+	fmt.Fprintf(tw, "  recordings copied\t%d\n", t.recordings)
+	fmt.Fprintf(tw, "  bytes copied\t%s\n", humanBytes(t.bytes))
+	for _, d := range sortedKeys(t.byDirection) {
+		fmt.Fprintf(tw, "  direction %s\t%d\n", d, t.byDirection[d])
+	}
+	for _, r := range sortedKeys(t.skipped) {
+		fmt.Fprintf(tw, "  skipped: %s\t%d\n", r, t.skipped[r])
+	}
+	fmt.Fprintf(tw, "  failed attempts (retried)\t%d\n", t.failedAttempts)
+	fmt.Fprintf(tw, "  dead-lettered\t%d\n", len(dead))
+	reasons := map[string]int{}
+	for _, m := range dead {
+		reasons[m.DeadLetterReason+": "+shortReason(m.DeadLetterDescription)]++
+	}
+	for _, r := range sortedKeys(reasons) {
+		fmt.Fprintf(tw, "    %s\t%d\n", r, reasons[r])
+	}
+	for _, r := range sortedKeys(t.lastFailureByReason) {
+		fmt.Fprintf(tw, "    attempt failed: %s\t%d\n", r, t.lastFailureByReason[r])
+	}
+	fmt.Fprintln(tw, "VCC calls\t")
+	for _, e := range sortedKeys(calls.Calls) {
+		fmt.Fprintf(tw, "  %s\t%d\n", e, calls.Calls[e])
+	}
+	fmt.Fprintf(tw, "  retries / 429s / tokens\t%d / %d / %d\n", calls.Retries, calls.Throttled, calls.TokenRequests)
+	if t.recordings > 0 || t.complete > 0 {
+		fmt.Fprintf(tw, "Recordings in\t%s\n", where)
+	}
+	tw.Flush()
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -1,0 +1,61 @@
+// Command handler is vcc-ingest's one binary: the Azure Functions custom
+// handler (no subcommand, or "serve"), and the operator commands.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `vcc-ingest copies call recordings from Vonage Contact Center into Azure Blob Storage.
+
+Usage:
+  handler [serve]      run as the Azure Functions custom handler (what the host starts)
+  handler local ...    run the whole pipeline on this machine (see handler local -h)
+  handler sandbox ...  run the VCC sandbox, a stand-in for VCC (see handler sandbox -h)
+
+Settings come from the environment; see README.md.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv))
+}
+
+// run dispatches a subcommand and returns the exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd, args = args[0], args[1:]
+	}
+	var err error
+	switch cmd {
+	case "serve":
+		err = runServe(ctx, getenv, stderr)
+	case "local":
+		return runLocal(ctx, args, stdout, stderr, getenv)
+	case "sandbox":
+		err = runSandbox(ctx, args, stdout, stderr)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "error:", err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+
+	"github.com/vcc-ingest/vcc-ingest/functions/discover"
+	"github.com/vcc-ingest/vcc-ingest/functions/ingest"
+	"github.com/vcc-ingest/vcc-ingest/shared/config"
+	"github.com/vcc-ingest/vcc-ingest/shared/queue"
+	"github.com/vcc-ingest/vcc-ingest/shared/secrets"
+	"github.com/vcc-ingest/vcc-ingest/shared/store"
+	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
+)
+
+// shutdownGrace is how long in-flight invocations may finish after SIGTERM.
+const shutdownGrace = 30 * time.Second
+
+// runServe is the custom handler as the Functions host starts it.
+func runServe(ctx context.Context, getenv func(string) string, logw io.Writer) error {
+	log := newLogger(logw)
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	if err := cfg.RequireAzure(); err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	cred, err := credential(cfg)
+	if err != nil {
+		return err
+	}
+	var src secrets.Source = secrets.Static(cfg.ClientSecret)
+	if cfg.ClientSecret.IsZero() {
+		kv, err := secrets.NewKeyVault(cfg.KeyVaultURI, cfg.SecretName, cred, nil)
+		if err != nil {
+			return err
+		}
+		src = kv
+	}
+	vccCfg := cfg.VCC
+	vccCfg.Secret = src
+	vccCfg.Logger = log
+	client, err := vcc.New(vccCfg)
+	if err != nil {
+		return err
+	}
+	blobs, err := store.NewBlob(ctx, store.BlobConfig{
+		ConnectionString: cfg.RecordingsConnectionString,
+		AccountURL:       cfg.RecordingsAccountURL,
+		Credential:       cred,
+		Container:        cfg.RecordingsContainer,
+		StateContainer:   cfg.StateContainer,
+	})
+	if err != nil {
+		return err
+	}
+	q, err := queue.NewServiceBus(ctx, cfg.ServiceBusNamespace, cfg.Queue, cred, nil)
+	if err != nil {
+		return err
+	}
+	defer q.Close()
+
+	srv := &server{
+		discover: discover.New(client, q, blobs.State(), discoverOptions(cfg, log)),
+		ingest:   ingest.New(client, blobs, blobs.State(), ingest.Options{IsAudio: cfg.IsAudio, Logger: log}),
+		log:      log,
+		now:      time.Now,
+	}
+	addr := net.JoinHostPort("127.0.0.1", cfg.Port)
+	return serve(ctx, addr, srv.handler(), shutdownGrace, log, func(a string) {
+		log.Info("custom handler listening", "addr", a)
+	})
+}
+
+func discoverOptions(cfg config.Config, log interface{ Info(string, ...any) }) discover.Options {
+	return discover.Options{
+		Lookback: cfg.DiscoverLookback,
+		Overlap:  cfg.DiscoverOverlap,
+		Settle:   cfg.DiscoverSettle,
+		IsAudio:  cfg.IsAudio,
+	}
+}
+
+// credential is the app's managed identity: the user-assigned one named by
+// AZURE_CLIENT_ID, or the default chain (developer sign-in) when unset.
+func credential(cfg config.Config) (azcore.TokenCredential, error) {
+	if cfg.AzureClientID != "" {
+		return azidentity.NewManagedIdentityCredential(&azidentity.ManagedIdentityCredentialOptions{
+			ID: azidentity.ClientID(cfg.AzureClientID),
+		})
+	}
+	return azidentity.NewDefaultAzureCredential(nil)
+}

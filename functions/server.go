@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/vcc-ingest/vcc-ingest/functions/discover"
+	"github.com/vcc-ingest/vcc-ingest/functions/ingest"
+	"github.com/vcc-ingest/vcc-ingest/shared/invoke"
+)
+
+// Binding names, as in each function.json.
+const (
+	timerBinding   = "timer"
+	messageBinding = "message"
+)
+
+// server is the custom handler: one route per function folder.
+type server struct {
+	discover *discover.Discoverer
+	ingest   *ingest.Ingester
+	log      *slog.Logger
+	now      func() time.Time
+}
+
+// routes maps each function (folder name under functions/) to its handler.
+func (s *server) routes() map[string]http.HandlerFunc {
+	return map[string]http.HandlerFunc{
+		"discover": s.handleDiscover,
+		"ingest":   s.handleIngest,
+	}
+}
+
+func (s *server) handler() http.Handler {
+	mux := http.NewServeMux()
+	for name, h := range s.routes() {
+		mux.HandleFunc("POST /"+name, h)
+	}
+	// The host probes any path for readiness; answer without work.
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+	})
+	return mux
+}
+
+func (s *server) handleDiscover(w http.ResponseWriter, r *http.Request) {
+	log := s.log.With("function", "discover", "invocationId", r.Header.Get("X-Azure-Functions-InvocationId"))
+	req, err := invoke.ReadRequest(r.Body)
+	if err != nil {
+		fail(w, log, "bad invocation", err, true)
+		return
+	}
+	timer, err := req.Timer(timerBinding)
+	if err != nil {
+		fail(w, log, "bad timer payload", err, true)
+		return
+	}
+	if timer.IsPastDue {
+		log.Info("timer is past due: the window starts at the checkpoint, so missed runs are caught up")
+	}
+	run, err := s.discover.Run(r.Context(), s.now(), timer.IsPastDue)
+	if err != nil {
+		fail(w, log, "discover failed", err, false)
+		return
+	}
+	invoke.Write(w, http.StatusOK, invoke.Response{
+		Logs:        []string{summaryLine(run)},
+		ReturnValue: run,
+	})
+}
+
+func (s *server) handleIngest(w http.ResponseWriter, r *http.Request) {
+	log := s.log.With("function", "ingest", "invocationId", r.Header.Get("X-Azure-Functions-InvocationId"))
+	req, err := invoke.ReadRequest(r.Body)
+	if err != nil {
+		fail(w, log, "bad invocation", err, true)
+		return
+	}
+	msg, err := req.ServiceBus(messageBinding)
+	if err != nil {
+		fail(w, log, "bad message", err, true)
+		return
+	}
+	res, err := s.ingest.Handle(r.Context(), ingest.Delivery{
+		MessageID:     msg.MessageID,
+		DeliveryCount: msg.DeliveryCount,
+		Body:          msg.Body,
+	})
+	if err != nil {
+		var f *ingest.Failure
+		permanent := errors.As(err, &f) && f.Permanent
+		// Non-2xx fails the invocation: the host abandons the message and
+		// Service Bus redelivers it, or dead-letters it past maxDeliveryCount.
+		fail(w, log, "ingest failed", err, permanent)
+		return
+	}
+	invoke.Write(w, http.StatusOK, invoke.Response{ReturnValue: res})
+}
+
+// Failure is the ReturnValue of a failed invocation (the host logs it; the
+// local host reads it for its summary).
+type Failure struct {
+	Error     string `json:"error"`
+	Permanent bool   `json:"permanent"`
+}
+
+func fail(w http.ResponseWriter, log *slog.Logger, what string, err error, permanent bool) {
+	log.Error(what, "error", err, "permanent", permanent)
+	invoke.Write(w, http.StatusInternalServerError, invoke.Response{
+		Logs:        []string{what + ": " + err.Error()},
+		ReturnValue: Failure{Error: err.Error(), Permanent: permanent},
+	})
+}
+
+func summaryLine(run discover.Run) string {
+	b, _ := json.Marshal(map[string]any{
+		"window": []time.Time{run.Start, run.End}, "found": run.Found, "sent": run.Enqueued,
+		"noAudio": run.NoAudio, "sends": run.Sends,
+	})
+	return "discover: " + string(b)
+}
+
+// serve listens on addr until ctx ends, then stops accepting, lets in-flight
+// invocations finish for up to grace, and cancels what remains (an unfinished
+// copy commits nothing and its message is redelivered).
+func serve(ctx context.Context, addr string, h http.Handler, grace time.Duration, log *slog.Logger, ready func(addr string)) error {
+	base, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	srv := &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return base },
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing in-flight invocations", "grace", grace)
+	sctx, scancel := context.WithTimeout(context.Background(), grace)
+	defer scancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("in-flight invocations abandoned", "error", err)
+		cancel()
+		_ = srv.Close()
+	}
+	return nil
+}

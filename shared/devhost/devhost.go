@@ -1,0 +1,275 @@
+// Package devhost stands in for the Azure Functions host on one machine: it
+// turns timer ticks and queue deliveries into the same HTTP invocations the
+// host sends to the custom handler, and settles each message as the host's
+// Service Bus trigger does (complete on 2xx, abandon otherwise, so the
+// queue's delivery count and dead-lettering apply). What runs locally is
+// what runs in Azure; only the host is replaced.
+package devhost
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/vcc-ingest/vcc-ingest/shared/queue"
+)
+
+// Host invokes a custom handler at BaseURL.
+type Host struct {
+	BaseURL string
+	Queue   queue.Queue
+	Workers int // concurrent ingest invocations (the host's maxConcurrentCalls)
+	Client  *http.Client
+	Logger  *slog.Logger
+	Now     func() time.Time
+
+	// OnResult, when set, sees every ingest invocation's outcome.
+	OnResult func(Result)
+}
+
+// Result is one ingest invocation as the host saw it.
+type Result struct {
+	MessageID     string
+	DeliveryCount int
+	Status        int
+	ReturnValue   json.RawMessage
+}
+
+// OK reports whether the invocation succeeded.
+func (r Result) OK() bool { return r.Status >= 200 && r.Status < 300 }
+
+type response struct {
+	Outputs     map[string]any  `json:"Outputs"`
+	Logs        []string        `json:"Logs"`
+	ReturnValue json.RawMessage `json:"ReturnValue"`
+}
+
+func (h *Host) client() *http.Client {
+	if h.Client != nil {
+		return h.Client
+	}
+	return http.DefaultClient
+}
+
+func (h *Host) now() time.Time {
+	if h.Now != nil {
+		return h.Now()
+	}
+	return time.Now()
+}
+
+// Tick invokes the timer function once, as the host does on schedule.
+func (h *Host) Tick(ctx context.Context, function string, last time.Time, pastDue bool) (json.RawMessage, error) {
+	now := h.now().UTC()
+	payload := map[string]any{
+		"Data": map[string]any{
+			"timer": map[string]any{
+				"Schedule": map[string]any{"AdjustForDST": true},
+				"ScheduleStatus": map[string]any{
+					"Last": last.UTC().Format(time.RFC3339Nano), "Next": now.Format(time.RFC3339Nano),
+					"LastUpdated": last.UTC().Format(time.RFC3339Nano),
+				},
+				"IsPastDue": pastDue,
+			},
+		},
+		"Metadata": map[string]any{"sys": sys(function, now)},
+	}
+	status, resp, err := h.invoke(ctx, function, payload)
+	if err != nil {
+		return nil, err
+	}
+	if status/100 != 2 {
+		return resp.ReturnValue, fmt.Errorf("%s: status %d: %s", function, status, resp.ReturnValue)
+	}
+	return resp.ReturnValue, nil
+}
+
+// Drain delivers queued messages to function until the queue has stayed
+// empty for idle, or ctx ends. It returns the number of invocations.
+func (h *Host) Drain(ctx context.Context, function string, idle time.Duration) (int, error) {
+	workers := h.Workers
+	if workers <= 0 {
+		workers = 4
+	}
+	var (
+		mu       sync.Mutex
+		count    int
+		inFlight int
+		lastBusy = time.Now()
+		firstErr error
+	)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				msgs, err := h.Queue.Receive(ctx, 1, 200*time.Millisecond)
+				if err != nil {
+					if ctx.Err() == nil {
+						mu.Lock()
+						if firstErr == nil {
+							firstErr = err
+						}
+						mu.Unlock()
+					}
+					return
+				}
+				if len(msgs) == 0 {
+					mu.Lock()
+					done := inFlight == 0 && time.Since(lastBusy) >= idle
+					mu.Unlock()
+					if done {
+						return
+					}
+					continue
+				}
+				mu.Lock()
+				inFlight++
+				mu.Unlock()
+				for _, m := range msgs {
+					h.deliver(ctx, function, m)
+				}
+				mu.Lock()
+				inFlight--
+				count += len(msgs)
+				lastBusy = time.Now()
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return count, firstErr
+	}
+	return count, ctx.Err()
+}
+
+// deliver invokes function with one message and settles it.
+func (h *Host) deliver(ctx context.Context, function string, m *queue.Message) {
+	status, resp, err := h.invoke(ctx, function, serviceBusPayload(function, m, h.now().UTC()))
+	res := Result{MessageID: m.ID, DeliveryCount: m.DeliveryCount, Status: status, ReturnValue: resp.ReturnValue}
+	if err != nil {
+		res.Status = 0
+		res.ReturnValue, _ = json.Marshal(map[string]any{"error": err.Error()})
+	}
+	// Settle with a context of its own: a shutdown must still abandon the
+	// message rather than leave it locked until the lock expires.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	var serr error
+	if res.OK() {
+		serr = h.Queue.Complete(sctx, m)
+	} else {
+		serr = h.Queue.Abandon(sctx, m)
+	}
+	if serr != nil && h.Logger != nil {
+		h.Logger.Warn("settle failed; the lock will expire and the message return", "messageId", m.ID, "error", serr)
+	}
+	if h.OnResult != nil {
+		h.OnResult(res)
+	}
+}
+
+func (h *Host) invoke(ctx context.Context, function string, payload any) (int, response, error) {
+	var resp response
+	body, err := json.Marshal(payload)
+	if err != nil {
+		return 0, resp, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.BaseURL+"/"+function, bytes.NewReader(body))
+	if err != nil {
+		return 0, resp, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "vcc-ingest-devhost")
+	req.Header.Set("X-Azure-Functions-InvocationId", newID())
+	r, err := h.client().Do(req)
+	if err != nil {
+		return 0, resp, fmt.Errorf("invoke %s: %w", function, err)
+	}
+	defer r.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		return r.StatusCode, resp, fmt.Errorf("invoke %s: read response: %w", function, err)
+	}
+	if err := json.Unmarshal(data, &resp); err != nil {
+		return r.StatusCode, resp, fmt.Errorf("invoke %s: response is not the host protocol: %w", function, err)
+	}
+	return r.StatusCode, resp, nil
+}
+
+// serviceBusPayload shapes a delivery as the host does: the body as a JSON
+// string, string metadata JSON-encoded again, numbers as strings, and the
+// body's top-level fields copied into Metadata.
+func serviceBusPayload(function string, m *queue.Message, now time.Time) map[string]any {
+	q := func(s string) string { b, _ := json.Marshal(s); return string(b) }
+	meta := map[string]any{}
+	var fields map[string]any
+	if json.Unmarshal(m.Body, &fields) == nil {
+		for k, v := range fields {
+			if s, ok := v.(string); ok {
+				meta[k] = q(s)
+			} else {
+				b, _ := json.Marshal(v)
+				meta[k] = string(b)
+			}
+		}
+	}
+	props := map[string]any{}
+	for k, v := range m.Properties {
+		props[k] = v
+	}
+	for k, v := range map[string]any{
+		"DeliveryCount":         strconv.Itoa(m.DeliveryCount),
+		"LockToken":             q(newID()),
+		"MessageId":             q(m.ID),
+		"ContentType":           q(m.ContentType),
+		"SequenceNumber":        strconv.FormatInt(m.SequenceNumber, 10),
+		"EnqueuedTimeUtc":       m.EnqueuedAt.UTC().Format("2006-01-02T15:04:05"),
+		"ApplicationProperties": props,
+		"UserProperties":        props,
+		"MessageReceiver":       map[string]any{},
+		"MessageActions":        map[string]any{},
+		"Client":                map[string]any{"FullyQualifiedNamespace": "local"},
+		"sys":                   sys(function, now),
+	} {
+		meta[k] = v
+	}
+	return map[string]any{
+		"Data":     map[string]any{"message": string(m.Body)},
+		"Metadata": meta,
+	}
+}
+
+func sys(function string, now time.Time) map[string]any {
+	return map[string]any{"MethodName": function, "UtcNow": now.Format(time.RFC3339Nano), "RandGuid": newID()}
+}
+
+var errNotReady = errors.New("handler not ready")
+
+// WaitReady polls the handler's readiness endpoint, as the host does.
+func (h *Host) WaitReady(ctx context.Context, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, h.BaseURL+"/", nil)
+		if r, err := h.client().Do(req); err == nil {
+			r.Body.Close()
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return errNotReady
+}
