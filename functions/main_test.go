@@ -1,0 +1,69 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"sort"
+	"testing"
+)
+
+// Every function folder has a route and every route has a folder: the host
+// invokes POST /<folder>, so a mismatch is an invocation that 404s.
+func TestFunctionFoldersMatchRoutes(t *testing.T) {
+	entries, err := os.ReadDir(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var folders []string
+	for _, e := range entries {
+		if e.IsDir() {
+			if _, err := os.Stat(e.Name() + "/function.json"); err == nil {
+				folders = append(folders, e.Name())
+			}
+		}
+	}
+	var routes []string
+	for name := range (&server{}).routes() {
+		routes = append(routes, name)
+	}
+	sort.Strings(folders)
+	sort.Strings(routes)
+	if len(folders) == 0 || len(folders) != len(routes) {
+		t.Fatalf("function folders %v, routes %v", folders, routes)
+	}
+	for i := range folders {
+		if folders[i] != routes[i] {
+			t.Fatalf("function folders %v, routes %v", folders, routes)
+		}
+	}
+}
+
+type binding struct {
+	Name, Type, Direction, Schedule, QueueName, Connection string
+}
+
+func readBindings(t *testing.T, function string) []binding {
+	t.Helper()
+	data, err := os.ReadFile(function + "/function.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct{ Bindings []binding }
+	if err := json.Unmarshal(data, &f); err != nil {
+		t.Fatalf("%s/function.json: %v", function, err)
+	}
+	return f.Bindings
+}
+
+// function.json must agree with what the code decodes and the settings it reads.
+func TestFunctionJSONMatchesCode(t *testing.T) {
+	d := readBindings(t, "discover")
+	if len(d) != 1 || d[0].Type != "timerTrigger" || d[0].Name != timerBinding || d[0].Schedule != "%DISCOVER_SCHEDULE%" {
+		t.Errorf("discover bindings = %+v", d)
+	}
+	i := readBindings(t, "ingest")
+	if len(i) != 1 || i[0].Type != "serviceBusTrigger" || i[0].Name != messageBinding ||
+		i[0].QueueName != "%INTERACTIONS_QUEUE%" || i[0].Connection != "ServiceBusConnection" {
+		t.Errorf("ingest bindings = %+v", i)
+	}
+}

@@ -1,0 +1,95 @@
+package config
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestLoadDefaults(t *testing.T) {
+	c, err := Load(env(map[string]string{"VCC_CLIENT_ID": "id", "VCC_CLIENT_SECRET": "s"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Queue != DefaultQueue || c.RecordingsContainer != DefaultContainer || c.StateContainer != DefaultStateContainer {
+		t.Errorf("names: %q %q %q", c.Queue, c.RecordingsContainer, c.StateContainer)
+	}
+	if c.DiscoverLookback != 24*time.Hour || c.DiscoverOverlap != time.Hour || c.DiscoverSettle != 10*time.Minute {
+		t.Errorf("discover durations: %v %v %v", c.DiscoverLookback, c.DiscoverOverlap, c.DiscoverSettle)
+	}
+	if !c.IsAudio("callRecording") || !c.IsAudio("VOICEMAIL") || c.IsAudio("transcript") {
+		t.Errorf("audio types: %v", c.AudioTypes)
+	}
+	if c.ClientSecret.Reveal() != "s" {
+		t.Error("secret not read")
+	}
+}
+
+func TestLoadErrorsNameTheSetting(t *testing.T) {
+	cases := map[string]struct {
+		env  map[string]string
+		want string
+	}{
+		"no client id":     {map[string]string{"VCC_CLIENT_SECRET": "s"}, "VCC_CLIENT_ID"},
+		"no secret source": {map[string]string{"VCC_CLIENT_ID": "id"}, "KEY_VAULT_URI"},
+		"bad vault":        {map[string]string{"VCC_CLIENT_ID": "id", "KEY_VAULT_URI": "http://kv"}, "KEY_VAULT_URI"},
+		"bad duration":     {map[string]string{"VCC_CLIENT_ID": "id", "VCC_CLIENT_SECRET": "s", "DISCOVER_OVERLAP": "soon"}, "DISCOVER_OVERLAP"},
+		"bad attempts":     {map[string]string{"VCC_CLIENT_ID": "id", "VCC_CLIENT_SECRET": "s", "INGEST_MAX_ATTEMPTS": "many"}, "INGEST_MAX_ATTEMPTS"},
+		"both stores":      {map[string]string{"VCC_CLIENT_ID": "id", "VCC_CLIENT_SECRET": "s", "RECORDINGS_ACCOUNT_URL": "https://a.blob.core.windows.net", "RECORDINGS_CONNECTION_STRING": "x"}, "RECORDINGS_CONNECTION_STRING"},
+		"http account url": {map[string]string{"VCC_CLIENT_ID": "id", "VCC_CLIENT_SECRET": "s", "RECORDINGS_ACCOUNT_URL": "http://a"}, "RECORDINGS_ACCOUNT_URL"},
+		"bad region":       {map[string]string{"VCC_CLIENT_ID": "id", "VCC_CLIENT_SECRET": "s", "VCC_REGION": "mars"}, "VCC_REGION"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := Load(env(tc.env))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want one naming %s", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestRequireAzure(t *testing.T) {
+	c, err := Load(env(map[string]string{"VCC_CLIENT_ID": "id", "KEY_VAULT_URI": "https://kv.vault.azure.net"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.RequireAzure()
+	for _, name := range []string{"ServiceBusConnection__fullyQualifiedNamespace", "RECORDINGS_ACCOUNT_URL", "FUNCTIONS_CUSTOMHANDLER_PORT"} {
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("RequireAzure() = %v, want it to name %s", err, name)
+		}
+	}
+}
+
+// The sample settings file documents exactly the settings the code reads.
+func TestSampleSettingsMatchCode(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "local.settings.sample.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sample struct{ Values map[string]string }
+	if err := json.Unmarshal(data, &sample); err != nil {
+		t.Fatal(err)
+	}
+	hostOnly := map[string]bool{"FUNCTIONS_WORKER_RUNTIME": true, "AzureWebJobsStorage": true}
+	known := map[string]bool{}
+	for _, s := range Settings {
+		known[s.Name] = true
+		if _, ok := sample.Values[s.Name]; !ok {
+			t.Errorf("setting %s is read by the code but missing from local.settings.sample.json", s.Name)
+		}
+	}
+	for name := range sample.Values {
+		if !known[name] && !hostOnly[name] {
+			t.Errorf("local.settings.sample.json has %s, which the code does not read", name)
+		}
+	}
+}
