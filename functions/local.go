@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -58,6 +59,8 @@ type localOptions struct {
 	sandbox    bool
 	seed       int64
 	perDay     int
+	day        string
+	faults     string
 	azurite    bool
 	workers    int
 	every      time.Duration
@@ -77,6 +80,8 @@ func parseLocalFlags(args []string, stderr io.Writer) (localOptions, error) {
 	fs.BoolVar(&o.sandbox, "sandbox", false, "start the VCC sandbox in-process and use it as VCC")
 	fs.Int64Var(&o.seed, "seed", 1, "sandbox: seed of the generated contact centre")
 	fs.IntVar(&o.perDay, "per-day", 200, "sandbox: interactions per day")
+	fs.StringVar(&o.day, "day", "2026-11-02", "sandbox: the generated day (YYYY-MM-DD)")
+	fs.StringVar(&o.faults, "sandbox-faults", "", "sandbox: misbehaviour to inject, e.g. 5xx=0.1,429=0.05,truncate=0.02,redirect=0.01")
 	fs.BoolVar(&o.azurite, "azurite", false, "start Azurite (npm ci --prefix infra/local) for the run and store recordings there")
 	fs.IntVar(&o.workers, "workers", 8, "concurrent ingest invocations (the host's maxConcurrentCalls)")
 	fs.DurationVar(&o.every, "every", 15*time.Minute, "without a window: how often discover runs")
@@ -132,17 +137,23 @@ func localRun(ctx context.Context, o localOptions, stdout, stderr io.Writer, get
 	var sim *vccsim.Sim
 	var from, to time.Time
 	if o.sandbox {
-		opts := vccsim.Options{Seed: o.seed, InteractionsPerDay: o.perDay}
-		sim = vccsim.New(opts)
+		day, err := time.Parse("2006-01-02", o.day)
+		if err != nil {
+			return 2, fmt.Errorf("--day: %w", err)
+		}
+		faults, err := parseFaults(o.faults)
+		if err != nil {
+			return 2, fmt.Errorf("--sandbox-faults: %w", err)
+		}
+		sim = vccsim.New(vccsim.Options{Seed: o.seed, Start: day, InteractionsPerDay: o.perDay, Faults: faults})
 		if err := sim.Start(); err != nil {
 			return 2, fmt.Errorf("sandbox: %w", err)
 		}
 		defer sim.Close()
 		env.set("VCC_TOKEN_URL", sim.TokenURL())
 		env.set("VCC_API_URL", sim.APIURL())
-		env.set("VCC_CLIENT_ID", vccsim.DefaultClientID)
-		env.set("VCC_CLIENT_SECRET", vccsim.DefaultClientSecret)
-		day := sim.Start0()
+		env.set("VCC_CLIENT_ID", sim.ClientID())
+		env.set("VCC_CLIENT_SECRET", sim.ClientSecret())
 		from, to = day, day.Add(24*time.Hour)
 		fmt.Fprintf(stdout, "VCC sandbox at %s (seed %d, %d interactions a day)\n", sim.APIURL(), o.seed, o.perDay)
 	}
@@ -507,4 +518,29 @@ func humanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// parseFaults reads "name=probability,..." for the sandbox's fault injection.
+func parseFaults(spec string) (vccsim.Faults, error) {
+	var f vccsim.Faults
+	if strings.TrimSpace(spec) == "" {
+		return f, nil
+	}
+	fields := map[string]*float64{
+		"5xx": &f.Status5xx, "429": &f.Throttle, "429-no-retry-after": &f.ThrottleNoRetryAfter,
+		"truncate": &f.Truncate, "truncate-no-length": &f.TruncateNoLength, "redirect": &f.Redirect,
+	}
+	for _, part := range strings.Split(spec, ",") {
+		name, value, ok := strings.Cut(strings.TrimSpace(part), "=")
+		target, known := fields[name]
+		if !ok || !known {
+			return f, fmt.Errorf("%q: want one of 5xx, 429, 429-no-retry-after, truncate, truncate-no-length, redirect = probability", part)
+		}
+		p, err := strconv.ParseFloat(value, 64)
+		if err != nil || p < 0 || p > 1 {
+			return f, fmt.Errorf("%q: probability must be between 0 and 1", part)
+		}
+		*target = p
+	}
+	return f, nil
 }

@@ -1,0 +1,186 @@
+package queue_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vcc-ingest/vcc-ingest/shared/queue"
+	"github.com/vcc-ingest/vcc-ingest/shared/queue/queuetest"
+)
+
+func embeddedOptions(cfg queuetest.Config) queue.EmbeddedOptions {
+	return queue.EmbeddedOptions{
+		LockDuration:     cfg.LockDuration,
+		MaxDeliveryCount: cfg.MaxDeliveryCount,
+		DuplicateWindow:  cfg.DuplicateWindow,
+		MaxMessageSize:   cfg.MaxMessageSize,
+		Now:              cfg.Clock.Now,
+	}
+}
+
+func openEmbedded(t *testing.T, path string, opts queue.EmbeddedOptions) *queue.Embedded {
+	t.Helper()
+	q, err := queue.OpenEmbedded(path, opts)
+	if err != nil {
+		t.Fatalf("OpenEmbedded: %v", err)
+	}
+	t.Cleanup(func() { _ = q.Close() })
+	return q
+}
+
+func TestEmbeddedConformance(t *testing.T) {
+	queuetest.Run(t, func(t *testing.T, cfg queuetest.Config) queuetest.Target {
+		q := openEmbedded(t, filepath.Join(t.TempDir(), "q.db"), embeddedOptions(cfg))
+		return queuetest.Target{Queue: q, FakeClock: true}
+	})
+}
+
+func TestEmbeddedReopenKeepsMessagesAndLocks(t *testing.T) {
+	ctx := context.Background()
+	clock := queuetest.NewClock(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC))
+	opts := queue.EmbeddedOptions{LockDuration: time.Minute, Now: clock.Now}
+	path := filepath.Join(t.TempDir(), "q.db")
+
+	q, err := queue.OpenEmbedded(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.SendBatch(ctx, []queue.Outgoing{{ID: "a", Body: []byte("A")}, {ID: "b", Body: []byte("B")}}); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := q.Receive(ctx, 1, 0)
+	if err != nil || len(msgs) != 1 || msgs[0].ID != "a" {
+		t.Fatalf("receive: %v %v", msgs, err)
+	}
+	if err := q.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Complete(ctx, msgs[0]); !errors.Is(err, queue.ErrClosed) {
+		t.Fatalf("Complete after Close: %v, want ErrClosed", err)
+	}
+
+	q2 := openEmbedded(t, path, opts)
+	if err := q2.Complete(ctx, msgs[0]); !errors.Is(err, queue.ErrForeignMessage) {
+		t.Fatalf("Complete of a message from the closed instance: %v, want ErrForeignMessage", err)
+	}
+	// "a" is still locked by the previous instance (as if it had crashed).
+	got, err := q2.Receive(ctx, 10, 0)
+	if err != nil || len(got) != 1 || got[0].ID != "b" || string(got[0].Body) != "B" {
+		t.Fatalf("receive after reopen: %v %v, want only b", got, err)
+	}
+	st, err := q2.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st != (queue.Stats{Active: 0, Locked: 2}) {
+		t.Fatalf("stats %+v", st)
+	}
+	clock.Advance(time.Minute)
+	got2, err := q2.Receive(ctx, 10, 0)
+	if err != nil || len(got2) != 2 || got2[0].ID != "a" || got2[0].DeliveryCount != 2 {
+		t.Fatalf("receive after lock expiry: %v %v, want a (delivery 2) and b", got2, err)
+	}
+	// The sequence counter survives a reopen: new messages come after old ones.
+	if err := q2.SendBatch(ctx, []queue.Outgoing{{ID: "c"}}); err != nil {
+		t.Fatal(err)
+	}
+	got3, err := q2.Receive(ctx, 1, 0)
+	if err != nil || len(got3) != 1 || got3[0].SequenceNumber <= got2[1].SequenceNumber {
+		t.Fatalf("receive c: %v %v", got3, err)
+	}
+}
+
+func TestEmbeddedStats(t *testing.T) {
+	ctx := context.Background()
+	clock := queuetest.NewClock(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC))
+	q := openEmbedded(t, filepath.Join(t.TempDir(), "q.db"), queue.EmbeddedOptions{LockDuration: time.Minute, Now: clock.Now})
+	var out []queue.Outgoing
+	for _, id := range []string{"1", "2", "3", "4", "5"} {
+		out = append(out, queue.Outgoing{ID: id})
+	}
+	if err := q.SendBatch(ctx, out); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := q.Receive(ctx, 3, 0)
+	if err != nil || len(msgs) != 3 {
+		t.Fatalf("receive: %v %v", msgs, err)
+	}
+	if err := q.DeadLetter(ctx, msgs[0], "r", "d"); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Complete(ctx, msgs[1]); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		advance time.Duration
+		want    queue.Stats
+	}{
+		{0, queue.Stats{Active: 2, Locked: 1, DeadLettered: 1}},
+		{time.Minute, queue.Stats{Active: 3, Locked: 0, DeadLettered: 1}}, // the lock expired
+	}
+	for _, tc := range tests {
+		clock.Advance(tc.advance)
+		got, err := q.Stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != tc.want {
+			t.Fatalf("after +%s: stats %+v, want %+v", tc.advance, got, tc.want)
+		}
+	}
+}
+
+func TestEmbeddedSecondOpenerFails(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "q.db")
+	openEmbedded(t, path, queue.EmbeddedOptions{})
+	start := time.Now()
+	q2, err := queue.OpenEmbedded(path, queue.EmbeddedOptions{OpenTimeout: 200 * time.Millisecond})
+	if err == nil {
+		_ = q2.Close()
+		t.Fatal("a second OpenEmbedded of the same file succeeded")
+	}
+	if !strings.Contains(err.Error(), "in use by another process") {
+		t.Fatalf("error %q does not say the file is in use", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("second open took %s to fail", d)
+	}
+}
+
+func TestEmbeddedOptionsAndArguments(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "q.db")
+	if _, err := queue.OpenEmbedded(path, queue.EmbeddedOptions{LockDuration: -time.Second}); err == nil {
+		t.Fatal("negative LockDuration accepted")
+	}
+	q := openEmbedded(t, path, queue.EmbeddedOptions{})
+	if _, err := q.Receive(context.Background(), 0, 0); err == nil {
+		t.Fatal("Receive with max 0 accepted")
+	}
+	if err := q.Complete(context.Background(), nil); err == nil {
+		t.Fatal("Complete(nil) accepted")
+	}
+	// An empty ID gets a generated one, so two such messages are not duplicates.
+	if err := q.SendBatch(context.Background(), []queue.Outgoing{{Body: []byte("1")}, {Body: []byte("2")}}); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := q.Receive(context.Background(), 10, 0)
+	if err != nil || len(msgs) != 2 || msgs[0].ID == "" || msgs[0].ID == msgs[1].ID {
+		t.Fatalf("receive: %v %v, want two messages with distinct generated ids", msgs, err)
+	}
+}
+
+func TestEmbeddedCloseWakesReceiver(t *testing.T) {
+	q, err := queue.OpenEmbedded(filepath.Join(t.TempDir(), "q.db"), queue.EmbeddedOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.AfterFunc(100*time.Millisecond, func() { _ = q.Close() })
+	_, err = q.Receive(context.Background(), 1, time.Minute)
+	if !errors.Is(err, queue.ErrClosed) {
+		t.Fatalf("Receive during Close: %v, want ErrClosed", err)
+	}
+}

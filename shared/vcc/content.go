@@ -1,0 +1,308 @@
+package vcc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Direction is an interaction's direction, normalised across APIs (Stats
+// capitalises it, Interaction Content does not).
+type Direction string
+
+// Directions.
+const (
+	DirectionInbound  Direction = "inbound"
+	DirectionOutbound Direction = "outbound"
+	DirectionInternal Direction = "internal"
+	DirectionUnknown  Direction = "unknown"
+)
+
+// NormalizeDirection maps any letter case of inbound/outbound/internal to the
+// Direction; anything else (including "") is DirectionUnknown.
+func NormalizeDirection(s string) Direction {
+	switch d := Direction(strings.ToLower(strings.TrimSpace(s))); d {
+	case DirectionInbound, DirectionOutbound, DirectionInternal:
+		return d
+	}
+	return DirectionUnknown
+}
+
+// AgentRef is a handling agent as Interaction Content names it (often a
+// short numeric id, not a User Admin guid; see ResolveAgent).
+type AgentRef struct{ ID string }
+
+// ContentItem is one piece of content of an interaction.
+type ContentItem struct {
+	ContentKey, Type, ContentType string
+	ContentLength                 int64 // -1 when unknown
+	LastModified                  time.Time
+	OwningAgentID                 string
+}
+
+// Interaction is an interaction as listed by Interaction Content v3, with
+// only the content items whose keys are valid.
+type Interaction struct {
+	GUID                   string
+	Start                  time.Time
+	Direction              Direction
+	ConnectFrom, ConnectTo string
+	HandlingAgents         []AgentRef
+	Content                []ContentItem
+}
+
+// maxContentWindow is the longest window the listing accepts.
+const maxContentWindow = 7 * 24 * time.Hour
+
+type wireRef struct {
+	ID flexString `json:"id"`
+}
+
+type wireContent struct {
+	ContentKey    string   `json:"contentKey"`
+	Type          string   `json:"type"`
+	ContentType   string   `json:"contentType"`
+	ContentLength flexInt  `json:"contentLength"`
+	LastModified  string   `json:"lastModified"`
+	OwningAgent   *wireRef `json:"owningAgent"`
+}
+
+type wireInteraction struct {
+	GUID           string        `json:"guid"`
+	Start          string        `json:"start"`
+	ConnectFrom    flexString    `json:"connectFrom"`
+	ConnectTo      flexString    `json:"connectTo"`
+	Direction      string        `json:"direction"`
+	HandlingAgents []wireRef     `json:"handlingAgents"`
+	Content        []wireContent `json:"content"`
+}
+
+type wireContentPage struct {
+	Items []wireInteraction `json:"items"`
+	Meta  struct {
+		NextContinuationToken *string `json:"nextContinuationToken"`
+		ContinuationToken     *string `json:"continuationToken"`
+	} `json:"meta"`
+}
+
+// interaction converts and validates a wire interaction. An invalid guid or
+// start makes the whole interaction invalid; an invalid content key drops
+// only that item. Every invalid id is counted and logged, never used.
+func (c *Client) interaction(ctx context.Context, w wireInteraction) (Interaction, error) {
+	if !ValidGUID(w.GUID) {
+		c.invalid(ctx, "guid", w.GUID, "")
+		return Interaction{}, invalidID("interaction guid", w.GUID)
+	}
+	start, err := parseTime(w.Start)
+	if err != nil {
+		c.invalid(ctx, "start", w.Start, w.GUID)
+		return Interaction{}, &permanentError{fmt.Errorf("vcc: interaction %s: %w", w.GUID, err)}
+	}
+	in := Interaction{
+		GUID:        w.GUID,
+		Start:       start,
+		Direction:   NormalizeDirection(w.Direction),
+		ConnectFrom: string(w.ConnectFrom),
+		ConnectTo:   string(w.ConnectTo),
+	}
+	for _, a := range w.HandlingAgents {
+		if a.ID != "" {
+			in.HandlingAgents = append(in.HandlingAgents, AgentRef{ID: string(a.ID)})
+		}
+	}
+	for _, wc := range w.Content {
+		if !ValidContentKey(wc.ContentKey) {
+			c.invalid(ctx, "contentKey", wc.ContentKey, w.GUID)
+			continue
+		}
+		item := ContentItem{
+			ContentKey:    wc.ContentKey,
+			Type:          wc.Type,
+			ContentType:   wc.ContentType,
+			ContentLength: -1,
+		}
+		if wc.ContentLength.known && wc.ContentLength.n >= 0 {
+			item.ContentLength = wc.ContentLength.n
+		}
+		item.LastModified, _ = parseTime(wc.LastModified) // informational only
+		if wc.OwningAgent != nil {
+			item.OwningAgentID = string(wc.OwningAgent.ID)
+		}
+		in.Content = append(in.Content, item)
+	}
+	return in, nil
+}
+
+// invalid counts and logs an id that failed validation.
+func (c *Client) invalid(ctx context.Context, kind, value, guid string) {
+	c.count.invalid.Add(1)
+	if len(value) > 64 {
+		value = value[:64] + "..."
+	}
+	c.cfg.Logger.WarnContext(ctx, "vcc returned an invalid id; skipped", "kind", kind, "value", value, "interaction", guid)
+}
+
+// ListInteractions calls fn for every interaction with content that started
+// in [start, end), oldest window first. Windows longer than the API's 7-day
+// limit are split; an interaction seen twice (across pages, or at a window
+// boundary the API may treat as inclusive) is passed once. Interactions with
+// an invalid guid are skipped and counted in Counters().Invalid. An error
+// from fn stops the listing and is returned as is.
+func (c *Client) ListInteractions(ctx context.Context, start, end time.Time, fn func(Interaction) error) error {
+	seen := make(map[string]struct{})
+	for _, w := range windows(start, end, maxContentWindow) {
+		if err := c.listContentWindow(ctx, w[0], w[1], seen, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *Client) listContentWindow(ctx context.Context, start, end time.Time, seen map[string]struct{}, fn func(Interaction) error) error {
+	q := url.Values{
+		"start": {formatTime(start)},
+		"end":   {formatTime(end)},
+		"limit": {strconv.Itoa(c.cfg.PageSize)},
+	}
+	tokens := make(map[string]struct{})
+	for {
+		var page wireContentPage
+		err := c.getJSON(ctx, request{
+			endpoint: endpointContentList,
+			accept:   acceptContent,
+			segments: []string{"interaction-content", "interactions"},
+			query:    q,
+		}, &page)
+		if err != nil {
+			return err
+		}
+		for _, w := range page.Items {
+			in, err := c.interaction(ctx, w)
+			if err != nil {
+				continue // counted and logged
+			}
+			key := strings.ToLower(in.GUID)
+			if _, dup := seen[key]; dup {
+				continue
+			}
+			seen[key] = struct{}{}
+			if err := fn(in); err != nil {
+				return err
+			}
+		}
+		next := page.Meta.NextContinuationToken
+		if next == nil {
+			next = page.Meta.ContinuationToken
+		}
+		if next == nil || *next == "" {
+			return nil
+		}
+		if _, again := tokens[*next]; again {
+			return &transientError{fmt.Errorf("vcc: %s: continuation token repeated; listing stopped", endpointContentList)}
+		}
+		tokens[*next] = struct{}{}
+		q.Set("continuationToken", *next)
+	}
+}
+
+// GetInteraction returns one interaction. An unknown guid (or one without
+// content visible to the credential) gives an *APIError matching ErrNotFound.
+func (c *Client) GetInteraction(ctx context.Context, guid string) (Interaction, error) {
+	if !ValidGUID(guid) {
+		return Interaction{}, invalidID("interaction guid", guid)
+	}
+	var w wireInteraction
+	err := c.getJSON(ctx, request{
+		endpoint: endpointContentGet,
+		accept:   acceptContent,
+		segments: []string{"interaction-content", "interactions", guid},
+	}, &w)
+	if err != nil {
+		return Interaction{}, err
+	}
+	if w.GUID == "" {
+		w.GUID = guid
+	}
+	if !strings.EqualFold(w.GUID, guid) {
+		return Interaction{}, &permanentError{fmt.Errorf("vcc: %s: asked for %s, got %.64q", endpointContentGet, guid, w.GUID)}
+	}
+	return c.interaction(ctx, w)
+}
+
+// Download is a recording being streamed from VCC.
+type Download struct {
+	// Body yields the file. A stream that ends before Length bytes, or
+	// breaks, returns an error wrapping io.ErrUnexpectedEOF or the network
+	// error; IsTransient reports true for it. The caller closes Body.
+	Body        io.ReadCloser
+	ContentType string
+	Length      int64 // from Content-Length; -1 when unknown
+}
+
+// Download starts streaming one content item. Nothing is buffered: the
+// caller reads the file from Body. Retries happen only before the body is
+// returned. A cross-host redirect (e.g. to pre-signed storage) is followed
+// without the bearer token, as Go's http.Client does.
+func (c *Client) Download(ctx context.Context, guid, contentKey string) (*Download, error) {
+	if !ValidGUID(guid) {
+		return nil, invalidID("interaction guid", guid)
+	}
+	if !ValidContentKey(contentKey) {
+		return nil, invalidID("content key", contentKey)
+	}
+	resp, err := c.do(ctx, request{
+		endpoint: endpointContentDownload,
+		accept:   acceptContent,
+		segments: []string{"interaction-content", "interactions", guid, "content", contentKey},
+		// The bytes stored must be the file as served, and the length check
+		// needs Content-Length, which transparent gzip would remove.
+		header: http.Header{"Accept-Encoding": {"identity"}},
+	})
+	if err != nil {
+		return nil, err
+	}
+	length := resp.ContentLength
+	if length < 0 {
+		length = -1
+	}
+	return &Download{
+		Body:        &downloadBody{rc: resp.Body, want: length, guid: guid, key: contentKey},
+		ContentType: resp.Header.Get("Content-Type"),
+		Length:      length,
+	}, nil
+}
+
+// downloadBody counts bytes so that a stream ending early is reported
+// instead of silently producing a short file.
+type downloadBody struct {
+	rc        io.ReadCloser
+	want, got int64
+	guid, key string
+}
+
+func (b *downloadBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	b.got += int64(n)
+	switch {
+	case err == nil:
+	case err == io.EOF:
+		if b.want >= 0 && b.got < b.want {
+			err = &transientError{fmt.Errorf("vcc: %s %s/%s: stream ended after %d of %d bytes: %w",
+				endpointContentDownload, b.guid, b.key, b.got, b.want, io.ErrUnexpectedEOF)}
+		}
+	case errors.Is(err, context.Canceled):
+		err = fmt.Errorf("vcc: %s %s/%s: %w", endpointContentDownload, b.guid, b.key, err)
+	default:
+		err = &transientError{fmt.Errorf("vcc: %s %s/%s: stream broke after %d bytes: %w",
+			endpointContentDownload, b.guid, b.key, b.got, err)}
+	}
+	return n, err
+}
+
+func (b *downloadBody) Close() error { return b.rc.Close() }

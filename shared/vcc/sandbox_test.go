@@ -1,0 +1,349 @@
+package vcc
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"log/slog"
+	"slices"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/vcc-ingest/vcc-ingest/shared/secrets"
+	"github.com/vcc-ingest/vcc-ingest/shared/vccsim"
+)
+
+// These tests run the client against the VCC sandbox, which models VCC's
+// token endpoint, scopes, Accept versions, limits, permissions and faults.
+
+var sandboxDay = time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
+
+func startSandbox(t *testing.T, opts vccsim.Options) *vccsim.Sim {
+	t.Helper()
+	if opts.Seed == 0 {
+		opts.Seed = 7
+	}
+	if opts.InteractionsPerDay == 0 {
+		opts.InteractionsPerDay = 30
+	}
+	if opts.Agents == 0 {
+		opts.Agents = 8
+	}
+	if opts.MaxRecordingBytes == 0 {
+		opts.MaxRecordingBytes = 64 << 10
+	}
+	sim := vccsim.New(opts)
+	if err := sim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Close)
+	return sim
+}
+
+func sandboxClient(t *testing.T, sim *vccsim.Sim, mods ...func(*Config)) *Client {
+	t.Helper()
+	cfg := Config{
+		TokenURL:      sim.TokenURL(),
+		APIURL:        sim.APIURL(),
+		ClientID:      sim.ClientID(),
+		Secret:        secrets.Static(secrets.New(sim.ClientSecret())),
+		RatePerMinute: 600_000,
+		MaxRetries:    8,
+		PageSize:      7, // several pages per day
+		StatsPageSize: 9,
+		BackoffBase:   time.Millisecond,
+		BackoffMax:    10 * time.Millisecond,
+		Application:   "vcc-ingest-sandbox-test",
+		Logger:        slog.New(slog.DiscardHandler),
+	}
+	for _, m := range mods {
+		m(&cfg)
+	}
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func listDay(t *testing.T, c *Client) []Interaction {
+	t.Helper()
+	var got []Interaction
+	if err := c.ListInteractions(context.Background(), sandboxDay, sandboxDay.Add(24*time.Hour), func(in Interaction) error {
+		got = append(got, in)
+		return nil
+	}); err != nil {
+		t.Fatalf("ListInteractions: %v", err)
+	}
+	return got
+}
+
+// visibleKeys is the ground truth: "guid/contentKey" of every visible item.
+func visibleKeys(sim *vccsim.Sim) []string {
+	var keys []string
+	for _, r := range sim.Recordings() {
+		if r.Visible {
+			keys = append(keys, r.InteractionGUID+"/"+r.ContentKey)
+		}
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func listedKeys(ins []Interaction) []string {
+	var keys []string
+	for _, in := range ins {
+		for _, ci := range in.Content {
+			keys = append(keys, in.GUID+"/"+ci.ContentKey)
+		}
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func TestSandboxListDayAndDownload(t *testing.T) {
+	sim := startSandbox(t, vccsim.Options{})
+	c := sandboxClient(t, sim)
+	ins := listDay(t, c)
+	if len(ins) == 0 {
+		t.Fatal("nothing listed")
+	}
+	if got, want := listedKeys(ins), visibleKeys(sim); !slices.Equal(got, want) {
+		t.Fatalf("listed %d content items, sandbox has %d visible", len(got), len(want))
+	}
+	for _, in := range ins {
+		if in.Direction == DirectionUnknown || in.Start.Before(sandboxDay) || !in.Start.Before(sandboxDay.Add(24*time.Hour)) {
+			t.Errorf("%s: direction %q start %v", in.GUID, in.Direction, in.Start)
+		}
+	}
+
+	downloaded := 0
+	for _, r := range sim.Recordings() {
+		if !r.Visible || !r.Audio {
+			continue
+		}
+		d, err := c.Download(context.Background(), r.InteractionGUID, r.ContentKey)
+		if err != nil {
+			t.Fatalf("Download %s/%s: %v", r.InteractionGUID, r.ContentKey, err)
+		}
+		h := sha256.New()
+		n, err := io.Copy(h, d.Body)
+		d.Body.Close()
+		if err != nil {
+			t.Fatalf("reading %s/%s: %v", r.InteractionGUID, r.ContentKey, err)
+		}
+		if n != r.Size || hex.EncodeToString(h.Sum(nil)) != r.SHA256 || d.ContentType != r.ContentType {
+			t.Errorf("%s/%s: %d bytes %s; want %d bytes %s", r.InteractionGUID, r.ContentKey, n, d.ContentType, r.Size, r.ContentType)
+		}
+		if d.Length >= 0 && d.Length != r.Size {
+			t.Errorf("%s/%s: Length %d, want %d", r.InteractionGUID, r.ContentKey, d.Length, r.Size)
+		}
+		downloaded++
+	}
+	if downloaded == 0 {
+		t.Fatal("no audio downloaded")
+	}
+	t.Logf("%d interactions listed, %d recordings downloaded and verified", len(ins), downloaded)
+
+	sc := sim.Counters()
+	if sc.TokenRequests != 1 || len(sc.TokenScopes) != 1 || !slices.Equal(sc.TokenScopes[0], []string{"interaction-content:read", "users:read", "stats"}) {
+		t.Errorf("token requests %d, scopes %q", sc.TokenRequests, sc.TokenScopes)
+	}
+	if len(sc.NonGET) != 0 {
+		t.Errorf("non-GET requests: %v", sc.NonGET)
+	}
+	cc := c.Counters()
+	if got := sc.ByApplication["vcc-ingest-sandbox-test"]; got != cc.Calls["content.list"]+cc.Calls["content.download"] {
+		t.Errorf("sandbox saw %d identified requests, client counted %+v", got, cc.Calls)
+	}
+	if scopes, err := c.GrantedScopes(context.Background()); err != nil || len(scopes) == 0 {
+		t.Errorf("GrantedScopes = %q, %v", scopes, err)
+	}
+}
+
+func TestSandboxGetInteractionAndStats(t *testing.T) {
+	sim := startSandbox(t, vccsim.Options{})
+	c := sandboxClient(t, sim)
+	ctx := context.Background()
+	infos := sim.Interactions()
+	stats := map[string]Stats{}
+	if err := c.ListStats(ctx, sandboxDay, sandboxDay.Add(24*time.Hour), func(s Stats) error {
+		stats[s.GUID] = s
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(stats) != len(infos) {
+		t.Errorf("stats listed %d interactions, sandbox has %d", len(stats), len(infos))
+	}
+	for _, info := range infos {
+		s, ok := stats[info.GUID]
+		if !ok {
+			t.Errorf("%s missing from stats", info.GUID)
+			continue
+		}
+		if string(s.Direction) != info.Direction || !s.Start.Equal(info.Start) || s.Duration != info.Duration.Truncate(time.Millisecond) {
+			t.Errorf("%s: stats %+v, truth %+v", info.GUID, s, info)
+		}
+	}
+	for _, info := range infos[:5] {
+		in, err := c.GetInteraction(ctx, info.GUID)
+		switch {
+		case info.Visible && err != nil:
+			t.Errorf("GetInteraction %s: %v", info.GUID, err)
+		case !info.Visible && !errors.Is(err, ErrNotFound):
+			t.Errorf("GetInteraction %s (not visible): %+v, %v", info.GUID, in, err)
+		}
+		s, err := c.GetStats(ctx, info.GUID)
+		if err != nil || s != stats[info.GUID] {
+			t.Errorf("GetStats %s = %+v, %v", info.GUID, s, err)
+		}
+	}
+}
+
+func TestSandboxResolveAgents(t *testing.T) {
+	for _, q := range []vccsim.Quirks{{}, {UsersBareArray: true, UsersZeroBasedPages: true}} {
+		sim := startSandbox(t, vccsim.Options{Quirks: q})
+		c := sandboxClient(t, sim)
+		c.usersPageSize = 3 // several pages
+		ctx := context.Background()
+		resolved := 0
+		var loadCalls int64 = -1
+		for _, info := range sim.Interactions() {
+			for _, id := range info.AgentIDs {
+				a, err := c.ResolveAgent(ctx, id)
+				if err != nil {
+					t.Fatalf("%+v: ResolveAgent(%q): %v", q, id, err)
+				}
+				if !a.Resolved || a.ID != id || a.UserID == "" || a.Name == "" {
+					t.Errorf("%+v: ResolveAgent(%q) = %+v", q, id, a)
+				}
+				resolved++
+				if loadCalls < 0 {
+					loadCalls = c.Counters().Calls["users.list"]
+				}
+			}
+		}
+		if resolved == 0 {
+			t.Fatal("no agents to resolve")
+		}
+		t.Logf("%+v: %d agent references resolved with %d directory requests", q, resolved, c.Counters().Calls["users.list"])
+		if a, err := c.ResolveAgent(ctx, "no-such-agent"); err != nil || a.Resolved {
+			t.Errorf("unknown agent: %+v, %v", a, err)
+		}
+		cc := c.Counters()
+		if cc.Calls["users.get"] != 0 || cc.Calls["users.list"] != loadCalls || loadCalls < 2 {
+			t.Errorf("%+v: users calls %+v; the directory must be read once", q, cc.Calls)
+		}
+	}
+}
+
+func TestSandboxFaultsAndReauth(t *testing.T) {
+	sim := startSandbox(t, vccsim.Options{Faults: vccsim.Faults{Status5xx: 0.15, ThrottleNoRetryAfter: 0.1, Redirect: 0.5}})
+	src := &countingSecrets{old: sim.ClientSecret(), fresh: "rotated-secret"}
+	c := sandboxClient(t, sim, func(c *Config) { c.Secret = src; c.MaxRetries = 12 })
+	if got, want := listedKeys(listDay(t, c)), visibleKeys(sim); !slices.Equal(got, want) {
+		t.Fatalf("with faults: listed %d items, want %d", len(got), len(want))
+	}
+	for _, r := range sim.Recordings() {
+		if !r.Visible || !r.Audio {
+			continue
+		}
+		d, err := c.Download(context.Background(), r.InteractionGUID, r.ContentKey)
+		if err != nil {
+			t.Fatalf("Download: %v", err)
+		}
+		h := sha256.New()
+		_, err = io.Copy(h, d.Body)
+		d.Body.Close()
+		if err != nil || hex.EncodeToString(h.Sum(nil)) != r.SHA256 {
+			t.Errorf("%s/%s: %v or checksum mismatch", r.InteractionGUID, r.ContentKey, err)
+		}
+	}
+	sc := sim.Counters()
+	if sc.Faults == 0 || c.Counters().Retries == 0 {
+		t.Errorf("no faults exercised: sandbox %d faults, client %d retries", sc.Faults, c.Counters().Retries)
+	}
+	t.Logf("sandbox injected %d faults; client retried %d times", sc.Faults, c.Counters().Retries)
+	if sc.RedirectAuthRejected != 0 {
+		t.Errorf("bearer token sent to the redirect target %d times", sc.RedirectAuthRejected)
+	}
+
+	// Rotated secret plus revoked tokens: 401, then invalid_client, then the
+	// fresh secret.
+	sim.SetFaults(vccsim.Faults{})
+	sim.RotateSecret("rotated-secret")
+	sim.RevokeTokens()
+	if _, err := c.GetStats(context.Background(), sim.Interactions()[0].GUID); err != nil {
+		t.Fatalf("after rotation: %v", err)
+	}
+	if src.freshReads.Load() != 1 {
+		t.Errorf("fresh secret reads = %d, want 1", src.freshReads.Load())
+	}
+}
+
+func TestSandboxTruncatedDownloads(t *testing.T) {
+	for _, f := range []vccsim.Faults{{Truncate: 1}, {TruncateNoLength: 1}} {
+		sim := startSandbox(t, vccsim.Options{Faults: f})
+		c := sandboxClient(t, sim)
+		var rec vccsim.Recording
+		for _, r := range sim.Recordings() {
+			if r.Visible && r.Audio {
+				rec = r
+				break
+			}
+		}
+		d, err := c.Download(context.Background(), rec.InteractionGUID, rec.ContentKey)
+		if err != nil {
+			t.Fatalf("%+v: %v", f, err)
+		}
+		n, err := io.Copy(io.Discard, d.Body)
+		d.Body.Close()
+		if n >= rec.Size || !errors.Is(err, io.ErrUnexpectedEOF) || !IsTransient(err) {
+			t.Errorf("%+v: read %d of %d, err %v; want a transient unexpected EOF", f, n, rec.Size, err)
+		}
+	}
+}
+
+func TestSandboxLongWindowQuirks(t *testing.T) {
+	sim := startSandbox(t, vccsim.Options{Days: 9, InteractionsPerDay: 6,
+		Quirks: vccsim.Quirks{InclusiveEnd: true, OmitContentLength: true, OmitContentDirection: true}})
+	c := sandboxClient(t, sim)
+	var ins []Interaction
+	if err := c.ListInteractions(context.Background(), sandboxDay, sandboxDay.Add(9*24*time.Hour), func(in Interaction) error {
+		ins = append(ins, in)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := listedKeys(ins), visibleKeys(sim); !slices.Equal(got, want) {
+		t.Errorf("listed %d items over 9 days, sandbox says %d visible", len(got), len(want))
+	}
+	for _, in := range ins {
+		for _, ci := range in.Content {
+			if ci.ContentLength != -1 {
+				t.Fatalf("%s/%s: ContentLength %d without a contentLength field", in.GUID, ci.ContentKey, ci.ContentLength)
+			}
+		}
+	}
+	if n := c.Counters().Calls["content.list"]; n < 2 {
+		t.Errorf("content.list calls = %d; 9 days need two windows", n)
+	}
+}
+
+func TestSandboxPermissionsHideContent(t *testing.T) {
+	sim := startSandbox(t, vccsim.Options{Deny: vccsim.Permissions{Inbound: true}})
+	c := sandboxClient(t, sim)
+	ins := listDay(t, c)
+	for _, in := range ins {
+		if in.Direction == DirectionInbound {
+			t.Errorf("%s: inbound listed although the permission is off", in.GUID)
+		}
+	}
+	if got, want := listedKeys(ins), visibleKeys(sim); !slices.Equal(got, want) {
+		t.Errorf("listed %d items, sandbox says %d visible", len(got), len(want))
+	}
+}

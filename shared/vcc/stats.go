@@ -1,0 +1,191 @@
+package vcc
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Stats is the part of an Insights Stats interaction record the product
+// uses: the source of truth for direction, duration and medium.
+type Stats struct {
+	GUID                        string
+	Start                       time.Time
+	Duration                    time.Duration
+	Direction                   Direction
+	Medium, Status, ServiceName string
+}
+
+// maxStatsWindow is the longest window the stats listing accepts.
+const maxStatsWindow = 31 * 24 * time.Hour
+
+// maxPages guards against a server that ignores the page parameter.
+const maxPages = 100000
+
+type wireStats struct {
+	GUID        string     `json:"guid"`
+	Start       string     `json:"start"`
+	Duration    flexInt    `json:"duration"` // milliseconds
+	Direction   string     `json:"direction"`
+	Medium      flexString `json:"medium"`
+	Status      flexString `json:"status"`
+	ServiceName flexString `json:"serviceName"`
+}
+
+type wirePageMeta struct {
+	Page       flexInt `json:"page"`
+	Count      flexInt `json:"count"`
+	PageCount  flexInt `json:"pageCount"`
+	TotalCount flexInt `json:"totalCount"`
+}
+
+// wireStatsPage accepts the documented {"items": [...], "meta": {...}} and
+// the other plausible item keys, or a bare array.
+type wireStatsPage struct {
+	Items []wireStats
+	Meta  wirePageMeta
+}
+
+func (p *wireStatsPage) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '[' {
+		return json.Unmarshal(b, &p.Items)
+	}
+	var o struct {
+		Items        []wireStats  `json:"items"`
+		Interactions []wireStats  `json:"interactions"`
+		Data         []wireStats  `json:"data"`
+		Meta         wirePageMeta `json:"meta"`
+	}
+	if err := json.Unmarshal(b, &o); err != nil {
+		return err
+	}
+	p.Meta = o.Meta
+	switch {
+	case o.Items != nil:
+		p.Items = o.Items
+	case o.Interactions != nil:
+		p.Items = o.Interactions
+	default:
+		p.Items = o.Data
+	}
+	return nil
+}
+
+func (c *Client) stats(ctx context.Context, w wireStats) (Stats, error) {
+	if !ValidGUID(w.GUID) {
+		c.invalid(ctx, "guid", w.GUID, "")
+		return Stats{}, invalidID("interaction guid", w.GUID)
+	}
+	start, err := parseTime(w.Start)
+	if err != nil {
+		c.invalid(ctx, "start", w.Start, w.GUID)
+		return Stats{}, &permanentError{fmt.Errorf("vcc: stats %s: %w", w.GUID, err)}
+	}
+	s := Stats{
+		GUID:        w.GUID,
+		Start:       start,
+		Direction:   NormalizeDirection(w.Direction),
+		Medium:      string(w.Medium),
+		Status:      string(w.Status),
+		ServiceName: string(w.ServiceName),
+	}
+	if w.Duration.known && w.Duration.n > 0 {
+		s.Duration = time.Duration(w.Duration.n) * time.Millisecond
+	}
+	return s, nil
+}
+
+// GetStats returns the stats record of one interaction.
+func (c *Client) GetStats(ctx context.Context, guid string) (Stats, error) {
+	if !ValidGUID(guid) {
+		return Stats{}, invalidID("interaction guid", guid)
+	}
+	var w wireStats
+	err := c.getJSON(ctx, request{
+		endpoint: endpointStatsGet,
+		accept:   acceptStats,
+		segments: []string{"stats", "interactions", guid},
+	}, &w)
+	if err != nil {
+		return Stats{}, err
+	}
+	if w.GUID == "" {
+		w.GUID = guid
+	}
+	if !strings.EqualFold(w.GUID, guid) {
+		return Stats{}, &permanentError{fmt.Errorf("vcc: %s: asked for %s, got %.64q", endpointStatsGet, guid, w.GUID)}
+	}
+	return c.stats(ctx, w)
+}
+
+// ListStats calls fn for every interaction (with or without recordings) that
+// started in [start, end). Windows longer than 31 days are split; pages are
+// numbered from 1; an interaction seen twice is passed once. Comparing it
+// with ListInteractions shows which interactions have no visible content.
+func (c *Client) ListStats(ctx context.Context, start, end time.Time, fn func(Stats) error) error {
+	seen := make(map[string]struct{})
+	for _, w := range windows(start, end, maxStatsWindow) {
+		if err := c.listStatsWindow(ctx, w[0], w[1], seen, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *Client) listStatsWindow(ctx context.Context, start, end time.Time, seen map[string]struct{}, fn func(Stats) error) error {
+	limit := c.cfg.StatsPageSize
+	q := url.Values{
+		"start": {formatTime(start)},
+		"end":   {formatTime(end)},
+		"limit": {strconv.Itoa(limit)},
+	}
+	prevFirst := ""
+	for page := 1; page <= maxPages; page++ {
+		q.Set("page", strconv.Itoa(page))
+		var p wireStatsPage
+		err := c.getJSON(ctx, request{
+			endpoint: endpointStatsList,
+			accept:   acceptStats,
+			segments: []string{"stats", "interactions"},
+			query:    q,
+		}, &p)
+		if err != nil {
+			return err
+		}
+		if len(p.Items) == 0 {
+			return nil
+		}
+		if first := p.Items[0].GUID; first == prevFirst {
+			return nil // the server ignored the page number: nothing new
+		} else {
+			prevFirst = first
+		}
+		for _, w := range p.Items {
+			s, err := c.stats(ctx, w)
+			if err != nil {
+				continue // counted and logged
+			}
+			key := strings.ToLower(s.GUID)
+			if _, dup := seen[key]; dup {
+				continue
+			}
+			seen[key] = struct{}{}
+			if err := fn(s); err != nil {
+				return err
+			}
+		}
+		if p.Meta.PageCount.known && int64(page) >= p.Meta.PageCount.n {
+			return nil
+		}
+		if !p.Meta.PageCount.known && len(p.Items) < limit {
+			return nil
+		}
+	}
+	return &transientError{fmt.Errorf("vcc: %s: more than %d pages", endpointStatsList, maxPages)}
+}
