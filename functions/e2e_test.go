@@ -118,7 +118,7 @@ func newPipeline(t *testing.T, opts vccsim.Options) *pipeline {
 	ctx := context.Background()
 	p.blobs, err = store.NewBlob(ctx, store.BlobConfig{
 		ConnectionString: p.az.ConnectionString, Container: "recordings", StateContainer: "vcc-ingest-state",
-		CreateContainers: true, BlockSize: 64 << 10,
+		CreateContainers: true, BlockSize: 1 << 20,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -481,6 +481,6 @@ func classify(guid string, err error) *Failure {
 	if f := (*Failure)(nil); errors.As(err, &f) {
 		return f
 	}
-	permanent := vcc.IsPermanent(err) && !errors.Is(err, io.ErrUnexpectedEOF)
+	permanent := (vcc.IsPermanent(err) || store.IsPermanent(err)) && !errors.Is(err, io.ErrUnexpectedEOF)
 	return &Failure{InteractionID: guid, Permanent: permanent, Reason: err.Error(), Err: err}
 }

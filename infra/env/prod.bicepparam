@@ -1,0 +1,16 @@
+// Production: four ingest instances sharing 140 of the account's 160
+// requests a minute (20 left for operators: doctor, backfill, replay).
+using '../main.bicep'
+
+param namePrefix = 'vccingest'
+param vccRegion = 'emea'
+param vccClientId = '<VCC API client id>'
+param discoverSchedule = '0 */15 * * * *'
+param hostingPlan = 'FlexConsumption'
+param maxInstances = 4
+param vccRateBudgetPerMinute = 140
+param recordingsSkuName = 'Standard_ZRS'
+param tags = {
+  application: 'vcc-ingest'
+  environment: 'prod'
+}

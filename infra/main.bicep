@@ -1,0 +1,213 @@
+// vcc-ingest: copies Vonage Contact Center call recordings into Blob Storage.
+//
+// One resource group holds everything: monitoring, the app's user-assigned
+// identity, host + recordings storage, Service Bus, Key Vault, the Function
+// App, and the app's role assignments (each on the narrowest scope, see
+// modules/roles.bicep). The VCC client secret is not a parameter: the
+// operator sets it in Key Vault (infra/README.md).
+
+targetScope = 'resourceGroup'
+
+@description('Short lowercase prefix for resource names (letters and digits).')
+@minLength(3)
+@maxLength(11)
+param namePrefix string = 'vccingest'
+
+@description('Azure region for every resource.')
+param location string = resourceGroup().location
+
+@description('VCC region of the contact center account: picks the VCC token and API hosts.')
+@allowed([
+  'emea'
+  'nam'
+  'apac'
+])
+param vccRegion string = 'emea'
+
+@description('OAuth client id of the VCC API credential (not secret). The secret goes to Key Vault.')
+@minLength(1)
+param vccClientId string
+
+@description('Six-field NCRONTAB schedule of discover (default every 15 minutes).')
+param discoverSchedule string = '0 */15 * * * *'
+
+@description('FlexConsumption (default) or ElasticPremium. See infra/README.md.')
+@allowed([
+  'FlexConsumption'
+  'ElasticPremium'
+])
+param hostingPlan string = 'FlexConsumption'
+
+@description('Most instances the app may scale out to (per function group on Flex). The VCC budget is divided by it.')
+@minValue(1)
+@maxValue(20)
+param maxInstances int = 4
+
+@description('VCC requests per minute for the whole deployment: the account\'s fair-usage limit minus what other callers (operators, other integrations) need.')
+@minValue(1)
+param vccRateBudgetPerMinute int = 160
+
+@description('Flex Consumption instance memory in MB.')
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+@description('Flex Consumption runtime version for the custom handler runtime.')
+param flexRuntimeVersion string = '1.0'
+
+@description('Set to true once the operator has created the secret in Key Vault (deploy.sh detects it): the app\'s read access is scoped to that one secret, which must exist first.')
+param vccSecretProvisioned bool = false
+
+@description('Replication of the recordings account.')
+@allowed([
+  'Standard_LRS'
+  'Standard_ZRS'
+  'Standard_GRS'
+  'Standard_GZRS'
+])
+param recordingsSkuName string = 'Standard_LRS'
+
+@description('Tags applied to every resource.')
+param tags object = {
+  application: 'vcc-ingest'
+}
+
+// Names the code and function.json use as defaults (shared/config).
+var queueName = 'interactions'
+var recordingsContainerName = 'recordings'
+var stateContainerName = 'vcc-ingest-state'
+var secretName = 'vcc-client-secret'
+var deploymentContainerName = 'app-package'
+
+var suffix = take(uniqueString(resourceGroup().id), 6)
+
+// The VCC request budget is shared by every process that calls VCC; each
+// process paces itself with VCC_RATE_PER_MINUTE. Processes that can run at
+// once: on Elastic Premium, maxInstances (discover and ingest share each
+// instance and its pacer); on Flex Consumption, maxInstances ingest
+// instances plus the one instance running discover (functions scale in
+// separate groups there; the timer runs as a singleton). Integer division
+// rounds down, so the sum never exceeds the budget.
+var vccProcesses = hostingPlan == 'FlexConsumption' ? maxInstances + 1 : maxInstances
+var vccRatePerInstance = vccRateBudgetPerMinute / vccProcesses
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  params: {
+    location: location
+    workspaceName: '${namePrefix}-log-${suffix}'
+    appInsightsName: '${namePrefix}-appi-${suffix}'
+    tags: tags
+  }
+}
+
+module identity 'modules/identity.bicep' = {
+  name: 'identity'
+  params: {
+    location: location
+    name: '${namePrefix}-id-${suffix}'
+    tags: tags
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  params: {
+    location: location
+    hostAccountName: '${namePrefix}host${suffix}'
+    recordingsAccountName: '${namePrefix}rec${suffix}'
+    recordingsContainerName: recordingsContainerName
+    stateContainerName: stateContainerName
+    deploymentContainerName: deploymentContainerName
+    recordingsSkuName: recordingsSkuName
+    tags: tags
+  }
+}
+
+module serviceBus 'modules/servicebus.bicep' = {
+  name: 'servicebus'
+  params: {
+    location: location
+    namespaceName: '${namePrefix}-sb-${suffix}'
+    queueName: queueName
+    tags: tags
+  }
+}
+
+module keyVault 'modules/keyvault.bicep' = {
+  name: 'keyvault'
+  params: {
+    location: location
+    name: '${namePrefix}-kv-${suffix}'
+    tags: tags
+  }
+}
+
+module roles 'modules/roles.bicep' = {
+  name: 'roles'
+  params: {
+    principalId: identity.outputs.principalId
+    hostStorageAccountName: storage.outputs.hostAccountName
+    recordingsStorageAccountName: storage.outputs.recordingsAccountName
+    recordingsContainerName: storage.outputs.recordingsContainerName
+    stateContainerName: storage.outputs.stateContainerName
+    serviceBusNamespaceName: serviceBus.outputs.namespaceName
+    queueName: serviceBus.outputs.queueName
+    keyVaultName: keyVault.outputs.name
+    secretName: secretName
+    grantSecretAccess: vccSecretProvisioned
+    appInsightsName: monitoring.outputs.appInsightsName
+  }
+}
+
+module functionApp 'modules/functionapp.bicep' = {
+  name: 'functionapp'
+  // The app starts with its roles already assigned.
+  dependsOn: [
+    roles
+  ]
+  params: {
+    location: location
+    planName: '${namePrefix}-plan-${suffix}'
+    appName: '${namePrefix}-func-${suffix}'
+    hostingPlan: hostingPlan
+    maxInstances: maxInstances
+    instanceMemoryMB: instanceMemoryMB
+    flexRuntimeVersion: flexRuntimeVersion
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    hostStorageAccountName: storage.outputs.hostAccountName
+    hostBlobEndpoint: storage.outputs.hostBlobEndpoint
+    deploymentContainerName: storage.outputs.deploymentContainerName
+    appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
+    vccRegion: vccRegion
+    vccClientId: vccClientId
+    vccRatePerMinute: vccRatePerInstance
+    keyVaultUri: keyVault.outputs.uri
+    secretName: secretName
+    serviceBusFullyQualifiedNamespace: serviceBus.outputs.fullyQualifiedNamespace
+    queueName: serviceBus.outputs.queueName
+    recordingsAccountUrl: storage.outputs.recordingsAccountUrl
+    recordingsContainerName: storage.outputs.recordingsContainerName
+    stateContainerName: storage.outputs.stateContainerName
+    discoverSchedule: discoverSchedule
+    tags: tags
+  }
+}
+
+output functionAppName string = functionApp.outputs.name
+output hostingPlan string = hostingPlan
+output keyVaultName string = keyVault.outputs.name
+output keyVaultUri string = keyVault.outputs.uri
+output secretName string = secretName
+output secretAccessGranted bool = vccSecretProvisioned
+output serviceBusNamespace string = serviceBus.outputs.fullyQualifiedNamespace
+output queueName string = serviceBus.outputs.queueName
+output hostStorageAccountName string = storage.outputs.hostAccountName
+output deploymentContainerName string = storage.outputs.deploymentContainerName
+output recordingsAccountUrl string = storage.outputs.recordingsAccountUrl
+output vccRatePerInstance int = vccRatePerInstance
+output vccProcesses int = vccProcesses

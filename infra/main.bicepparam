@@ -1,0 +1,11 @@
+// Example parameters: copy, fill in vccClientId, deploy with
+//   infra/deploy.sh <resource-group> infra/main.bicepparam
+using './main.bicep'
+
+param namePrefix = 'vccingest'
+param vccRegion = 'emea'
+param vccClientId = '<VCC API client id>'
+param discoverSchedule = '0 */15 * * * *'
+param hostingPlan = 'FlexConsumption'
+param maxInstances = 4
+param vccRateBudgetPerMinute = 160

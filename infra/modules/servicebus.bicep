@@ -1,0 +1,67 @@
+// Service Bus namespace and the interactions queue.
+//
+// Standard tier: duplicate detection needs Standard or Premium, and one queue
+// does not justify Premium. Local (SAS key) authentication is switched off:
+// only Microsoft Entra identities holding a data role can send or receive.
+
+@description('Azure region.')
+param location string
+
+@description('Namespace name (6-50 characters).')
+@minLength(6)
+@maxLength(50)
+param namespaceName string
+
+@description('Queue of interactions to ingest (INTERACTIONS_QUEUE).')
+param queueName string
+
+@description('Tags applied to every resource.')
+param tags object = {}
+
+resource namespace 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' = {
+  name: namespaceName
+  location: location
+  tags: tags
+  sku: {
+    name: 'Standard'
+    tier: 'Standard'
+  }
+  properties: {
+    disableLocalAuth: true
+    minimumTlsVersion: '1.2'
+    publicNetworkAccess: 'Enabled'
+  }
+}
+
+resource queue 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' = {
+  parent: namespace
+  name: queueName
+  properties: {
+    // The longest lock Service Bus allows; the Functions host renews it while
+    // a long recording copy runs (host.json maxAutoLockRenewalDuration).
+    lockDuration: 'PT5M'
+    // Must equal INGEST_MAX_ATTEMPTS in functionapp.bicep: after this many
+    // deliveries Service Bus dead-letters with MaxDeliveryCountExceeded.
+    maxDeliveryCount: 10
+    // discover sends MessageId = interaction guid and re-lists an overlap
+    // (DISCOVER_OVERLAP, 1h) before its checkpoint on every run, so the same
+    // interaction is offered several times; one day of history drops every
+    // such repeat. Replay of a dead letter must use a new MessageId.
+    requiresDuplicateDetection: true
+    duplicateDetectionHistoryTimeWindow: 'P1D'
+    // A message that waits this long without being ingested goes to the
+    // dead-letter queue (and so is visible to replay) instead of vanishing.
+    defaultMessageTimeToLive: 'P14D'
+    deadLetteringOnMessageExpiration: true
+    requiresSession: false
+    enableBatchedOperations: true
+    enablePartitioning: false
+    maxSizeInMegabytes: 1024
+  }
+}
+
+output namespaceName string = namespace.name
+// Host name only (<ns>.servicebus.windows.net), the form the Functions
+// Service Bus extension and azservicebus expect.
+output fullyQualifiedNamespace string = split(replace(namespace.properties.serviceBusEndpoint, 'https://', ''), ':')[0]
+output queueName string = queue.name
