@@ -2,7 +2,7 @@ GO   ?= go
 BIN  := bin/handler
 PKGS := ./...
 
-.PHONY: build test lint run bench package clean azurite
+.PHONY: build test lint run bench package deploy clean azurite
 
 build:
 	$(GO) build -o $(BIN) ./functions
@@ -25,7 +25,19 @@ lint:
 # Azurite, embedded queue, the custom handler invoked as the host would.
 run: build azurite
 	rm -rf .local/run
-	$(BIN) local --sandbox --azurite --data .local/run
+	VCC_RATE_PER_MINUTE=$${VCC_RATE_PER_MINUTE:-1200} $(BIN) local --sandbox --azurite --data .local/run
 
 clean:
 	rm -rf bin dist .local
+
+# Deployment package: dist/handler (linux/amd64, CGO_ENABLED=0, mode 0755),
+# host.json, <function>/function.json and dist/app.zip (execute bit kept).
+package:
+	$(GO) run ./infra/cmd/package -root . -out dist
+
+# Deploys the templates and the package:
+#   make deploy RG=<resource-group> [PARAMS=infra/env/prod.bicepparam]
+PARAMS ?= infra/main.bicepparam
+deploy:
+	@test -n "$(RG)" || { echo "usage: make deploy RG=<resource-group> [PARAMS=file.bicepparam]"; exit 1; }
+	infra/deploy.sh $(RG) $(PARAMS)

@@ -169,6 +169,7 @@ func localRun(ctx context.Context, o localOptions, stdout, stderr io.Writer, get
 		}
 	}
 
+	azuriteDir := ""
 	if o.azurite && o.out == "" {
 		az, err := azuritetest.Launch(ctx, filepath.Join(o.data, "azurite"), true)
 		if err != nil {
@@ -176,7 +177,8 @@ func localRun(ctx context.Context, o localOptions, stdout, stderr io.Writer, get
 		}
 		defer az.Stop()
 		env.set("RECORDINGS_CONNECTION_STRING", az.ConnectionString)
-		fmt.Fprintf(stdout, "Azurite at %s (data in %s)\n", az.BlobURL, filepath.Join(o.data, "azurite"))
+		azuriteDir = filepath.Join(o.data, "azurite")
+		fmt.Fprintf(stdout, "Azurite at %s (data in %s)\n", az.BlobURL, azuriteDir)
 	}
 	if env.get("VCC_CLIENT_SECRET") == "" {
 		return 2, errors.New("VCC_CLIENT_SECRET: required for a local run (or use --sandbox)")
@@ -222,6 +224,9 @@ func localRun(ctx context.Context, o localOptions, stdout, stderr io.Writer, get
 		}
 		sink, state = blobs, blobs.State()
 		where = "container " + cfg.RecordingsContainer
+		if azuriteDir != "" {
+			where += " of the Azurite data in " + azuriteDir + "\n(browse: node infra/local/node_modules/.bin/azurite-blob --location " + azuriteDir + " --skipApiVersionCheck --disableTelemetry)"
+		}
 	default:
 		return 2, errors.New("nowhere to store recordings: give --out DIR, --azurite, RECORDINGS_CONNECTION_STRING or RECORDINGS_ACCOUNT_URL")
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"time"
 
@@ -79,12 +80,13 @@ func runServe(ctx context.Context, getenv func(string) string, logw io.Writer) e
 	})
 }
 
-func discoverOptions(cfg config.Config, log interface{ Info(string, ...any) }) discover.Options {
+func discoverOptions(cfg config.Config, log *slog.Logger) discover.Options {
 	return discover.Options{
 		Lookback: cfg.DiscoverLookback,
 		Overlap:  cfg.DiscoverOverlap,
 		Settle:   cfg.DiscoverSettle,
 		IsAudio:  cfg.IsAudio,
+		Logger:   log,
 	}
 }
 
