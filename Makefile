@@ -23,6 +23,8 @@ lint:
 
 # One sandbox day through the whole pipeline on this machine: VCC sandbox,
 # Azurite, embedded queue, the custom handler invoked as the host would.
+# The sandbox is not a shared VCC account, so the run may use a larger rate
+# budget than the 160 requests/min a real account gets (override to compare).
 run: build azurite
 	rm -rf .local/run
 	VCC_RATE_PER_MINUTE=$${VCC_RATE_PER_MINUTE:-1200} $(BIN) local --sandbox --azurite --data .local/run
