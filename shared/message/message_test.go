@@ -1,0 +1,57 @@
+package message
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
+)
+
+func TestDecodeRejectsWhatCanNeverBeProcessed(t *testing.T) {
+	cases := map[string]string{
+		"not json":        `{"v":1,`,
+		"no version":      `{"interactionId":"2480fc2c-7a3b-4b5e-9c61-0d2f4e8a1b7c"}`,
+		"future version":  `{"v":2,"interactionId":"2480fc2c-7a3b-4b5e-9c61-0d2f4e8a1b7c"}`,
+		"bad guid":        `{"v":1,"interactionId":"../../etc"}`,
+		"bad content key": `{"v":1,"interactionId":"2480fc2c-7a3b-4b5e-9c61-0d2f4e8a1b7c","content":[{"contentKey":"a/b"}]}`,
+	}
+	for name, body := range cases {
+		t.Run(name, func(t *testing.T) {
+			if _, err := Decode([]byte(body)); !errors.Is(err, ErrInvalid) {
+				t.Fatalf("err = %v, want ErrInvalid", err)
+			}
+		})
+	}
+}
+
+func TestRoundTripCarriesWhatDiscoveryLearned(t *testing.T) {
+	start := time.Date(2026, 11, 2, 9, 30, 0, 0, time.UTC)
+	in := vcc.Interaction{
+		GUID: "2480fc2c-7a3b-4b5e-9c61-0d2f4e8a1b7c", Start: start, Direction: vcc.DirectionInbound,
+		HandlingAgents: []vcc.AgentRef{{ID: "1342"}},
+		Content:        []vcc.ContentItem{{ContentKey: "callRecording", Type: "callRecording", ContentType: "audio/wav", ContentLength: 99}},
+	}
+	st := &vcc.Stats{GUID: in.GUID, Direction: vcc.DirectionOutbound, Duration: 90 * time.Second, Medium: "Phone"}
+	data, err := Encode(FromInteraction(in, st, "discover", start))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Decode(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Direction != "outbound" || b.ContentDir != "inbound" || b.Duration != 90000 || b.Medium != "Phone" {
+		t.Errorf("direction/timing: %+v", b)
+	}
+	if !b.Start.Equal(start) || len(b.Agents) != 1 || b.Agents[0] != "1342" || len(b.Content) != 1 || b.Content[0].ContentLength != 99 {
+		t.Errorf("content/agents: %+v", b)
+	}
+
+	// Stats that does not know the direction leaves it empty: ingest then
+	// falls back to the content API's field, and says so.
+	b2 := FromInteraction(in, &vcc.Stats{Direction: vcc.DirectionUnknown}, "discover", start)
+	if b2.Direction != "" || b2.ContentDir != "inbound" {
+		t.Errorf("unknown stats direction: %+v", b2)
+	}
+}
