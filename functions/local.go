@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -25,6 +26,7 @@ import (
 	"github.com/vcc-ingest/vcc-ingest/shared/azuritetest"
 	"github.com/vcc-ingest/vcc-ingest/shared/config"
 	"github.com/vcc-ingest/vcc-ingest/shared/devhost"
+	"github.com/vcc-ingest/vcc-ingest/shared/message"
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
 	"github.com/vcc-ingest/vcc-ingest/shared/secrets"
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
@@ -284,11 +286,12 @@ func localRun(ctx context.Context, o localOptions, stdout, stderr io.Writer, get
 	if err != nil {
 		return 1, err
 	}
-	printSummary(stdout, tally, dead, client.Counters(), where)
+	printSummary(stdout, tally, deadReasons(context.WithoutCancel(ctx), dead, state), client.Counters(), where)
 	if ctx.Err() != nil {
 		return 1, errors.New("interrupted: run the same command again to finish (nothing is lost or copied twice)")
 	}
 	if len(dead) > 0 {
+		fmt.Fprintf(stdout, "%d interactions were dead-lettered: fix the cause, then requeue them with `handler replay --apply`.\n", len(dead))
 		return 1, nil
 	}
 	return 0, nil
@@ -392,12 +395,24 @@ func (t *tally) add(r devhost.Result) {
 	t.byDirection[res.Direction]++
 }
 
+var (
+	blobNamePattern  = regexp.MustCompile(`\d{4}/\d{2}/\d{2}/[0-9a-fA-F-]{36}/[^\s:]+`)
+	byteCountPattern = regexp.MustCompile(`\d+ bytes`)
+	guidPattern      = regexp.MustCompile(`[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}`)
+)
+
+// shortReason turns a failure message into a summary line: the same cause
+// for many interactions reads as one line with a count.
 func shortReason(s string) string {
 	if i := strings.Index(s, ": "); i > 0 && strings.HasPrefix(s, "ingest ") {
 		s = s[i+2:]
 	}
-	if len(s) > 100 {
-		s = s[:100] + "…"
+	s = blobNamePattern.ReplaceAllString(s, "<recording>")
+	s = guidPattern.ReplaceAllString(s, "<interaction>")
+	s = byteCountPattern.ReplaceAllString(s, "N bytes")
+	// Keep the beginning (what was being done) and the end (the root cause).
+	if r := []rune(s); len(r) > 90 {
+		s = string(r[:34]) + " … " + string(r[len(r)-53:])
 	}
 	return s
 }
@@ -462,7 +477,30 @@ func (t *tally) line() string {
 		t.found, done, t.sent, t.failedAttempts, rate, humanBytes(t.bytes))
 }
 
-func printSummary(w io.Writer, t *tally, dead []*queue.Message, calls vcc.Counters, where string) {
+// deadReasons counts dead letters by reason: the ingest failure recorded
+// for the interaction when there is one (the queue's own reason, such as
+// MaxDeliveryCountExceeded, says only that retries ran out).
+func deadReasons(ctx context.Context, dead []*queue.Message, state store.State) map[string]int {
+	reasons := map[string]int{}
+	for _, m := range dead {
+		reason := m.DeadLetterReason
+		if m.DeadLetterDescription != "" {
+			reason += ": " + m.DeadLetterDescription
+		}
+		if body, err := message.Decode(m.Body); err == nil {
+			if data, _, found, err := state.Load(ctx, ingest.FailureName(body.InteractionID)); err == nil && found {
+				var rec ingest.FailureRecord
+				if json.Unmarshal(data, &rec) == nil && rec.Reason != "" {
+					reason = rec.Reason
+				}
+			}
+		}
+		reasons[shortReason(reason)]++
+	}
+	return reasons
+}
+
+func printSummary(w io.Writer, t *tally, dead map[string]int, calls vcc.Counters, where string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -481,13 +519,13 @@ func printSummary(w io.Writer, t *tally, dead []*queue.Message, calls vcc.Counte
 		fmt.Fprintf(tw, "  skipped: %s\t%d\n", r, t.skipped[r])
 	}
 	fmt.Fprintf(tw, "  failed attempts (retried)\t%d\n", t.failedAttempts)
-	fmt.Fprintf(tw, "  dead-lettered\t%d\n", len(dead))
-	reasons := map[string]int{}
-	for _, m := range dead {
-		reasons[m.DeadLetterReason+": "+shortReason(m.DeadLetterDescription)]++
+	total := 0
+	for _, n := range dead {
+		total += n
 	}
-	for _, r := range sortedKeys(reasons) {
-		fmt.Fprintf(tw, "    %s\t%d\n", r, reasons[r])
+	fmt.Fprintf(tw, "  dead-lettered\t%d\n", total)
+	for _, r := range sortedKeys(dead) {
+		fmt.Fprintf(tw, "    %s\t%d\n", r, dead[r])
 	}
 	for _, r := range sortedKeys(t.lastFailureByReason) {
 		fmt.Fprintf(tw, "    attempt failed: %s\t%d\n", r, t.lastFailureByReason[r])
