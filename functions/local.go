@@ -63,6 +63,7 @@ type localOptions struct {
 	perDay     int
 	day        string
 	faults     string
+	schedule   bool
 	azurite    bool
 	workers    int
 	every      time.Duration
@@ -82,7 +83,8 @@ func parseLocalFlags(args []string, stderr io.Writer) (localOptions, error) {
 	fs.BoolVar(&o.sandbox, "sandbox", false, "start the VCC sandbox in-process and use it as VCC")
 	fs.Int64Var(&o.seed, "seed", 1, "sandbox: seed of the generated contact centre")
 	fs.IntVar(&o.perDay, "per-day", 200, "sandbox: interactions per day")
-	fs.StringVar(&o.day, "day", "2026-11-02", "sandbox: the generated day (YYYY-MM-DD)")
+	fs.StringVar(&o.day, "day", "", "sandbox: the generated day, YYYY-MM-DD (default yesterday, UTC)")
+	fs.BoolVar(&o.schedule, "schedule", false, "with --sandbox: run on the schedule (the sandbox then holds yesterday and today) instead of one day")
 	fs.StringVar(&o.faults, "sandbox-faults", "", "sandbox: misbehaviour to inject, e.g. 5xx=0.1,429=0.05,truncate=0.02,redirect=0.01")
 	fs.BoolVar(&o.azurite, "azurite", false, "start Azurite (npm ci --prefix infra/local) for the run and store recordings there")
 	fs.IntVar(&o.workers, "workers", 8, "concurrent ingest invocations (the host's maxConcurrentCalls)")
@@ -139,15 +141,21 @@ func localRun(ctx context.Context, o localOptions, stdout, stderr io.Writer, get
 	var sim *vccsim.Sim
 	var from, to time.Time
 	if o.sandbox {
-		day, err := time.Parse("2006-01-02", o.day)
-		if err != nil {
-			return 2, fmt.Errorf("--day: %w", err)
+		day := time.Now().UTC().Truncate(24 * time.Hour).Add(-24 * time.Hour)
+		if o.day != "" {
+			if day, err = time.Parse("2006-01-02", o.day); err != nil {
+				return 2, fmt.Errorf("--day: %w", err)
+			}
+		}
+		days := 1
+		if o.schedule {
+			days = 2 // yesterday and today: the schedule's look-back finds work
 		}
 		faults, err := parseFaults(o.faults)
 		if err != nil {
 			return 2, fmt.Errorf("--sandbox-faults: %w", err)
 		}
-		sim = vccsim.New(vccsim.Options{Seed: o.seed, Start: day, InteractionsPerDay: o.perDay, Faults: faults})
+		sim = vccsim.New(vccsim.Options{Seed: o.seed, Start: day, Days: days, InteractionsPerDay: o.perDay, Faults: faults})
 		if err := sim.Start(); err != nil {
 			return 2, fmt.Errorf("sandbox: %w", err)
 		}
@@ -156,7 +164,9 @@ func localRun(ctx context.Context, o localOptions, stdout, stderr io.Writer, get
 		env.set("VCC_API_URL", sim.APIURL())
 		env.set("VCC_CLIENT_ID", sim.ClientID())
 		env.set("VCC_CLIENT_SECRET", sim.ClientSecret())
-		from, to = day, day.Add(24*time.Hour)
+		if !o.schedule {
+			from, to = day, day.Add(24*time.Hour)
+		}
 		fmt.Fprintf(stdout, "VCC sandbox at %s (seed %d, %d interactions a day)\n", sim.APIURL(), o.seed, o.perDay)
 	}
 	if o.from != "" {
@@ -269,7 +279,14 @@ func localRun(ctx context.Context, o localOptions, stdout, stderr io.Writer, get
 	progress := newProgress(stdout, tally)
 	defer progress.stop()
 	if from.IsZero() {
-		return scheduled(ctx, host, srv, o, stdout, log)
+		status, err := scheduled(ctx, host, tally, o, stdout, log)
+		progress.stop()
+		dead, derr := q.PeekDeadLetters(context.WithoutCancel(ctx), 10000)
+		if derr != nil {
+			return 1, derr
+		}
+		printSummary(stdout, tally, deadReasons(context.WithoutCancel(ctx), dead, state), client.Counters(), where)
+		return status, err
 	}
 	fmt.Fprintf(stdout, "Window %s → %s; recordings to %s; logs in %s\n",
 		from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339), where, logPath)
@@ -298,7 +315,7 @@ func localRun(ctx context.Context, o localOptions, stdout, stderr io.Writer, get
 }
 
 // scheduled runs discover every o.every and ingests continuously until ctx ends.
-func scheduled(ctx context.Context, host *devhost.Host, srv *server, o localOptions, stdout io.Writer, log *slog.Logger) (int, error) {
+func scheduled(ctx context.Context, host *devhost.Host, tally *tally, o localOptions, stdout io.Writer, log *slog.Logger) (int, error) {
 	fmt.Fprintf(stdout, "Running: discover every %s, %d ingest workers; Ctrl-C stops\n", o.every, o.workers)
 	drainDone := make(chan error, 1)
 	go func() {
@@ -314,8 +331,13 @@ func scheduled(ctx context.Context, host *devhost.Host, srv *server, o localOpti
 	tick := time.NewTicker(o.every)
 	defer tick.Stop()
 	for {
-		if _, err := host.Tick(ctx, "discover", last, false); err != nil && ctx.Err() == nil {
+		rv, err := host.Tick(ctx, "discover", last, false)
+		if err != nil && ctx.Err() == nil {
 			log.Error("discover tick failed", "error", err)
+		}
+		var run discover.Run
+		if err == nil && json.Unmarshal(rv, &run) == nil {
+			tally.addDiscovered(run.Found, run.Enqueued, run.NoAudio)
 		}
 		last = time.Now()
 		select {
@@ -367,6 +389,14 @@ func (t *tally) setDiscovered(found, sent, noAudio int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.found, t.sent, t.noAud = found, sent, noAudio
+}
+
+func (t *tally) addDiscovered(found, sent, noAudio int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.found += found
+	t.sent += sent
+	t.noAud += noAudio
 }
 
 func (t *tally) add(r devhost.Result) {

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+
 	"github.com/vcc-ingest/vcc-ingest/shared/azuritetest"
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
 	"github.com/vcc-ingest/vcc-ingest/shared/vccsim"
@@ -53,7 +55,9 @@ func sandboxTruth(seed int64, perDay int) []vccsim.Recording {
 func TestLocalExportToDirectory(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "export")
 	var stdout, stderr bytes.Buffer
-	status := run(context.Background(), []string{"local", "--sandbox", "--seed", "11", "--per-day", "40", "--out", out, "--data", t.TempDir()}, &stdout, &stderr, func(string) string { return "" })
+	status := run(context.Background(), []string{"local", "--sandbox", "--day", "2026-11-02", "--seed", "11", "--per-day", "40", "--out", out, "--data", t.TempDir()}, &stdout, &stderr, func(k string) string {
+		return map[string]string{"VCC_RATE_PER_MINUTE": "100000"}[k]
+	})
 	if status != 0 {
 		t.Fatalf("status %d\nstdout:\n%s\nstderr:\n%s", status, stdout.String(), stderr.String())
 	}
@@ -117,8 +121,14 @@ func checkExport(t *testing.T, root string, want []vccsim.Recording) {
 func TestLocalRunSurvivesKill(t *testing.T) {
 	az := azuritetest.Start(t)
 	data := t.TempDir()
-	env := []string{"RECORDINGS_CONNECTION_STRING=" + az.ConnectionString}
-	args := []string{"local", "--sandbox", "--seed", "12", "--per-day", "120", "--data", data, "--workers", "4", "--lock", "2s"}
+	env := []string{"RECORDINGS_CONNECTION_STRING=" + az.ConnectionString, "VCC_RATE_PER_MINUTE=3000"}
+	args := []string{"local", "--sandbox", "--day", "2026-11-02", "--seed", "12", "--per-day", "120", "--data", data, "--workers", "4", "--lock", "2s"}
+	truth := sandboxTruth(12, 120)
+	interactions := map[string]bool{}
+	for _, r := range truth {
+		interactions[r.InteractionGUID] = true
+	}
+	wantInteractions := len(interactions)
 	for i, after := range []time.Duration{700 * time.Millisecond, 1200 * time.Millisecond, 1500 * time.Millisecond} {
 		cmd := childCommand(t, env, args...)
 		var out bytes.Buffer
@@ -129,7 +139,11 @@ func TestLocalRunSurvivesKill(t *testing.T) {
 		time.Sleep(after)
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		_ = cmd.Wait()
-		t.Logf("run %d killed after %v", i+1, after)
+		n := countSidecars(t, az.ConnectionString)
+		t.Logf("run %d killed after %v: %d interactions complete", i+1, after, n)
+		if i == 0 && n >= wantInteractions {
+			t.Fatalf("the first run finished before it was killed (%d interactions): nothing was interrupted", n)
+		}
 	}
 	time.Sleep(2 * time.Second) // locks held by the killed runs expire
 	cmd := childCommand(t, env, args...)
@@ -138,7 +152,7 @@ func TestLocalRunSurvivesKill(t *testing.T) {
 		t.Fatalf("final run: %v\n%s", err, out)
 	}
 	p := &pipeline{t: t, az: az}
-	p.checkStored(sandboxTruth(12, 120))
+	p.checkStored(truth)
 }
 
 // Exit status: 1 with a summary when anything was dead-lettered.
@@ -147,11 +161,78 @@ func TestLocalExitStatusOnDeadLetters(t *testing.T) {
 	// Every download cut off mid-stream: each delivery fails until the
 	// queue dead-letters the message after INGEST_MAX_ATTEMPTS deliveries.
 	env := map[string]string{"INGEST_MAX_ATTEMPTS": "2"}
-	status := run(context.Background(), []string{"local", "--sandbox", "--seed", "13", "--per-day", "10", "--out", t.TempDir(), "--data", t.TempDir(), "--sandbox-faults", "truncate=1"}, &stdout, &stderr, func(k string) string { return env[k] })
+	status := run(context.Background(), []string{"local", "--sandbox", "--day", "2026-11-02", "--seed", "13", "--per-day", "10", "--out", t.TempDir(), "--data", t.TempDir(), "--sandbox-faults", "truncate=1"}, &stdout, &stderr, func(k string) string { return env[k] })
 	if status != 1 {
 		t.Fatalf("status %d, want 1\n%s\n%s", status, stdout.String(), stderr.String())
 	}
 	if !strings.Contains(stdout.String(), "dead-lettered") {
 		t.Errorf("no summary:\n%s", stdout.String())
 	}
+}
+
+// Without a window the local run works on the schedule until stopped: every
+// recording that started before the run is stored, and the run ends with
+// the summary.
+func TestLocalScheduledRun(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "export")
+	testStart := time.Now().UTC()
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Second)
+	defer cancel()
+	env := map[string]string{"DISCOVER_LOOKBACK": "48h", "DISCOVER_SETTLE": "0s", "VCC_RATE_PER_MINUTE": "100000"}
+	var stdout, stderr bytes.Buffer
+	status := run(ctx, []string{"local", "--sandbox", "--schedule", "--every", "1s", "--seed", "14", "--per-day", "30", "--out", out, "--data", t.TempDir()}, &stdout, &stderr, func(k string) string { return env[k] })
+	if status != 0 {
+		t.Fatalf("status %d\n%s\n%s", status, stdout.String(), stderr.String())
+	}
+	yesterday := testStart.Truncate(24 * time.Hour).Add(-24 * time.Hour)
+	sim := vccsim.New(vccsim.Options{Seed: 14, Start: yesterday, Days: 2, InteractionsPerDay: 30})
+	var want []vccsim.Recording
+	for _, r := range sim.Recordings() {
+		if r.Visible && isAudio(r.Type) && r.Start.Before(testStart) {
+			want = append(want, r)
+		}
+	}
+	if len(want) == 0 {
+		t.Fatal("the sandbox has no recording before now")
+	}
+	stored := 0
+	for _, r := range want {
+		name := filepath.Join(out, filepath.FromSlash(store.RecordingName(r.Start, r.InteractionGUID, r.ContentKey, store.ExtensionFor(r.ContentType))))
+		data, err := os.ReadFile(name)
+		if err != nil {
+			t.Errorf("missing %s", name)
+			continue
+		}
+		sum := sha256.Sum256(data)
+		if hex.EncodeToString(sum[:]) != r.SHA256 {
+			t.Errorf("%s differs from the sandbox", name)
+		}
+		stored++
+	}
+	if !strings.Contains(stdout.String(), "Summary") {
+		t.Errorf("no summary:\n%s", stdout.String())
+	}
+	t.Logf("stored %d recordings on the schedule", stored)
+}
+
+func countSidecars(t *testing.T, connectionString string) int {
+	t.Helper()
+	client, err := azblob.NewClientFromConnectionString(connectionString, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	pager := client.NewListBlobsFlatPager("recordings", nil)
+	for pager.More() {
+		page, err := pager.NextPage(context.Background())
+		if err != nil {
+			return 0 // the container does not exist yet
+		}
+		for _, b := range page.Segment.BlobItems {
+			if strings.HasSuffix(*b.Name, "/interaction.json") {
+				n++
+			}
+		}
+	}
+	return n
 }
