@@ -361,7 +361,9 @@ func (i *Ingester) copy(ctx context.Context, in vcc.Interaction, item vcc.Conten
 		return rec, false, classify(in.GUID, fmt.Errorf("download %s: %w", item.ContentKey, err))
 	}
 	defer dl.Body.Close()
-	if rec.ContentType == "" {
+	// The blob's content type is what VCC served; the name was fixed from
+	// the listing's type so that a redelivery can find it before downloading.
+	if dl.ContentType != "" {
 		rec.ContentType = dl.ContentType
 	}
 	if rec.Blob == "" {
