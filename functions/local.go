@@ -237,7 +237,7 @@ func localRun(ctx context.Context, o localOptions, stdout, stderr io.Writer, get
 		sink, state = blobs, blobs.State()
 		where = "container " + cfg.RecordingsContainer
 		if azuriteDir != "" {
-			where += " of the Azurite data in " + azuriteDir + "\n(browse: node infra/local/node_modules/.bin/azurite-blob --location " + azuriteDir + " --skipApiVersionCheck --disableTelemetry)"
+			where += " (Azurite data in " + azuriteDir + ")"
 		}
 	default:
 		return 2, errors.New("nowhere to store recordings: give --out DIR, --azurite, RECORDINGS_CONNECTION_STRING or RECORDINGS_ACCOUNT_URL")
@@ -304,6 +304,9 @@ func localRun(ctx context.Context, o localOptions, stdout, stderr io.Writer, get
 		return 1, err
 	}
 	printSummary(stdout, tally, deadReasons(context.WithoutCancel(ctx), dead, state), client.Counters(), where)
+	if azuriteDir != "" {
+		fmt.Fprintf(stdout, "To browse them, serve that data again: node infra/local/node_modules/.bin/azurite-blob --location %s --skipApiVersionCheck --disableTelemetry\n", azuriteDir)
+	}
 	if ctx.Err() != nil {
 		return 1, errors.New("interrupted: run the same command again to finish (nothing is lost or copied twice)")
 	}
@@ -534,7 +537,7 @@ func printSummary(w io.Writer, t *tally, dead map[string]int, calls vcc.Counters
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "\nSummary\t")
+	fmt.Fprintf(tw, "\nSummary (%s)\t\n", time.Since(t.started).Round(100*time.Millisecond))
 	fmt.Fprintf(tw, "  interactions found\t%d\n", t.found)
 	fmt.Fprintf(tw, "  without audio (skipped at discovery)\t%d\n", t.noAud)
 	fmt.Fprintf(tw, "  enqueued\t%d\n", t.sent)
