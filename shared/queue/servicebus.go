@@ -31,18 +31,23 @@ type ServiceBusOptions struct {
 //
 // What is tested here, without a broker: the message mappings both ways,
 // the refusal to settle a message received elsewhere, and the constructor's
-// argument checks. What is NOT tested here, because no Service Bus emulator
-// can run where the product is built and no AMQP stand-in is part of the
-// tests yet: every call that reaches the service (token negotiation on $cbs,
-// NewMessageBatch sizing and splitting, SendMessageBatch, ReceiveMessages and
-// the MinWait timeout, Complete/Abandon/DeadLetter dispositions, the
-// dead-letter sub-queue receiver, PeekMessages from sequence number 0), the
-// mapping of CodeLockLost to ErrLockLost, and the queue's own behaviour
-// (lock duration and expiry, MaxDeliveryCountExceeded, duplicate detection,
-// FIFO order). The last group is the conformance suite in queuetest that
-// the embedded queue passes; the adapter relies on documented Service Bus
-// behaviour for it and should be run through queuetest.Run against a real
-// namespace before a release.
+// argument checks. What is tested against a stand-in broker
+// (TestServiceBusStandIn: the real SDK over plain AMQP, via
+// UseDevelopmentEmulator=true, to testdata/amqpfake.py, which answers as
+// Service Bus does): the whole queuetest conformance suite, so every call
+// that reaches the service (token negotiation on $cbs, NewMessageBatch
+// sizing from the link's max message size, splitting a send into several
+// batches, SendMessageBatch, ReceiveMessages and the MinWait timeout,
+// Complete/Abandon/DeadLetter as link dispositions, the dead-letter
+// sub-queue receiver, PeekMessages on $management from sequence number 0)
+// and the mapping of a lock-lost rejection to ErrLockLost. What remains untested, because no Service Bus
+// emulator can run where the product is built: that Service Bus itself
+// behaves as the stand-in does (lock duration and expiry, delivery counts,
+// MaxDeliveryCountExceeded, duplicate detection, FIFO order, how a peek
+// reports a dead letter's delivery count), managed-identity token
+// acquisition, TLS, settlement through $management after a link was lost,
+// and reconnection. Run queuetest.Run against a real namespace before a
+// release.
 //
 // SendBatch splits msgs across as many AMQP batches as needed. Every batch
 // is built before the first is sent, so a message that can never fit fails
@@ -70,6 +75,28 @@ type sbLock struct {
 	r   *azservicebus.Receiver
 	rm  *azservicebus.ReceivedMessage
 	dlq bool
+
+	mu      sync.Mutex
+	settled bool // go-amqp treats settling a settled delivery as a silent no-op
+}
+
+// settle runs one settlement of h. The SDK (go-amqp underneath) returns nil
+// when a message already settled on its link is settled again, so without
+// this record a second Complete, or a Complete after Abandon, would claim a
+// success the service never granted; the port promises ErrLockLost.
+func (h *sbLock) settle(op string, m *Message, fn func() error) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.settled {
+		return fmt.Errorf("queue: %s %s: %w: already settled through this queue", op, m.ID, ErrLockLost)
+	}
+	if err := fn(); err != nil {
+		err = mapError(op+" "+m.ID, err)
+		h.settled = errors.Is(err, ErrLockLost) // the service settled it: a lost lock stays lost
+		return err
+	}
+	h.settled = true
+	return nil
 }
 
 // NewServiceBus connects to queueName in namespace ("name" or
@@ -150,6 +177,11 @@ func toServiceBus(m Outgoing) *azservicebus.Message {
 	return sm
 }
 
+// deadLetterProperties are the application properties Service Bus adds to a
+// dead letter; fromServiceBus moves them into the Message's own fields so
+// Properties stays what the sender set.
+var deadLetterProperties = map[string]bool{"DeadLetterReason": true, "DeadLetterErrorDescription": true}
+
 // fromServiceBus maps a received message; non-string application
 // properties (set by other senders) are formatted with fmt.
 func fromServiceBus(rm *azservicebus.ReceivedMessage, h *sbLock) *Message {
@@ -164,6 +196,9 @@ func fromServiceBus(rm *azservicebus.ReceivedMessage, h *sbLock) *Message {
 	if len(rm.ApplicationProperties) > 0 {
 		m.Properties = make(map[string]string, len(rm.ApplicationProperties))
 		for k, v := range rm.ApplicationProperties {
+			if deadLetterProperties[k] { // the SDK surfaces these as DeadLetter* fields
+				continue
+			}
 			if s, ok := v.(string); ok {
 				m.Properties[k] = s
 			} else {
@@ -295,10 +330,7 @@ func (s *ServiceBus) Complete(ctx context.Context, m *Message) error {
 	if err != nil {
 		return err
 	}
-	if err := h.r.CompleteMessage(ctx, h.rm, nil); err != nil {
-		return mapError("complete "+m.ID, err)
-	}
-	return nil
+	return h.settle("complete", m, func() error { return h.r.CompleteMessage(ctx, h.rm, nil) })
 }
 
 // Abandon releases the lock for redelivery.
@@ -307,10 +339,7 @@ func (s *ServiceBus) Abandon(ctx context.Context, m *Message) error {
 	if err != nil {
 		return err
 	}
-	if err := h.r.AbandonMessage(ctx, h.rm, nil); err != nil {
-		return mapError("abandon "+m.ID, err)
-	}
-	return nil
+	return h.settle("abandon", m, func() error { return h.r.AbandonMessage(ctx, h.rm, nil) })
 }
 
 // DeadLetter moves the message to the dead-letter sub-queue.
@@ -322,10 +351,9 @@ func (s *ServiceBus) DeadLetter(ctx context.Context, m *Message, reason, descrip
 	if h.dlq {
 		return fmt.Errorf("queue: dead-letter %s: message is already in the dead-letter sub-queue", m.ID)
 	}
-	if err := h.r.DeadLetterMessage(ctx, h.rm, &azservicebus.DeadLetterOptions{Reason: &reason, ErrorDescription: &description}); err != nil {
-		return mapError("dead-letter "+m.ID, err)
-	}
-	return nil
+	return h.settle("dead-letter", m, func() error {
+		return h.r.DeadLetterMessage(ctx, h.rm, &azservicebus.DeadLetterOptions{Reason: &reason, ErrorDescription: &description})
+	})
 }
 
 // PeekDeadLetters browses the dead-letter sub-queue from its start. Service
