@@ -618,14 +618,15 @@ func testConcurrentReceivers(t *testing.T, q queue.Queue, cfg Config) {
 }
 
 func testReceiveWaits(t *testing.T, q queue.Queue, cfg Config) {
+	sent := make(chan error, 1)
 	go func() {
 		time.Sleep(100 * time.Millisecond)
-		if err := q.SendBatch(context.Background(), []queue.Outgoing{out("late")}); err != nil {
-			t.Errorf("send: %v", err)
-		}
+		sent <- q.SendBatch(context.Background(), []queue.Outgoing{out("late")})
 	}()
 	start := time.Now()
 	msgs, err := q.Receive(context.Background(), 1, wait)
+	// The sender reports back before the test ends, never after it.
+	must(t, "send", <-sent)
 	must(t, "receive", err)
 	if len(msgs) != 1 || msgs[0].ID != "late" {
 		t.Fatalf("received %v, want [late]", ids(msgs))
