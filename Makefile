@@ -2,7 +2,7 @@ GO   ?= go
 BIN  := bin/handler
 PKGS := ./...
 
-.PHONY: build test lint run bench package deploy clean azurite
+.PHONY: build test lint run bench soak fuzz package deploy clean azurite
 
 build:
 	$(GO) build -o $(BIN) ./functions
@@ -13,9 +13,35 @@ infra/local/node_modules/.bin/azurite-blob: infra/local/package-lock.json
 	npm ci --prefix infra/local --no-audit --no-fund
 	touch $@
 
-# Every test: unit, protocol-level, and end-to-end against Azurite.
+# Every test: unit, protocol-level, end-to-end against Azurite (with the
+# short fault suite), then a short pass of every fuzz target.
 test: azurite
 	$(GO) test -count=1 -timeout 45m $(PKGS)
+	$(MAKE) fuzz
+
+# Fuzz targets as package:target; each gets FUZZTIME of new inputs on top of
+# its checked-in seed corpus (testdata/fuzz/<target>).
+FUZZTIME ?= 5s
+FUZZ_TARGETS := \
+	shared/invoke:FuzzHostRequest shared/invoke:FuzzServiceBus \
+	shared/message:FuzzDecode \
+	shared/vcc:FuzzContentPage shared/vcc:FuzzStatsPage shared/vcc:FuzzUsersPage \
+	shared/store:FuzzRecordingName shared/store:FuzzValidateName
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$name ($$pkg, $(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) ./$$pkg; \
+	done
+
+# The long fault suite: 1,000 interactions, more kills, more runs.
+soak: azurite
+	VCC_INGEST_SOAK=1 $(GO) test -count=1 -timeout 60m -run '^TestFaults' -v ./functions
+
+# The figures of README's "Measured" section: prints the table and writes
+# .local/bench/bench.json (a few minutes; run on an otherwise idle machine).
+bench: build azurite
+	$(BIN) bench --dir .local/bench
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -49,6 +49,11 @@ type Options struct {
 	Now           func() time.Time
 	Faults        Faults
 
+	// RateLimitPerMinute, when positive, answers 429 (with Retry-After) to
+	// API requests beyond this many in any rolling minute; token requests
+	// are not limited. Zero: no limit. See ratelimit.go.
+	RateLimitPerMinute int
+
 	// Quirks switch on the undocumented or contradictory forms of the API
 	// (see vcc-api.md) so clients can be tested against each of them.
 	Quirks Quirks

@@ -33,6 +33,7 @@ const TokenPath = "/Auth/connect/token"
 type Sim struct {
 	opts    Options
 	faults  *faultRoller
+	limit   *rateLimiter // nil: no rate limit
 	count   *counters
 	sigKey  []byte
 	redirMu sync.Mutex
@@ -87,6 +88,7 @@ func New(opts Options) *Sim {
 	s := &Sim{
 		opts:    opts,
 		faults:  newFaultRoller(opts.Seed, opts.Faults),
+		limit:   newRateLimiter(opts.RateLimitPerMinute),
 		count:   newCounters(),
 		sigKey:  key,
 		pop:     generate(opts),
@@ -310,7 +312,10 @@ func (s *Sim) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		c.ByApplication[r.Header.Get("x-nvm-application")]++
 	})
 
-	// Faults come first, as from a gateway in front of the API.
+	// The rate limit and faults come first, as from a gateway in front of the API.
+	if s.limited(w, rt.api) {
+		return
+	}
 	f, code := s.faults.roll(rt.endpoint == EndpointContentDownload)
 	switch f {
 	case fault5xx:

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/vcc-ingest/vcc-ingest/functions/discover"
+	"github.com/vcc-ingest/vcc-ingest/functions/ingest"
+	"github.com/vcc-ingest/vcc-ingest/shared/bench"
+)
+
+// runBench measures the product against the VCC sandbox and Azurite
+// (shared/bench) and prints the table; the figures go to bench.json.
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: handler bench [flags]\n\nMeasures VCC calls per recording, throughput under a rate budget, streaming memory,\ncopy throughput, discovery and cold start against the VCC sandbox and Azurite.\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	dir := fs.String("dir", ".local/bench", "directory for the run's data, logs and bench.json (emptied first)")
+	latency := fs.Duration("latency", 50*time.Millisecond, "sandbox latency per request")
+	only := fs.String("only", "", "comma-separated scenario ids to run (calls, rate, memory, copy, discovery, coldstart)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	opts := bench.Options{Dir: *dir, Latency: *latency, Progress: stderr}
+	if *only != "" {
+		opts.Only = strings.Split(*only, ",")
+	}
+	product := bench.Product{
+		Executable: exe,
+		Handler: func(d *discover.Discoverer, i *ingest.Ingester, log *slog.Logger) http.Handler {
+			return (&server{discover: d, ingest: i, log: log, now: time.Now}).handler()
+		},
+	}
+	rep, path, err := bench.Run(ctx, opts, product)
+	if err != nil {
+		return err
+	}
+	bench.PrintTable(stdout, rep)
+	fmt.Fprintf(stdout, "\nFigures written to %s\n", path)
+	return nil
+}
