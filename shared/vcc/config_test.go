@@ -233,33 +233,34 @@ func maxDur(a, b time.Duration) time.Duration {
 }
 
 func TestPacerSpacesCalls(t *testing.T) {
-	p := newPacer(60) // one a second, burst 2
+	p := newPacer(60) // one a second
 	now := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
 	var got []time.Duration
-	for i := 0; i < 5; i++ {
+	for i := 0; i < 4; i++ {
 		got = append(got, p.reserve(now))
 	}
-	want := []time.Duration{0, 0, time.Second, 2 * time.Second, 3 * time.Second}
+	want := []time.Duration{0, time.Second, 2 * time.Second, 3 * time.Second}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("waits = %v, want %v", got, want)
 	}
-	// After a long idle spell the burst is available again, no more.
+	// After a long idle spell there is no burst either.
 	later := now.Add(time.Hour)
 	got = got[:0]
 	for i := 0; i < 3; i++ {
 		got = append(got, p.reserve(later))
 	}
-	if fmt.Sprint(got) != fmt.Sprint([]time.Duration{0, 0, time.Second}) {
+	if fmt.Sprint(got) != fmt.Sprint([]time.Duration{0, time.Second, 2 * time.Second}) {
 		t.Errorf("after idle: %v", got)
 	}
-	// A budget of 160 per minute: 1 + 160/40 = 5 at once, then every 375ms.
+	// A budget of 160 per minute: every 375ms, so any rolling minute holds
+	// at most 160 calls (the 161st waits a full minute from the first).
 	p = newPacer(160)
 	var last time.Duration
-	for i := 0; i < 160+4; i++ {
+	for i := 0; i < 161; i++ {
 		last = p.reserve(now)
 	}
-	if last != 159*375*time.Millisecond {
-		t.Errorf("164th call waits %v, want %v", last, 159*375*time.Millisecond)
+	if last != time.Minute {
+		t.Errorf("161st call waits %v, want %v", last, time.Minute)
 	}
 }
 

@@ -25,11 +25,10 @@ type pacer struct {
 }
 
 func newPacer(perMinute int) *pacer {
-	interval := time.Minute / time.Duration(perMinute)
-	// A small burst lets a few calls go at once after an idle spell without
-	// exceeding the per-minute budget: 1 + rate/40 (5 at 160 per minute).
-	burst := 1 + perMinute/40
-	return &pacer{interval: interval, tolerance: time.Duration(burst-1) * interval}
+	// No burst: VCC's fair-usage limit may be counted over any rolling
+	// minute, and a burst after an idle spell would put that minute over the
+	// budget. Strict spacing keeps every rolling minute within it.
+	return &pacer{interval: time.Minute / time.Duration(perMinute)}
 }
 
 // reserve books the next slot and returns how long the caller must wait.
