@@ -38,7 +38,7 @@ type Sender interface {
 // Options tune discovery. Zero values take the defaults.
 type Options struct {
 	Lookback  time.Duration // first run: how far back to start (default 24h)
-	Overlap   time.Duration // re-listed before the checkpoint (default 1h)
+	Overlap   time.Duration // re-listed before the checkpoint (zero: none; DISCOVER_OVERLAP defaults to 1h)
 	Settle    time.Duration // the window ends this long before now (default 10m)
 	Chunk     time.Duration // checkpoint granularity for long catch-ups (default 24h)
 	BatchSize int           // messages per send (default 500)

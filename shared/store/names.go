@@ -20,11 +20,16 @@ const SidecarFile = "interaction.json"
 // RecordingName is the blob name of one recording of an interaction. An
 // empty ext gives a name without extension.
 func RecordingName(start time.Time, guid, contentKey, ext string) string {
-	name := datePrefix(start) + guid + "/" + contentKey
+	file := contentKey
 	if ext != "" {
-		name += "." + ext
+		file += "." + ext
 	}
-	return name
+	if file == SidecarFile {
+		// A content item may not take the sidecar's name, whose presence
+		// means the interaction is complete.
+		file = contentKey + ".content." + ext
+	}
+	return datePrefix(start) + guid + "/" + file
 }
 
 // SidecarName is the blob name of an interaction's JSON sidecar.

@@ -86,3 +86,11 @@ func TestValidateName(t *testing.T) {
 		}
 	}
 }
+
+func TestRecordingNeverTakesTheSidecarName(t *testing.T) {
+	start := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
+	guid := "2480fc2c-7a3b-4b5e-9c61-0d2f4e8a1b7c"
+	if got := RecordingName(start, guid, "interaction", "json"); got == SidecarName(start, guid) {
+		t.Fatalf("recording named %s, the sidecar's name", got)
+	}
+}
