@@ -17,7 +17,7 @@ infra/local/node_modules/.bin/azurite-blob: infra/local/package-lock.json
 # short fault suite), then a short pass of every fuzz target.
 test: azurite
 	$(GO) test -count=1 -timeout 45m $(PKGS)
-	$(MAKE) fuzz
+	$(MAKE) --no-print-directory fuzz
 
 # Fuzz targets as package:target; each gets FUZZTIME of new inputs on top of
 # its checked-in seed corpus (testdata/fuzz/<target>).
