@@ -18,6 +18,10 @@ Usage:
   handler [serve]      run as the Azure Functions custom handler (what the host starts)
   handler local ...    run the whole pipeline on this machine (see handler local -h)
   handler sandbox ...  run the VCC sandbox, a stand-in for VCC (see handler sandbox -h)
+  handler replay ...   list dead-lettered messages; --apply requeues them (see handler replay -h)
+  handler backfill ... enqueue every interaction of a window (see handler backfill -h)
+  handler doctor ...   check the VCC credential's scopes, API versions and permissions (see handler doctor -h)
+  handler report ...   reconcile VCC with what was stored, per day (see handler report -h)
 
 Settings come from the environment; see README.md.
 `
@@ -44,6 +48,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		err = runSandbox(ctx, args, stdout, stderr)
 	case "bench":
 		err = runBench(ctx, args, stdout, stderr)
+	case "replay":
+		return runReplay(ctx, args, stdout, stderr, getenv)
+	case "backfill":
+		return runBackfill(ctx, args, stdout, stderr, getenv)
+	case "doctor":
+		return runDoctor(ctx, args, stdout, stderr, getenv)
+	case "report":
+		return runReport(ctx, args, stdout, stderr, getenv)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,7 +20,16 @@ type Stats struct {
 	Duration                    time.Duration
 	Direction                   Direction
 	Medium, Status, ServiceName string
+	// Agents are the ids of the parties with role Agent in the record's
+	// channels, in order, without repeats, separated by single spaces (a
+	// string keeps Stats comparable); "" when Stats did not say. Comparing
+	// them with the content listing's handling agents shows whose
+	// interactions are hidden (see the doctor command). See AgentIDs.
+	Agents string
 }
+
+// AgentIDs returns Agents as a list.
+func (s Stats) AgentIDs() []string { return strings.Fields(s.Agents) }
 
 // maxStatsWindow is the longest window the stats listing accepts.
 const maxStatsWindow = 31 * 24 * time.Hour
@@ -35,6 +45,9 @@ type wireStats struct {
 	Medium      flexString `json:"medium"`
 	Status      flexString `json:"status"`
 	ServiceName flexString `json:"serviceName"`
+	// Channels is decoded leniently by statsAgents: an odd shape there
+	// must not make the whole record unreadable.
+	Channels json.RawMessage `json:"channels"`
 }
 
 type wirePageMeta struct {
@@ -95,10 +108,39 @@ func (c *Client) stats(ctx context.Context, w wireStats) (Stats, error) {
 		Status:      string(w.Status),
 		ServiceName: string(w.ServiceName),
 	}
-	if w.Duration.known && w.Duration.n > 0 {
+	// A duration beyond a year is not a call: ignore it rather than
+	// overflow time.Duration.
+	if w.Duration.known && w.Duration.n > 0 && w.Duration.n < int64(365*24*time.Hour/time.Millisecond) {
 		s.Duration = time.Duration(w.Duration.n) * time.Millisecond
 	}
+	s.Agents = strings.Join(statsAgents(w.Channels), " ")
 	return s, nil
+}
+
+// statsAgents reads the agent parties of a Stats record's channels
+// ([{party: {id, role: "Agent"}}]); anything it cannot read gives nil.
+func statsAgents(raw json.RawMessage) []string {
+	if len(raw) == 0 {
+		return nil
+	}
+	var channels []struct {
+		Party struct {
+			ID   flexString `json:"id"`
+			Role flexString `json:"role"`
+		} `json:"party"`
+	}
+	if json.Unmarshal(raw, &channels) != nil {
+		return nil
+	}
+	var out []string
+	for _, c := range channels {
+		id := strings.Join(strings.Fields(string(c.Party.ID)), "_")
+		if id == "" || !strings.EqualFold(string(c.Party.Role), "agent") || slices.Contains(out, id) {
+			continue
+		}
+		out = append(out, id)
+	}
+	return out
 }
 
 // GetStats returns the stats record of one interaction.

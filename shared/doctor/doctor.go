@@ -1,0 +1,473 @@
+// Package doctor checks that the VCC credential can do its job, and only its
+// job: a token can be obtained, it carries exactly the three scopes the
+// product needs (a missing one breaks the pipeline, an extra one is more
+// privilege than the integration should hold), each API answers in the
+// version the client speaks, and the credential owner's feature
+// permissions let the content listing see what Stats knows happened.
+//
+// That last check matters because VCC reports a missing feature permission
+// with no error at all: the content listing simply omits what the user may
+// not see. The doctor compares the two listings over a sample window and
+// names the permission that is probably off, with the counts as evidence.
+//
+// Stats also lists interactions that never had content (abandoned calls,
+// calls not recorded), so "listed by Stats but not by Interaction Content"
+// is not in itself a problem. The rules below only fire on patterns that
+// interactions without content do not produce:
+//   - a direction (inbound or outbound) with many interactions in Stats and
+//     none at all in the content listing: "View <direction> interaction
+//     content" is off;
+//   - agents with several interactions in Stats and none in the content
+//     listing while other agents' content is listed: "Access groups of
+//     users' content" is off (only the owner's reporting line is visible).
+package doctor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
+)
+
+// Status is a check's outcome.
+type Status string
+
+// Statuses, from best to worst for the exit code: a problem found outranks a
+// check that could not be made.
+const (
+	OK        Status = "ok"
+	Problem   Status = "problem"
+	Unchecked Status = "unchecked" // could not be checked (network, VCC down, nothing to compare)
+)
+
+// Check is one finding.
+type Check struct {
+	Name     string   `json:"name"`
+	Status   Status   `json:"status"`
+	Detail   string   `json:"detail"`
+	Evidence []string `json:"evidence,omitempty"`
+	Fix      string   `json:"fix,omitempty"`
+}
+
+// DirectionCount compares the two listings for one direction.
+type DirectionCount struct {
+	Direction string `json:"direction"`
+	Stats     int    `json:"stats"`
+	Content   int    `json:"contentListed"`
+}
+
+// AgentCount compares the two listings for one agent.
+type AgentCount struct {
+	Agent   string `json:"agent"`
+	Stats   int    `json:"stats"`
+	Content int    `json:"contentListed"`
+}
+
+// Sample is the evidence of the coverage check.
+type Sample struct {
+	From         time.Time        `json:"from"`
+	To           time.Time        `json:"to"`
+	Stats        int              `json:"stats"`
+	Content      int              `json:"contentListed"`
+	ContentOnly  int              `json:"contentOnly"` // listed by Interaction Content, unknown to Stats
+	ByDirection  []DirectionCount `json:"byDirection"`
+	HiddenAgents []AgentCount     `json:"hiddenAgents,omitempty"`
+	SeenAgents   int              `json:"agentsWithContent"`
+}
+
+// Report is everything the doctor found.
+type Report struct {
+	Checks []Check  `json:"checks"`
+	Sample *Sample  `json:"sample,omitempty"`
+	Exit   int      `json:"exitStatus"`
+	Scopes []string `json:"grantedScopes,omitempty"`
+}
+
+// VCC is what the doctor needs of the product's own client: the token it
+// obtains and the two listings.
+type VCC interface {
+	GrantedScopes(ctx context.Context) ([]string, error)
+	ListStats(ctx context.Context, start, end time.Time, fn func(vcc.Stats) error) error
+	ListInteractions(ctx context.Context, start, end time.Time, fn func(vcc.Interaction) error) error
+}
+
+// Prober makes the calls the product itself never makes.
+type Prober interface {
+	// CredentialScopes asks the token endpoint for a token without naming
+	// any scope: an OAuth server then grants everything the credential
+	// holds (IdentityServer, which serves VCC's /Auth/connect/token, does),
+	// which is the only way to see scopes beyond the three the product
+	// requests. The token is used for nothing else. nil scopes with a nil
+	// error: the response did not say.
+	CredentialScopes(ctx context.Context) ([]string, error)
+	// Probe calls one API's listing with its required Accept version.
+	Probe(ctx context.Context, api API) ProbeResult
+}
+
+// API is one VCC API the product uses.
+type API struct {
+	Name    string // e.g. "Interaction Content"
+	Scope   string
+	Version int // the Accept version the client sends
+	Path    string
+}
+
+// Media is the API's required Accept media type.
+func (a API) Media() string { return fmt.Sprintf("application/vnd.newvoicemedia.v%d+json", a.Version) }
+
+// APIs are the three APIs, in the order they are checked.
+var APIs = []API{
+	{Name: "Interaction Content", Scope: "interaction-content:read", Version: 3, Path: "/interaction-content/interactions"},
+	{Name: "Insights Stats", Scope: "stats", Version: 3, Path: "/stats/interactions"},
+	{Name: "User Admin", Scope: "users:read", Version: 4, Path: "/useradmin/users"},
+}
+
+// ProbeResult is one API's answer.
+type ProbeResult struct {
+	Status      int    // HTTP status, 0 when there was no answer
+	ContentType string // of a 2xx answer
+	Message     string // of an error answer
+	Err         error  // no answer at all (network, token)
+}
+
+// Options tune Run.
+type Options struct {
+	From, To time.Time // the sample window; default the last 7 whole UTC days
+	Now      func() time.Time
+	// MinDirection is how many Stats interactions a direction needs before
+	// an empty content listing for it counts as evidence (default 5).
+	MinDirection int
+	// MinAgent is how many Stats interactions an agent needs before none
+	// listed counts as evidence (default 3).
+	MinAgent int
+}
+
+// Why each scope is needed, for the "missing" message.
+var scopeUse = map[string]string{
+	"interaction-content:read": "listing interactions and downloading recordings",
+	"users:read":               "resolving agents' names, emails and codes",
+	"stats":                    "the call direction and the coverage comparison",
+}
+
+// Run performs every check. It never returns an error: what could not be
+// checked is a check with status Unchecked.
+func Run(ctx context.Context, v VCC, p Prober, opts Options) Report {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.To.IsZero() {
+		opts.To = opts.Now().UTC().Truncate(24 * time.Hour)
+	}
+	if opts.From.IsZero() {
+		opts.From = opts.To.Add(-7 * 24 * time.Hour)
+	}
+	if opts.MinDirection <= 0 {
+		opts.MinDirection = 5
+	}
+	if opts.MinAgent <= 0 {
+		opts.MinAgent = 3
+	}
+	var r Report
+	tokenOK := r.checkToken(ctx, v)
+	r.checkScopes(ctx, p)
+	for _, api := range APIs {
+		r.checkAPI(ctx, p, api)
+	}
+	if tokenOK {
+		r.checkCoverage(ctx, v, opts)
+	} else {
+		r.add(Check{Name: "coverage", Status: Unchecked, Detail: "no token: the listings cannot be compared"})
+	}
+	r.Exit = exitStatus(r.Checks)
+	return r
+}
+
+func (r *Report) add(c Check) { r.Checks = append(r.Checks, c) }
+
+func exitStatus(checks []Check) int {
+	status := 0
+	for _, c := range checks {
+		switch c.Status {
+		case Problem:
+			return 1
+		case Unchecked:
+			status = 2
+		}
+	}
+	return status
+}
+
+// checkToken obtains a token the way the product does.
+func (r *Report) checkToken(ctx context.Context, v VCC) bool {
+	scopes, err := v.GrantedScopes(ctx)
+	if err == nil {
+		detail := "obtained with the client-credentials grant, scope \"" + vcc.Scopes + "\""
+		if scopes != nil {
+			r.Scopes = scopes
+			detail += "; granted \"" + strings.Join(scopes, " ") + "\""
+		}
+		r.add(Check{Name: "token", Status: OK, Detail: detail})
+		return true
+	}
+	c := Check{Name: "token", Status: Unchecked, Detail: "no token: " + err.Error()}
+	var ae *vcc.APIError
+	if errors.As(err, &ae) && ae.Endpoint == "token" && ae.Status >= 400 && ae.Status < 500 && ae.Status != http.StatusTooManyRequests {
+		c.Status = Problem
+		c.Detail = "the token endpoint refused the request: " + ae.Error()
+		switch {
+		case strings.HasPrefix(ae.Message, "invalid_scope"):
+			c.Fix = "the credential lacks one of the three scopes: see the scopes check"
+		default:
+			c.Fix = "check VCC_CLIENT_ID and the client secret (VCC_CLIENT_SECRET locally, the Key Vault secret in Azure); a rotated secret must be updated there"
+		}
+	}
+	r.add(c)
+	return false
+}
+
+// checkScopes compares what the credential holds with the three scopes.
+func (r *Report) checkScopes(ctx context.Context, p Prober) {
+	required := strings.Fields(vcc.Scopes)
+	held, err := p.CredentialScopes(ctx)
+	source := "a token requested without a scope, which grants all the credential holds"
+	if err != nil || held == nil {
+		if r.Scopes == nil {
+			detail := "the token endpoint did not say which scopes it granted"
+			if err != nil {
+				detail = "could not ask for the credential's scopes: " + err.Error()
+			}
+			r.add(Check{Name: "scopes", Status: Unchecked, Detail: detail})
+			return
+		}
+		held, source = r.Scopes, "the product's own token, which cannot show extra scopes"
+	}
+	shown := strings.Join(held, " ")
+	if shown == "" {
+		shown = "(none)"
+	}
+	var missing, extra []string
+	for _, s := range required {
+		if !slices.Contains(held, s) {
+			missing = append(missing, s)
+		}
+	}
+	for _, s := range held {
+		if !slices.Contains(required, s) && !slices.Contains(extra, s) {
+			extra = append(extra, s)
+		}
+	}
+	if len(missing) == 0 && len(extra) == 0 {
+		r.add(Check{Name: "scopes", Status: OK, Detail: "exactly the three required: " + strings.Join(required, " "), Evidence: []string{"from " + source}})
+		return
+	}
+	if len(missing) > 0 {
+		c := Check{Name: "scopes", Status: Problem, Detail: "missing: " + strings.Join(missing, ", ")}
+		for _, s := range missing {
+			c.Evidence = append(c.Evidence, fmt.Sprintf("%s is needed for %s", s, scopeUse[s]))
+		}
+		c.Evidence = append(c.Evidence, "granted: "+shown+" (from "+source+")")
+		c.Fix = "in the VCC Admin Portal, edit the API credential and add the scope(s): " + strings.Join(missing, ", ")
+		r.add(c)
+	}
+	if len(extra) > 0 {
+		r.add(Check{
+			Name: "scopes", Status: Problem,
+			Detail:   "over-privileged: the credential also holds " + strings.Join(extra, ", "),
+			Evidence: []string{"granted: " + shown + " (from " + source + ")", "the product uses only: " + vcc.Scopes},
+			Fix:      "in the VCC Admin Portal, remove the extra scope(s) from the API credential (least privilege): " + strings.Join(extra, ", "),
+		})
+	}
+}
+
+// checkAPI calls one API with its required version.
+func (r *Report) checkAPI(ctx context.Context, p Prober, api API) {
+	name := "api " + api.Name
+	res := p.Probe(ctx, api)
+	want := fmt.Sprintf("v%d", api.Version)
+	c := Check{Name: name}
+	switch {
+	case res.Err != nil:
+		c.Status, c.Detail = Unchecked, "no answer: "+res.Err.Error()
+	case res.Status >= 200 && res.Status < 300:
+		ct := strings.ToLower(res.ContentType)
+		if strings.Contains(ct, "vnd.newvoicemedia.v") && !strings.Contains(ct, "vnd.newvoicemedia."+want+"+") {
+			c.Status, c.Detail = Problem, fmt.Sprintf("answered %s to a request for %s", res.ContentType, api.Media())
+			c.Fix = "the client speaks " + want + " of this API; report the version change"
+		} else {
+			c.Status, c.Detail = OK, fmt.Sprintf("answers %s (%s)", want, api.Media())
+		}
+	case res.Status == http.StatusBadRequest:
+		c.Status, c.Detail = Problem, fmt.Sprintf("refused %s: %d %s", api.Media(), res.Status, res.Message)
+		c.Fix = "VCC no longer serves " + want + " of " + api.Name + ", or VCC_API_URL points elsewhere"
+	case res.Status == http.StatusUnauthorized || res.Status == http.StatusForbidden:
+		c.Status, c.Detail = Problem, fmt.Sprintf("%d %s: %s", res.Status, http.StatusText(res.Status), res.Message)
+		c.Fix = "the token lacks scope " + api.Scope + ": see the scopes check"
+	case res.Status == http.StatusNotFound:
+		c.Status, c.Detail = Problem, fmt.Sprintf("404 at %s", api.Path)
+		c.Fix = "check VCC_API_URL / VCC_REGION"
+	default:
+		c.Status, c.Detail = Unchecked, fmt.Sprintf("%d %s: %s", res.Status, http.StatusText(res.Status), res.Message)
+	}
+	r.add(c)
+}
+
+// permission names, as VCC's user feature permissions spell them.
+const (
+	PermInbound  = "View inbound interaction content"
+	PermOutbound = "View outbound interaction content"
+	PermGroups   = "Access groups of users' content"
+)
+
+func (r *Report) checkCoverage(ctx context.Context, v VCC, opts Options) {
+	s := &Sample{From: opts.From, To: opts.To}
+	window := fmt.Sprintf("%s → %s", opts.From.Format(time.RFC3339), opts.To.Format(time.RFC3339))
+	stats := map[string]vcc.Stats{}
+	if err := v.ListStats(ctx, opts.From, opts.To, func(st vcc.Stats) error {
+		stats[strings.ToLower(st.GUID)] = st
+		return nil
+	}); err != nil {
+		r.add(Check{Name: "coverage", Status: Unchecked, Detail: "Stats listing failed: " + err.Error()})
+		return
+	}
+	listed := map[string]vcc.Interaction{}
+	if err := v.ListInteractions(ctx, opts.From, opts.To, func(in vcc.Interaction) error {
+		listed[strings.ToLower(in.GUID)] = in
+		return nil
+	}); err != nil {
+		r.add(Check{Name: "coverage", Status: Unchecked, Detail: "Interaction Content listing failed: " + err.Error()})
+		return
+	}
+	r.Sample = s
+	s.Stats, s.Content = len(stats), len(listed)
+	if len(stats) == 0 {
+		r.add(Check{Name: "coverage", Status: Unchecked, Detail: "Stats lists no interaction in " + window + ": nothing to compare (choose a busier window with --from/--to)"})
+		return
+	}
+
+	dirStats, dirContent := map[string]int{}, map[string]int{}
+	for guid, st := range stats {
+		d := string(st.Direction)
+		dirStats[d]++
+		if _, ok := listed[guid]; ok {
+			dirContent[d]++
+		}
+	}
+	for guid := range listed {
+		if _, ok := stats[guid]; !ok {
+			s.ContentOnly++
+		}
+	}
+	for _, d := range []string{"inbound", "outbound", "internal", "unknown"} {
+		if dirStats[d] > 0 || d != "unknown" {
+			s.ByDirection = append(s.ByDirection, DirectionCount{Direction: d, Stats: dirStats[d], Content: dirContent[d]})
+		}
+	}
+
+	// Directions: none listed at all while Stats has many.
+	hiddenDir := map[string]bool{}
+	for _, d := range []struct{ dir, perm string }{{"inbound", PermInbound}, {"outbound", PermOutbound}} {
+		n, c := dirStats[d.dir], dirContent[d.dir]
+		switch {
+		case n >= opts.MinDirection && c == 0:
+			hiddenDir[d.dir] = true
+			r.add(Check{
+				Name: "permission " + d.dir, Status: Problem,
+				Detail: fmt.Sprintf("%q is probably off: no %s interaction has visible content", d.perm, d.dir),
+				Evidence: []string{fmt.Sprintf("%s: Stats lists %d %s interactions, Interaction Content lists 0", window, n, d.dir),
+					fmt.Sprintf("other directions are listed (%d interactions with content in all)", s.Content)},
+				Fix: fmt.Sprintf("in VCC, give the user who owns the API credential the feature permission %q = Yes, then backfill the window (handler backfill --from --to)", d.perm),
+			})
+		case n < opts.MinDirection && c == 0:
+			r.add(Check{Name: "permission " + d.dir, Status: OK, Detail: fmt.Sprintf("too few %s interactions in Stats (%d) to judge", d.dir, n)})
+		default:
+			r.add(Check{Name: "permission " + d.dir, Status: OK, Detail: fmt.Sprintf("%d of %d %s interactions in Stats have content listed", c, n, d.dir)})
+		}
+	}
+
+	// Agents: compare over the directions not already explained.
+	agentStats, agentContent := map[string]int{}, map[string]int{}
+	statsAgents, contentAgents := map[string]bool{}, map[string]bool{}
+	for guid, st := range stats {
+		if hiddenDir[string(st.Direction)] {
+			continue
+		}
+		_, ok := listed[guid]
+		for _, a := range st.AgentIDs() {
+			statsAgents[a] = true
+			agentStats[a]++
+			if ok {
+				agentContent[a]++
+			}
+		}
+	}
+	for _, in := range listed {
+		for _, a := range in.HandlingAgents {
+			contentAgents[a.ID] = true
+		}
+	}
+	common := 0
+	for a := range contentAgents {
+		if statsAgents[a] {
+			common++
+		}
+	}
+	switch {
+	case len(statsAgents) == 0:
+		r.add(Check{Name: "permission groups", Status: Unchecked, Detail: "Stats names no agents in this window: the agent comparison cannot be made"})
+	case len(contentAgents) > 0 && common == 0:
+		r.add(Check{Name: "permission groups", Status: Unchecked, Detail: "Stats and Interaction Content name agents differently: the agent comparison cannot be made"})
+	default:
+		var hidden []AgentCount
+		for a, n := range agentStats {
+			switch {
+			case agentContent[a] > 0:
+				s.SeenAgents++
+			case n >= opts.MinAgent:
+				hidden = append(hidden, AgentCount{Agent: a, Stats: n})
+			}
+		}
+		sort.Slice(hidden, func(i, j int) bool {
+			if hidden[i].Stats != hidden[j].Stats {
+				return hidden[i].Stats > hidden[j].Stats
+			}
+			return hidden[i].Agent < hidden[j].Agent
+		})
+		s.HiddenAgents = hidden
+		if len(hidden) > 0 && s.SeenAgents > 0 {
+			total := 0
+			var names []string
+			for i, h := range hidden {
+				total += h.Stats
+				if i < 8 {
+					names = append(names, fmt.Sprintf("%s (%d)", h.Agent, h.Stats))
+				}
+			}
+			if len(hidden) > len(names) {
+				names = append(names, fmt.Sprintf("and %d more", len(hidden)-len(names)))
+			}
+			r.add(Check{
+				Name: "permission groups", Status: Problem,
+				Detail: fmt.Sprintf("%q is probably off: %d agents' interactions are all hidden while %d agents' content is listed", PermGroups, len(hidden), s.SeenAgents),
+				Evidence: []string{
+					fmt.Sprintf("%s: %d interactions of these agents in Stats, none listed by Interaction Content", window, total),
+					"agents (Stats interactions): " + strings.Join(names, ", "),
+					"visible agents are probably the credential owner's reporting line",
+				},
+				Fix: fmt.Sprintf("in VCC, give the user who owns the API credential the feature permission %q = Yes (it overrides line permissions), then backfill the window", PermGroups),
+			})
+		} else {
+			r.add(Check{Name: "permission groups", Status: OK, Detail: fmt.Sprintf("every agent with %d or more interactions in Stats has content listed (%d agents)", opts.MinAgent, s.SeenAgents)})
+		}
+	}
+	r.add(Check{
+		Name: "coverage", Status: OK,
+		Detail: fmt.Sprintf("%d of %d interactions in Stats have content listed; the other %d are calls without content (not recorded, abandoned) or explained above",
+			s.Content-s.ContentOnly, s.Stats, s.Stats-(s.Content-s.ContentOnly)),
+	})
+}

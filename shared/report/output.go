@@ -1,0 +1,59 @@
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// WriteJSON writes r for machines.
+func WriteJSON(w io.Writer, r Report) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// WriteTable writes one line per day and direction, gaps marked, then the
+// notes that explain them.
+func WriteTable(w io.Writer, r Report) error {
+	fmt.Fprintf(w, "Coverage %s → %s (UTC days)\n\n", r.From.Format(time.DateOnly), r.To.Add(-time.Nanosecond).Format(time.DateOnly))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	dead := "dead"
+	if !r.DeadLetters {
+		dead = "dead(?)"
+	}
+	fmt.Fprintf(tw, "day\tdirection\tStats\tcontent\taudio\tstored\tskipped\tfailing\t%s\tmissing\t\t\n", dead)
+	line := func(x Row) {
+		mark := ""
+		if x.Gap {
+			mark = "GAP"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t\n",
+			x.Day, x.Direction, x.Stats, x.Content, x.Audio, x.Stored, x.Skipped, x.Failed, x.DeadLettered, x.Missing, mark)
+	}
+	for _, x := range r.Rows {
+		line(x)
+	}
+	line(r.Total)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	var notes []string
+	for _, x := range r.Rows {
+		for _, n := range x.Notes {
+			notes = append(notes, fmt.Sprintf("  %s %-8s %s", x.Day, x.Direction, n))
+		}
+	}
+	if len(notes) > 0 {
+		fmt.Fprintf(w, "\nGaps (%d):\n%s\n", r.Gaps, strings.Join(notes, "\n"))
+	} else {
+		fmt.Fprintln(w, "\nNo gaps: every interaction with audio is stored or skipped with a reason.")
+	}
+	if !r.DeadLetters {
+		fmt.Fprintln(w, "Dead letters were not counted (queue not reachable).")
+	}
+	return nil
+}

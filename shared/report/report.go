@@ -1,0 +1,334 @@
+// Package report reconciles, per UTC day and direction, what VCC knows
+// happened with what the pipeline did about it: interactions in Stats,
+// interactions with content in the Interaction Content listing (and those
+// with audio), recordings stored (interaction.json sidecars), interactions
+// skipped, failing and dead-lettered. Every interaction with audio must end
+// stored or skipped; one that did not is a gap, and so is a direction whose
+// content VCC does not list at all (a silent permission problem).
+package report
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/vcc-ingest/vcc-ingest/functions/ingest"
+	"github.com/vcc-ingest/vcc-ingest/shared/message"
+	"github.com/vcc-ingest/vcc-ingest/shared/queue"
+	"github.com/vcc-ingest/vcc-ingest/shared/store"
+	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
+)
+
+// VCC is the two listings the report compares.
+type VCC interface {
+	ListStats(ctx context.Context, start, end time.Time, fn func(vcc.Stats) error) error
+	ListInteractions(ctx context.Context, start, end time.Time, fn func(vcc.Interaction) error) error
+}
+
+// Names lists stored names (store.Sink and store.State both do).
+type Names interface {
+	List(ctx context.Context, prefix string, fn func(name string) error) error
+}
+
+// Peeker browses the dead-letter sub-queue.
+type Peeker interface {
+	PeekDeadLetters(ctx context.Context, max int) ([]*queue.Message, error)
+}
+
+// Sources are where the report looks.
+type Sources struct {
+	VCC     VCC
+	Sink    Names  // recordings and sidecars
+	State   Names  // skipped/ and failures/ records
+	Queue   Peeker // nil: dead letters are not counted
+	IsAudio func(contentType string) bool
+	// Progress, when set, hears what the report is reading.
+	Progress func(step string)
+}
+
+// Row is one day and direction.
+type Row struct {
+	Day          string   `json:"day"` // YYYY-MM-DD, UTC
+	Direction    string   `json:"direction"`
+	Stats        int      `json:"stats"`        // interactions VCC knows
+	Content      int      `json:"content"`      // listed by Interaction Content
+	Audio        int      `json:"audio"`        // of those, with audio to copy
+	Stored       int      `json:"stored"`       // sidecars in the sink
+	Skipped      int      `json:"skipped"`      // skipped by ingest, with a reason
+	Failed       int      `json:"failed"`       // last delivery failed (failure record)
+	DeadLettered int      `json:"deadLettered"` // in the dead-letter queue
+	Missing      int      `json:"missing"`      // with audio, neither stored nor skipped
+	Gap          bool     `json:"gap"`
+	Notes        []string `json:"notes,omitempty"`
+}
+
+// Report is the reconciliation of a window.
+type Report struct {
+	From        time.Time `json:"from"`
+	To          time.Time `json:"to"`
+	Days        []string  `json:"days"`
+	Rows        []Row     `json:"rows"`
+	Total       Row       `json:"total"`
+	Gaps        int       `json:"gaps"` // rows with a gap
+	DeadLetters bool      `json:"deadLettersCounted"`
+	GeneratedAt time.Time `json:"generatedAt"`
+}
+
+// Directions shown for every day; "unknown" only when something has it.
+var Directions = []string{"inbound", "outbound", "internal"}
+
+// minSilent is how many Stats interactions a row needs before "none listed
+// by Interaction Content" counts as a gap.
+const minSilent = 5
+
+type interaction struct {
+	day, dir                              string
+	stats, content, audio                 bool
+	stored, skipped, failed, deadLettered bool
+	inWindow                              bool
+	fromStats                             bool
+}
+
+// Build reads every source for the whole UTC days covering [from, to).
+func Build(ctx context.Context, src Sources, from, to time.Time) (Report, error) {
+	from = from.UTC().Truncate(24 * time.Hour)
+	if t := to.UTC().Truncate(24 * time.Hour); t.Before(to.UTC()) {
+		to = t.Add(24 * time.Hour)
+	} else {
+		to = t
+	}
+	if !to.After(from) {
+		return Report{}, fmt.Errorf("report: empty window %s → %s", from.Format(time.DateOnly), to.Format(time.DateOnly))
+	}
+	if src.IsAudio == nil {
+		src.IsAudio = func(string) bool { return true }
+	}
+	progress := src.Progress
+	if progress == nil {
+		progress = func(string) {}
+	}
+	r := Report{From: from, To: to, GeneratedAt: time.Now().UTC()}
+	for d := from; d.Before(to); d = d.Add(24 * time.Hour) {
+		r.Days = append(r.Days, d.Format(time.DateOnly))
+	}
+	known := map[string]*interaction{}
+	get := func(guid string) *interaction {
+		guid = strings.ToLower(guid)
+		in := known[guid]
+		if in == nil {
+			in = &interaction{}
+			known[guid] = in
+		}
+		return in
+	}
+
+	progress("Stats listing")
+	if err := src.VCC.ListStats(ctx, from, to, func(s vcc.Stats) error {
+		in := get(s.GUID)
+		in.stats, in.inWindow, in.fromStats = true, true, true
+		in.day, in.dir = s.Start.UTC().Format(time.DateOnly), string(s.Direction)
+		return nil
+	}); err != nil {
+		return r, fmt.Errorf("stats listing: %w", err)
+	}
+	progress("Interaction Content listing")
+	if err := src.VCC.ListInteractions(ctx, from, to, func(v vcc.Interaction) error {
+		in := get(v.GUID)
+		in.content, in.inWindow = true, true
+		if !in.fromStats {
+			in.day, in.dir = v.Start.UTC().Format(time.DateOnly), string(v.Direction)
+		}
+		for _, c := range v.Content {
+			if src.IsAudio(c.Type) {
+				in.audio = true
+			}
+		}
+		return nil
+	}); err != nil {
+		return r, fmt.Errorf("content listing: %w", err)
+	}
+
+	for _, day := range r.Days {
+		prefix := strings.ReplaceAll(day, "-", "/") + "/"
+		progress("stored recordings " + day)
+		if err := src.Sink.List(ctx, prefix, func(name string) error {
+			if guid, ok := sidecarGUID(name); ok {
+				in := get(guid)
+				in.stored = true
+				if in.day == "" {
+					in.day, in.inWindow = day, true
+				}
+			}
+			return nil
+		}); err != nil {
+			return r, fmt.Errorf("list %s in the recordings store: %w", prefix, err)
+		}
+		progress("skip records " + day)
+		if err := src.State.List(ctx, "skipped/"+prefix, func(name string) error {
+			guid := strings.TrimSuffix(name[strings.LastIndex(name, "/")+1:], ".json")
+			in := get(guid)
+			in.skipped = true
+			if in.day == "" {
+				in.day, in.inWindow = day, true
+			}
+			return nil
+		}); err != nil {
+			return r, fmt.Errorf("list skip records: %w", err)
+		}
+	}
+	progress("failure records")
+	if err := src.State.List(ctx, "failures/", func(name string) error {
+		guid := strings.TrimSuffix(strings.TrimPrefix(name, "failures/"), ".json")
+		if in, ok := known[strings.ToLower(guid)]; ok && name == ingest.FailureName(guid) {
+			in.failed = true
+		}
+		return nil
+	}); err != nil {
+		return r, fmt.Errorf("list failure records: %w", err)
+	}
+	if src.Queue != nil {
+		progress("dead letters")
+		dead, err := src.Queue.PeekDeadLetters(ctx, 10000)
+		if err != nil {
+			return r, fmt.Errorf("dead letters: %w", err)
+		}
+		r.DeadLetters = true
+		for _, m := range dead {
+			b, err := message.Decode(m.Body)
+			if err != nil {
+				continue
+			}
+			in, ok := known[strings.ToLower(b.InteractionID)]
+			if !ok && b.Start != nil && !b.Start.Before(from) && b.Start.Before(to) {
+				in = get(b.InteractionID)
+				in.day, in.dir, in.inWindow = b.Start.UTC().Format(time.DateOnly), vccDirection(b.Direction, b.ContentDir), true
+				ok = true
+			}
+			if ok {
+				in.deadLettered = true
+			}
+		}
+	}
+
+	rows := map[[2]string]*Row{}
+	row := func(day, dir string) *Row {
+		k := [2]string{day, dir}
+		if rows[k] == nil {
+			rows[k] = &Row{Day: day, Direction: dir}
+		}
+		return rows[k]
+	}
+	for _, day := range r.Days {
+		for _, d := range Directions {
+			row(day, d)
+		}
+	}
+	for _, in := range known {
+		if !in.inWindow || in.day == "" {
+			continue
+		}
+		dir := string(vcc.NormalizeDirection(in.dir))
+		x := row(in.day, dir)
+		count(x, in)
+	}
+	for _, x := range rows {
+		if x.Day < r.Days[0] || x.Day > r.Days[len(r.Days)-1] {
+			continue
+		}
+		judge(x)
+		r.Rows = append(r.Rows, *x)
+	}
+	order := map[string]int{"inbound": 0, "outbound": 1, "internal": 2, "unknown": 3}
+	sort.Slice(r.Rows, func(i, j int) bool {
+		if r.Rows[i].Day != r.Rows[j].Day {
+			return r.Rows[i].Day < r.Rows[j].Day
+		}
+		return order[r.Rows[i].Direction] < order[r.Rows[j].Direction]
+	})
+	r.Total = Row{Day: "all", Direction: "all"}
+	for _, x := range r.Rows {
+		if x.Gap {
+			r.Gaps++
+		}
+		r.Total.Stats += x.Stats
+		r.Total.Content += x.Content
+		r.Total.Audio += x.Audio
+		r.Total.Stored += x.Stored
+		r.Total.Skipped += x.Skipped
+		r.Total.Failed += x.Failed
+		r.Total.DeadLettered += x.DeadLettered
+		r.Total.Missing += x.Missing
+	}
+	r.Total.Gap = r.Gaps > 0
+	return r, nil
+}
+
+func vccDirection(dirs ...string) string {
+	for _, d := range dirs {
+		if n := vcc.NormalizeDirection(d); n != vcc.DirectionUnknown {
+			return string(n)
+		}
+	}
+	return string(vcc.DirectionUnknown)
+}
+
+func count(x *Row, in *interaction) {
+	if in.stats {
+		x.Stats++
+	}
+	if in.content {
+		x.Content++
+	}
+	if in.audio {
+		x.Audio++
+	}
+	if in.stored {
+		x.Stored++
+	}
+	if in.skipped {
+		x.Skipped++
+	}
+	if in.failed {
+		x.Failed++
+	}
+	if in.deadLettered {
+		x.DeadLettered++
+	}
+	if in.audio && !in.stored && !in.skipped {
+		x.Missing++
+	}
+}
+
+// judge flags a row's gaps and says what explains them.
+func judge(x *Row) {
+	if x.Missing > 0 {
+		x.Gap = true
+		note := fmt.Sprintf("%d with audio not stored", x.Missing)
+		var why []string
+		if x.Failed > 0 {
+			why = append(why, fmt.Sprintf("%d failing", x.Failed))
+		}
+		if x.DeadLettered > 0 {
+			why = append(why, fmt.Sprintf("%d dead-lettered: handler replay", x.DeadLettered))
+		}
+		if len(why) == 0 {
+			why = append(why, "not ingested yet or never enqueued: handler backfill")
+		}
+		x.Notes = append(x.Notes, note+" ("+strings.Join(why, "; ")+")")
+	}
+	if x.Stats >= minSilent && x.Content == 0 && x.Direction != "unknown" {
+		x.Gap = true
+		x.Notes = append(x.Notes, fmt.Sprintf("VCC lists no content for any of %d interactions: a feature permission is probably off (handler doctor)", x.Stats))
+	}
+}
+
+// sidecarGUID reads the guid of "<yyyy>/<mm>/<dd>/<guid>/interaction.json".
+func sidecarGUID(name string) (string, bool) {
+	parts := strings.Split(name, "/")
+	if len(parts) != 5 || parts[4] != store.SidecarFile || !vcc.ValidGUID(parts[3]) {
+		return "", false
+	}
+	return parts[3], true
+}
