@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"golang.org/x/term"
 
 	"github.com/vcc-ingest/vcc-ingest/functions/discover"
 	"github.com/vcc-ingest/vcc-ingest/functions/ingest"
@@ -276,11 +275,11 @@ func localRun(ctx context.Context, o localOptions, stdout, stderr io.Writer, get
 		return 2, err
 	}
 
-	progress := newProgress(stdout, tally)
-	defer progress.stop()
+	stopProgress := startProgress(stdout, tally.line)
+	defer stopProgress()
 	if from.IsZero() {
 		status, err := scheduled(ctx, host, tally, o, stdout, log)
-		progress.stop()
+		stopProgress()
 		dead, derr := q.PeekDeadLetters(context.WithoutCancel(ctx), 10000)
 		if derr != nil {
 			return 1, derr
@@ -298,7 +297,7 @@ func localRun(ctx context.Context, o localOptions, stdout, stderr io.Writer, get
 	if _, err := host.Drain(ctx, "ingest", o.idle); err != nil && !errors.Is(err, context.Canceled) {
 		return 1, err
 	}
-	progress.stop()
+	stopProgress()
 	dead, err := q.PeekDeadLetters(context.WithoutCancel(ctx), 10000)
 	if err != nil {
 		return 1, err
@@ -448,53 +447,6 @@ func shortReason(s string) string {
 		s = string(r[:34]) + " … " + string(r[len(r)-53:])
 	}
 	return s
-}
-
-// progress shows a live line on a terminal and a log line every 10 s otherwise.
-type progress struct {
-	once sync.Once
-	done chan struct{}
-	wg   sync.WaitGroup
-}
-
-func newProgress(w io.Writer, t *tally) *progress {
-	p := &progress{done: make(chan struct{})}
-	isTTY := false
-	if f, ok := w.(*os.File); ok {
-		isTTY = term.IsTerminal(int(f.Fd()))
-	}
-	every := 10 * time.Second
-	if isTTY {
-		every = 250 * time.Millisecond
-	}
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		tick := time.NewTicker(every)
-		defer tick.Stop()
-		for {
-			select {
-			case <-p.done:
-				if isTTY {
-					fmt.Fprint(w, "\r\033[K")
-				}
-				return
-			case <-tick.C:
-				line := t.line()
-				if isTTY {
-					fmt.Fprint(w, "\r\033[K"+line)
-				} else {
-					fmt.Fprintln(w, line)
-				}
-			}
-		}
-	}()
-	return p
-}
-
-func (p *progress) stop() {
-	p.once.Do(func() { close(p.done) })
-	p.wg.Wait()
 }
 
 func (t *tally) line() string {
