@@ -61,18 +61,9 @@ func runBackfill(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	if fs.NArg() > 0 {
 		return usageError(fmt.Errorf("unexpected argument %q", fs.Arg(0)), stderr)
 	}
-	start, end, err := parseWindow(from, to)
+	start, end, err := o.window(from, to)
 	if err != nil {
 		return usageError(err, stderr)
-	}
-	if start.IsZero() && !o.sandbox {
-		return usageError(fmt.Errorf("--from and --to are required"), stderr)
-	}
-	if start.IsZero() {
-		if start, err = o.sandboxStart(); err != nil {
-			return usageError(err, stderr)
-		}
-		end = start.AddDate(0, 0, o.days)
 	}
 
 	env, err := openOps(ctx, o, need{vcc: true, state: !dryRun, queue: !dryRun}, vccsim.Options{}, stdout, stderr, getenv)

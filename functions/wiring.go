@@ -235,6 +235,22 @@ func withoutVCCSettings(err error) error {
 	return errors.Join(keep...)
 }
 
+// window reads --from and --to, which are required unless --sandbox gives
+// the sandbox's own days.
+func (f *opsFlags) window(from, to string) (time.Time, time.Time, error) {
+	start, end, err := parseWindow(from, to)
+	if err != nil || !start.IsZero() {
+		return start, end, err
+	}
+	if !f.sandbox {
+		return start, end, errors.New("--from and --to are required")
+	}
+	if start, err = f.sandboxStart(); err != nil {
+		return start, end, err
+	}
+	return start, start.AddDate(0, 0, f.days), nil
+}
+
 // parseWhen reads a time given as RFC 3339 or as a UTC date (YYYY-MM-DD).
 func parseWhen(name, s string) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
