@@ -270,6 +270,13 @@ func localRun(ctx context.Context, o localOptions, stdout, stderr io.Writer, get
 		Workers:  o.workers,
 		Logger:   log,
 		OnResult: tally.add,
+		// Messages an interrupted run had locked come back when their lock
+		// expires: the run is not over until they are done too.
+		Pending: func() (int, error) {
+			st, err := q.Stats()
+			return st.Active + st.Locked, err
+		},
+		OnWait: tally.waiting,
 	}
 	if err := host.WaitReady(ctx, 10*time.Second); err != nil {
 		return 2, err
@@ -378,6 +385,7 @@ type tally struct {
 	stored, complete    int
 	skipped             map[string]int
 	failedAttempts      int
+	pending             int
 	recordings, bytes   int64
 	byDirection         map[string]int
 	lastFailureByReason map[string]int
@@ -391,6 +399,13 @@ func (t *tally) setDiscovered(found, sent, noAudio int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.found, t.sent, t.noAud = found, sent, noAudio
+}
+
+// waiting notes messages locked by an interrupted run (shown in progress).
+func (t *tally) waiting(pending int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.pending = pending
 }
 
 func (t *tally) addDiscovered(found, sent, noAudio int) {
@@ -458,8 +473,12 @@ func (t *tally) line() string {
 	if elapsed > 0 {
 		rate = float64(done) / elapsed
 	}
-	return fmt.Sprintf("discovered %d  stored %d/%d  failed attempts %d  %.1f interactions/s  %s",
+	line := fmt.Sprintf("discovered %d  stored %d/%d  failed attempts %d  %.1f interactions/s  %s",
 		t.found, done, t.sent, t.failedAttempts, rate, humanBytes(t.bytes))
+	if t.pending > 0 {
+		line += fmt.Sprintf("  (waiting for %d messages locked by an interrupted run; their lock expires within --lock)", t.pending)
+	}
+	return line
 }
 
 // deadReasons counts dead letters by reason: the ingest failure recorded

@@ -122,7 +122,7 @@ func TestLocalRunSurvivesKill(t *testing.T) {
 	az := azuritetest.Start(t)
 	data := t.TempDir()
 	env := []string{"RECORDINGS_CONNECTION_STRING=" + az.ConnectionString, "VCC_RATE_PER_MINUTE=3000"}
-	args := []string{"local", "--sandbox", "--day", "2026-11-02", "--seed", "12", "--per-day", "120", "--data", data, "--workers", "4", "--lock", "2s"}
+	args := []string{"local", "--sandbox", "--day", "2026-11-02", "--seed", "12", "--per-day", "120", "--data", data, "--workers", "4", "--lock", "5s"}
 	truth := sandboxTruth(12, 120)
 	interactions := map[string]bool{}
 	for _, r := range truth {
@@ -145,7 +145,9 @@ func TestLocalRunSurvivesKill(t *testing.T) {
 			t.Fatalf("the first run finished before it was killed (%d interactions): nothing was interrupted", n)
 		}
 	}
-	time.Sleep(2 * time.Second) // locks held by the killed runs expire
+	// No wait here: messages the killed runs had locked are invisible until
+	// their 5 s lock expires, and the final run must wait for them rather
+	// than call the window done.
 	cmd := childCommand(t, env, args...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {

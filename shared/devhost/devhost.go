@@ -33,6 +33,13 @@ type Host struct {
 
 	// OnResult, when set, sees every ingest invocation's outcome.
 	OnResult func(Result)
+
+	// Pending, when set, counts the messages the queue still holds that a
+	// receive cannot see now (locked by an interrupted run until their lock
+	// expires). Drain does not call the queue empty while any remain.
+	Pending func() (int, error)
+	// OnWait, when set, is told while Drain waits for pending messages.
+	OnWait func(pending int)
 }
 
 // Result is one ingest invocation as the host saw it.
@@ -128,7 +135,21 @@ func (h *Host) Drain(ctx context.Context, function string, idle time.Duration) (
 					done := inFlight == 0 && time.Since(lastBusy) >= idle
 					mu.Unlock()
 					if done {
-						return
+						pending, err := h.pending()
+						if err != nil {
+							mu.Lock()
+							if firstErr == nil {
+								firstErr = err
+							}
+							mu.Unlock()
+							return
+						}
+						if pending == 0 {
+							return
+						}
+						if h.OnWait != nil {
+							h.OnWait(pending)
+						}
 					}
 					continue
 				}
@@ -151,6 +172,13 @@ func (h *Host) Drain(ctx context.Context, function string, idle time.Duration) (
 		return count, firstErr
 	}
 	return count, ctx.Err()
+}
+
+func (h *Host) pending() (int, error) {
+	if h.Pending == nil {
+		return 0, nil
+	}
+	return h.Pending()
 }
 
 // deliver invokes function with one message and settles it.
