@@ -204,6 +204,10 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = defaultHTTPClient()
+	} else if cfg.HTTPClient.CheckRedirect == nil {
+		c := *cfg.HTTPClient
+		c.CheckRedirect = keepTokenOnOrigin
+		cfg.HTTPClient = &c
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -211,10 +215,27 @@ func (cfg Config) withDefaults() (Config, error) {
 	return cfg, nil
 }
 
+// keepTokenOnOrigin is the redirect policy. Go's default drops
+// Authorization only when the host name changes; a redirect to another port
+// or scheme of the same host (or a pre-signed storage URL) must not get the
+// bearer token either, and a redirect from https to http is refused.
+func keepTokenOnOrigin(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	origin := via[0].URL
+	if origin.Scheme == "https" && req.URL.Scheme != "https" {
+		return fmt.Errorf("refused a redirect from https to %s", req.URL.Scheme)
+	}
+	if req.URL.Scheme != origin.Scheme || !strings.EqualFold(req.URL.Host, origin.Host) {
+		req.Header.Del("Authorization")
+	}
+	return nil
+}
+
 // defaultHTTPClient has connection-level timeouts but no overall Timeout:
 // http.Client.Timeout would also cut off the body of a long recording
-// download. CheckRedirect stays nil so Go's default redirect policy applies
-// (Authorization is dropped when a redirect leaves the host).
+// download.
 func defaultHTTPClient() *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.ResponseHeaderTimeout = 60 * time.Second
@@ -222,5 +243,5 @@ func defaultHTTPClient() *http.Client {
 	t.IdleConnTimeout = 90 * time.Second
 	t.MaxIdleConnsPerHost = 16
 	t.DialContext = (&net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second}).DialContext
-	return &http.Client{Transport: t}
+	return &http.Client{Transport: t, CheckRedirect: keepTokenOnOrigin}
 }

@@ -424,8 +424,8 @@ func TestDownloadCrossHostRedirectDropsAuthorization(t *testing.T) {
 	}
 	// The default client too: same policy.
 	c2 := newTestClient(t, f)
-	if c2.cfg.HTTPClient.CheckRedirect != nil {
-		t.Error("default HTTP client replaces Go's redirect policy")
+	if c2.cfg.HTTPClient.CheckRedirect == nil {
+		t.Error("the client has no redirect policy of its own")
 	}
 	// Same host: the header stays (Go's policy), proving the test can see it.
 	d, err = c.Download(context.Background(), guid(1), "voicemail")
@@ -519,4 +519,38 @@ func (r *patternReader) Read(p []byte) (int, error) {
 		r.pos++
 	}
 	return len(p), nil
+}
+
+// Go's own policy keeps Authorization on a redirect to the same host name
+// on another port, or from https to http; ours does not.
+func TestRedirectPolicyKeepsTheTokenOnItsOrigin(t *testing.T) {
+	mk := func(raw string) *http.Request {
+		r, err := http.NewRequest(http.MethodGet, raw, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Header.Set("Authorization", "Bearer t")
+		return r
+	}
+	origin := mk("https://emea.api.newvoicemedia.com/interaction-content/x")
+	cases := []struct {
+		to       string
+		keepAuth bool
+		refuse   bool
+	}{
+		{"https://emea.api.newvoicemedia.com/other", true, false},
+		{"https://emea.api.newvoicemedia.com:8443/other", false, false},
+		{"https://storage.example.net/signed", false, false},
+		{"http://emea.api.newvoicemedia.com/other", false, true},
+	}
+	for _, tc := range cases {
+		req := mk(tc.to)
+		err := keepTokenOnOrigin(req, []*http.Request{origin})
+		if (err != nil) != tc.refuse {
+			t.Errorf("%s: err = %v, refuse %v", tc.to, err, tc.refuse)
+		}
+		if got := req.Header.Get("Authorization") != ""; !tc.refuse && got != tc.keepAuth {
+			t.Errorf("%s: Authorization kept = %v, want %v", tc.to, got, tc.keepAuth)
+		}
+	}
 }
