@@ -175,7 +175,9 @@ func (i *Ingester) Handle(ctx context.Context, d Delivery) (Result, error) {
 
 	// A message already known to fail permanently is not retried against
 	// VCC: it fails at once until the queue dead-letters it.
-	if rec, ok := i.failure(ctx, guid); ok && rec.Permanent && rec.MessageID == d.MessageID && d.MessageID != "" {
+	// Only a redelivery of that same message counts: a new message with the
+	// same id (a backfill) starts its delivery count again and is tried.
+	if rec, ok := i.failure(ctx, guid); ok && rec.Permanent && rec.MessageID == d.MessageID && d.MessageID != "" && d.DeliveryCount > rec.DeliveryCount {
 		return Result{}, &Failure{InteractionID: guid, Permanent: true, Reason: rec.Reason + " (recorded earlier; awaiting dead-letter)"}
 	}
 
@@ -393,7 +395,7 @@ func (i *Ingester) copy(ctx context.Context, in vcc.Interaction, item vcc.Conten
 }
 
 func blobMetadata(in vcc.Interaction, item vcc.ContentItem, dir vcc.Direction, agents []SidecarAgent) map[string]string {
-	return map[string]string{
+	m := map[string]string{
 		"interactionid": in.GUID,
 		"contentkey":    item.ContentKey,
 		"contenttype":   item.Type,
@@ -403,6 +405,26 @@ func blobMetadata(in vcc.Interaction, item vcc.ContentItem, dir vcc.Direction, a
 		"date":          in.Start.UTC().Format("2006-01-02"),
 		"start":         in.Start.UTC().Format(time.RFC3339),
 	}
+	for k, v := range m {
+		m[k] = metadataValue(v)
+	}
+	return m
+}
+
+// metadataValue keeps a metadata value within what HTTP headers carry:
+// printable ASCII, with anything else (an agent code such as "Zoë-12")
+// percent-encoded rather than refused. The sidecar keeps the original.
+func metadataValue(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c < 0x7f && c != '%' {
+			b.WriteByte(c)
+			continue
+		}
+		fmt.Fprintf(&b, "%%%02X", c)
+	}
+	return b.String()
 }
 
 // blobTags are queryable with FilterBlobs; they carry no email or phone number.
@@ -483,6 +505,9 @@ func classify(guid string, err error) *Failure {
 	if f := (*Failure)(nil); errors.As(err, &f) {
 		return f
 	}
-	permanent := (vcc.IsPermanent(err) || store.IsPermanent(err)) && !errors.Is(err, io.ErrUnexpectedEOF)
+	// Storage errors other than invalid input (a role not yet propagated, a
+	// missing container) are the operator's to fix: retried, not recorded
+	// as hopeless.
+	permanent := (vcc.IsPermanent(err) || errors.Is(err, store.ErrInvalid)) && !errors.Is(err, io.ErrUnexpectedEOF)
 	return &Failure{InteractionID: guid, Permanent: permanent, Reason: err.Error(), Err: err}
 }

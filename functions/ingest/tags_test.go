@@ -36,3 +36,12 @@ func TestTagsCarryNoPersonalDataAndOnlyAllowedCharacters(t *testing.T) {
 		t.Errorf("long tag value kept %d characters", len(got))
 	}
 }
+
+func TestMetadataValuesAreHeaderSafe(t *testing.T) {
+	cases := map[string]string{"A-17": "A-17", "Zoë-12": "Zo%C3%AB-12", "50%": "50%25", "a\nb": "a%0Ab"}
+	for in, want := range cases {
+		if got := metadataValue(in); got != want {
+			t.Errorf("metadataValue(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
