@@ -100,6 +100,9 @@ func (c *Client) interaction(ctx context.Context, w wireInteraction) (Interactio
 		return Interaction{}, invalidID("interaction guid", w.GUID)
 	}
 	start, err := parseTime(w.Start)
+	if err == nil && start.IsZero() {
+		err = errors.New("no start time") // it would name the blob 0001/01/01
+	}
 	if err != nil {
 		c.invalid(ctx, "start", w.Start, w.GUID)
 		return Interaction{}, &permanentError{fmt.Errorf("vcc: interaction %s: %w", w.GUID, err)}

@@ -141,7 +141,14 @@ func (c *Client) ResolveAgent(ctx context.Context, id string) (Agent, error) {
 	a, found, fresh := c.users.find(id, c.now(), ttl)
 	if !fresh {
 		if err := c.loadDirectory(ctx); err != nil {
-			return unresolved, err
+			// A stale directory still names agents: during a User Admin
+			// outage it serves, and only a first load that never
+			// succeeded makes the caller retry.
+			if !c.users.everLoaded() {
+				return unresolved, err
+			}
+			c.cfg.Logger.WarnContext(ctx, "vcc user directory refresh failed; serving the previous one", "error", err)
+			c.users.postpone(c.now(), ttl, directoryRetry)
 		}
 		a, found, _ = c.users.find(id, c.now(), ttl)
 	}
@@ -299,4 +306,25 @@ func (c *Client) lookupUser(ctx context.Context, id string) (Agent, error) {
 	d.lookups[key] = lookup{at: c.now(), agent: a}
 	d.mu.Unlock()
 	return a, nil
+}
+
+// everLoaded reports whether a directory load has ever completed.
+func (d *directory) everLoaded() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return !d.loadedAt.IsZero()
+}
+
+// directoryRetry is how long a stale directory serves after a failed
+// refresh before the next attempt, so an outage costs one failing load a
+// minute rather than one per agent resolved.
+const directoryRetry = time.Minute
+
+// postpone makes the loaded directory count as fresh for retry more.
+func (d *directory) postpone(now time.Time, ttl, retry time.Duration) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if at := now.Add(retry - ttl); at.After(d.loadedAt) {
+		d.loadedAt = at
+	}
 }

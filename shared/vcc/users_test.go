@@ -159,6 +159,41 @@ func TestResolveAgentTTL(t *testing.T) {
 	}
 }
 
+// A User Admin outage after the directory expired: agents are still named
+// from the previous directory, and the outage costs one load a minute.
+func TestResolveAgentServesStaleDirectoryDuringOutage(t *testing.T) {
+	f := newFake(t)
+	var down atomic.Bool
+	var lists atomic.Int64
+	f.mux.HandleFunc("/useradmin/users", func(w http.ResponseWriter, r *http.Request) {
+		lists.Add(1)
+		if down.Load() {
+			writeJSON(w, 503, map[string]any{"message": "down"})
+			return
+		}
+		writeJSON(w, 200, map[string]any{"users": []any{user(1)}})
+	})
+	c := newTestClient(t, f, func(c *Config) { c.AgentCacheTTL = time.Hour; c.MaxRetries = 1 })
+	clock := &fakeClock{t: time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)}
+	c.now = clock.now
+	ctx := context.Background()
+	if a, err := c.ResolveAgent(ctx, "1301"); err != nil || !a.Resolved {
+		t.Fatalf("%+v %v", a, err)
+	}
+	down.Store(true)
+	clock.advance(2 * time.Hour)
+	before := lists.Load()
+	for i := 0; i < 5; i++ {
+		a, err := c.ResolveAgent(ctx, "1301")
+		if err != nil || !a.Resolved || a.Name != "Agent 1" {
+			t.Fatalf("during the outage: %+v %v", a, err)
+		}
+	}
+	if got := lists.Load() - before; got < 1 || got > 2 { // one load, retried at most once
+		t.Errorf("directory requests during the outage = %d, want one failing load", got)
+	}
+}
+
 func TestResolveAgentConcurrentLoadsOnce(t *testing.T) {
 	f := newFake(t)
 	var lists atomic.Int64
