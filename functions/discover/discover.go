@@ -67,6 +67,8 @@ type Run struct {
 	StartedAt    time.Time `json:"startedAt"`
 	FinishedAt   time.Time `json:"finishedAt"`
 	CheckpointAt time.Time `json:"checkpoint,omitzero"`
+	StatsErrors  []string  `json:"statsErrors,omitempty"`
+	Error        string    `json:"error,omitempty"`
 }
 
 // Discoverer runs discovery over a VCC lister, a queue and the state store.
@@ -103,8 +105,9 @@ func New(l Lister, q Sender, st store.State, opts Options) *Discoverer {
 // Run discovers the window that ends now-Settle and starts at the checkpoint
 // minus Overlap (or now-Lookback on the first run). Missed runs need no
 // special case: the window simply starts where the last successful run ended.
-func (d *Discoverer) Run(ctx context.Context, now time.Time, pastDue bool) (Run, error) {
-	run := Run{Source: "discover", PastDue: pastDue, StartedAt: now.UTC()}
+func (d *Discoverer) Run(ctx context.Context, now time.Time, pastDue bool) (run Run, err error) {
+	run = Run{Source: "discover", PastDue: pastDue, StartedAt: now.UTC()}
+	defer func() { d.record(ctx, &run, err) }()
 	data, etag, found, err := d.state.Load(ctx, CheckpointName)
 	if err != nil {
 		return run, fmt.Errorf("load checkpoint: %w", err)
@@ -124,7 +127,6 @@ func (d *Discoverer) Run(ctx context.Context, now time.Time, pastDue bool) (Run,
 	}
 	run.Start, run.End = start, end
 	if !end.After(start) {
-		run.FinishedAt = time.Now().UTC()
 		return run, nil
 	}
 
@@ -150,23 +152,20 @@ func (d *Discoverer) Run(ctx context.Context, now time.Time, pastDue bool) (Run,
 		etag, found, cp = newETag, true, next
 		run.CheckpointAt = through
 	}
-	run.FinishedAt = time.Now().UTC()
-	d.record(ctx, run)
 	return run, nil
 }
 
 // Enqueue sends one message per interaction of [start, end) without touching
 // the checkpoint (backfill).
-func (d *Discoverer) Enqueue(ctx context.Context, start, end time.Time, source string, now time.Time) (Run, error) {
-	run := Run{Source: source, Start: start, End: end, StartedAt: now.UTC()}
+func (d *Discoverer) Enqueue(ctx context.Context, start, end time.Time, source string, now time.Time) (run Run, err error) {
+	run = Run{Source: source, Start: start, End: end, StartedAt: now.UTC()}
+	defer func() { d.record(ctx, &run, err) }()
 	for chunkStart := start; chunkStart.Before(end); chunkStart = chunkStart.Add(d.opts.Chunk) {
 		if err := d.enqueue(ctx, chunkStart, minTime(chunkStart.Add(d.opts.Chunk), end), source, now, &run); err != nil {
 			return run, err
 		}
 		run.Chunks++
 	}
-	run.FinishedAt = time.Now().UTC()
-	d.record(ctx, run)
 	return run, nil
 }
 
@@ -178,7 +177,15 @@ func (d *Discoverer) enqueue(ctx context.Context, start, end time.Time, source s
 		stats[s.GUID] = s
 		return nil
 	}); err != nil {
-		return fmt.Errorf("list stats %s..%s: %w", start.Format(time.RFC3339), end.Format(time.RFC3339), err)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		// Stats only adds the direction, which ingest can still ask for
+		// per interaction: its failure must not stop discovery.
+		d.opts.Logger.Warn("stats listing failed; directions are left to ingest",
+			"start", start, "end", end, "error", err)
+		run.StatsErrors = append(run.StatsErrors, err.Error())
+		clear(stats)
 	}
 
 	batch := make([]queue.Outgoing, 0, d.opts.BatchSize)
@@ -233,16 +240,21 @@ func (d *Discoverer) hasAudio(in vcc.Interaction) bool {
 	return false
 }
 
-// record writes the run record and the one-line summary. A failure to write
-// the record is logged, not fatal: the messages are already on the queue.
-func (d *Discoverer) record(ctx context.Context, run Run) {
+// record writes the run record and the one-line summary, for failed runs
+// too. A failure to write the record is logged, not fatal: the messages are
+// already on the queue.
+func (d *Discoverer) record(ctx context.Context, run *Run, err error) {
+	run.FinishedAt = time.Now().UTC()
+	if err != nil {
+		run.Error = err.Error()
+	}
 	d.opts.Logger.Info("discover run",
 		"source", run.Source, "start", run.Start, "end", run.End, "pastDue", run.PastDue,
 		"found", run.Found, "sent", run.Enqueued, "noAudio", run.NoAudio, "sends", run.Sends,
-		"checkpoint", run.CheckpointAt)
+		"checkpoint", run.CheckpointAt, "error", run.Error)
 	body, _ := json.Marshal(run)
 	name := fmt.Sprintf("runs/%s/%s.json", run.Source, run.StartedAt.Format("2006/01/02/150405.000000000"))
-	if err := d.state.Put(ctx, name, body); err != nil {
+	if err := d.state.Put(context.WithoutCancel(ctx), name, body); err != nil {
 		d.opts.Logger.Warn("run record not written", "name", name, "error", err)
 	}
 }

@@ -16,7 +16,8 @@ import (
 
 // fakeVCC lists interactions every minute, with audio except every tenth.
 type fakeVCC struct {
-	windows [][2]time.Time
+	windows   [][2]time.Time
+	statsDown bool
 }
 
 func guidAt(t time.Time) string {
@@ -43,6 +44,9 @@ func (f *fakeVCC) ListInteractions(_ context.Context, start, end time.Time, fn f
 }
 
 func (f *fakeVCC) ListStats(_ context.Context, start, end time.Time, fn func(vcc.Stats) error) error {
+	if f.statsDown {
+		return errors.New("vcc: stats.list: 403 forbidden")
+	}
 	for t := start.Truncate(time.Minute); t.Before(end); t = t.Add(time.Minute) {
 		if err := fn(vcc.Stats{GUID: guidAt(t), Start: t, Direction: vcc.DirectionOutbound}); err != nil {
 			return err
@@ -195,5 +199,47 @@ func TestEnqueueLeavesCheckpoint(t *testing.T) {
 	}
 	if _, _, found, _ := st.Load(context.Background(), CheckpointName); found {
 		t.Error("backfill wrote the checkpoint")
+	}
+}
+
+// Stats only adds directions: its failure leaves them to ingest and does
+// not stop discovery; the run record says what happened.
+func TestStatsFailureDoesNotStopDiscovery(t *testing.T) {
+	v, q, st := &fakeVCC{statsDown: true}, &fakeQueue{}, store.NewDirState(t.TempDir())
+	d := New(v, q, st, Options{Lookback: time.Hour, IsAudio: isAudio})
+	run, err := d.Run(context.Background(), now, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Enqueued != 54 || len(run.StatsErrors) != 1 || run.WithStats != 0 {
+		t.Fatalf("run = %+v", run)
+	}
+	b, _ := message.Decode(q.sent[0].Body)
+	if b.Direction != "" || b.ContentDir != "inbound" {
+		t.Errorf("message direction %q (content %q): ingest must ask Stats itself", b.Direction, b.ContentDir)
+	}
+}
+
+// A failed run leaves a run record with its error.
+func TestFailedRunIsRecorded(t *testing.T) {
+	v, q, st := &fakeVCC{}, &fakeQueue{fail: errors.New("queue unavailable")}, store.NewDirState(t.TempDir())
+	d := New(v, q, st, Options{Lookback: time.Hour, IsAudio: isAudio})
+	if _, err := d.Run(context.Background(), now, false); err == nil {
+		t.Fatal("run succeeded")
+	}
+	var records []string
+	if err := st.List(context.Background(), "runs/discover/", func(name string) error {
+		records = append(records, name)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(records) != 1 {
+		t.Fatalf("run records %v", records)
+	}
+	data, _, _, _ := st.Load(context.Background(), records[0])
+	var run Run
+	if err := json.Unmarshal(data, &run); err != nil || run.Error == "" {
+		t.Fatalf("record %s: %s", records[0], data)
 	}
 }
