@@ -332,3 +332,46 @@ func TestHandlerAnswersHostFixture(t *testing.T) {
 		t.Fatalf("readiness status %d", rec.Code)
 	}
 }
+
+// A recording that appears after the interaction was completed (its
+// sidecar written without it) is copied by the next delivery, and the
+// sidecar is rewritten to list it.
+func TestRecordingAddedAfterCompletion(t *testing.T) {
+	p := newPipeline(t, vccsim.Options{Seed: 15, Start: day, Days: 1, InteractionsPerDay: 20})
+	p.enqueueDay(day)
+	p.drain()
+	want := p.expectedAudio()
+	victim := want[0]
+	ctx := context.Background()
+	sc := p.sidecar(victim)
+	var kept []ingest.SidecarRecord
+	for _, r := range sc.Recordings {
+		if r.ContentKey != victim.ContentKey {
+			kept = append(kept, r)
+		}
+	}
+	sc.Recordings = kept
+	data, _ := json.Marshal(sc)
+	if err := p.blobs.PutSidecar(ctx, store.SidecarName(victim.Start, victim.InteractionGUID), data); err != nil {
+		t.Fatal(err)
+	}
+	deleteBlob(t, p, "recordings", store.RecordingName(victim.Start, victim.InteractionGUID, victim.ContentKey, store.ExtensionFor(victim.ContentType)))
+	before := p.sim.Counters().ByEndpoint["content.download"]
+
+	body, _ := message.Encode(message.Body{InteractionID: victim.InteractionGUID, Source: "backfill"})
+	if err := p.queue.SendBatch(ctx, []queue.Outgoing{{ID: "later-1", Body: body}}); err != nil {
+		t.Fatal(err)
+	}
+	p.drain()
+	p.checkStored(want)
+	if got := p.sim.Counters().ByEndpoint["content.download"]; got != before+1 {
+		t.Errorf("downloads = %d, want %d (only the missing recording)", got, before+1)
+	}
+	found := false
+	for _, r := range p.sidecar(victim).Recordings {
+		found = found || r.ContentKey == victim.ContentKey
+	}
+	if !found {
+		t.Error("sidecar does not list the added recording")
+	}
+}

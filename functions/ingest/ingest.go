@@ -207,20 +207,21 @@ func (i *Ingester) handle(ctx context.Context, body message.Body, log *slog.Logg
 	if err != nil {
 		return res, err
 	}
-	sidecarName := store.SidecarName(in.Start, guid)
-	if _, found, err := i.sink.GetSidecar(ctx, sidecarName); err != nil {
-		return res, classify(guid, fmt.Errorf("check sidecar: %w", err))
-	} else if found {
-		res.Outcome = Complete
-		return res, nil
-	}
-
 	var audio []vcc.ContentItem
 	for _, c := range in.Content {
 		if i.opts.IsAudio(c.Type) {
 			audio = append(audio, c)
 		}
 	}
+	sidecarName := store.SidecarName(in.Start, guid)
+	if data, found, err := i.sink.GetSidecar(ctx, sidecarName); err != nil {
+		return res, classify(guid, fmt.Errorf("check sidecar: %w", err))
+	} else if found && covers(data, audio) {
+		res.Outcome = Complete
+		return res, nil
+	}
+	// No sidecar, or one written before a recording appeared: copy what is
+	// missing (stored recordings are found, not downloaded) and rewrite it.
 	if len(audio) == 0 {
 		res.Outcome, res.Reason = Skipped, "no audio content"
 		i.recordSkip(ctx, in, res.Reason, log)
@@ -273,6 +274,24 @@ func (i *Ingester) handle(ctx context.Context, body message.Body, log *slog.Logg
 		res.Outcome = Complete
 	}
 	return res, nil
+}
+
+// covers reports whether a sidecar lists every audio item.
+func covers(sidecar []byte, audio []vcc.ContentItem) bool {
+	var sc Sidecar
+	if json.Unmarshal(sidecar, &sc) != nil {
+		return false
+	}
+	have := make(map[string]bool, len(sc.Recordings))
+	for _, r := range sc.Recordings {
+		have[r.ContentKey] = true
+	}
+	for _, a := range audio {
+		if !have[a.ContentKey] {
+			return false
+		}
+	}
+	return true
 }
 
 // interaction returns what is known of the interaction: from the message
