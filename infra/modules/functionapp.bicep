@@ -114,7 +114,7 @@ var productSettings = {
   STATE_CONTAINER: stateContainerName
   DISCOVER_SCHEDULE: discoverSchedule
   DISCOVER_LOOKBACK: '24h'
-  DISCOVER_OVERLAP: '1h'
+  DISCOVER_OVERLAP: '6h'
   DISCOVER_SETTLE: '10m'
   // Must equal the queue's maxDeliveryCount (servicebus.bicep).
   INGEST_MAX_ATTEMPTS: '10'

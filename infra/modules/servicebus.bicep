@@ -44,7 +44,7 @@ resource queue 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' = {
     // deliveries Service Bus dead-letters with MaxDeliveryCountExceeded.
     maxDeliveryCount: 10
     // discover sends MessageId = interaction guid and re-lists an overlap
-    // (DISCOVER_OVERLAP, 1h) before its checkpoint on every run, so the same
+    // (DISCOVER_OVERLAP, 6h) before its checkpoint on every run, so the same
     // interaction is offered several times; one day of history drops every
     // such repeat. Replay of a dead letter must use a new MessageId.
     requiresDuplicateDetection: true

@@ -82,7 +82,7 @@ var Settings = []Setting{
 	{"STATE_CONTAINER", DefaultStateContainer, "container for the checkpoint, run records and failure records"},
 	{"DISCOVER_SCHEDULE", "0 */15 * * * *", "NCRONTAB schedule of discover (read by the Functions host)"},
 	{"DISCOVER_LOOKBACK", "24h", "how far back the first discover run starts"},
-	{"DISCOVER_OVERLAP", "1h", "how far before the checkpoint each run re-lists (late recordings)"},
+	{"DISCOVER_OVERLAP", "6h", "how far before the checkpoint each run re-lists: a call's recording is listed only once it exists, so this covers the longest call plus VCC's processing"},
 	{"DISCOVER_SETTLE", "10m", "how long before now each window ends"},
 	{"INGEST_MAX_ATTEMPTS", strconv.Itoa(DefaultMaxAttempts), "deliveries before a message is dead-lettered (the queue's maxDeliveryCount)"},
 }
@@ -109,7 +109,10 @@ func Load(getenv func(string) string) (Config, error) {
 		Port:                       strings.TrimSpace(getenv("FUNCTIONS_CUSTOMHANDLER_PORT")),
 	}
 	c.DiscoverLookback = duration(getenv, "DISCOVER_LOOKBACK", 24*time.Hour, &errs)
-	c.DiscoverOverlap = duration(getenv, "DISCOVER_OVERLAP", time.Hour, &errs)
+	// Re-listing is cheap (one call per 1,000 interactions; the queue drops
+	// the re-sent messages), missing a late recording is not: 6 hours covers
+	// long calls and slow processing.
+	c.DiscoverOverlap = duration(getenv, "DISCOVER_OVERLAP", 6*time.Hour, &errs)
 	c.DiscoverSettle = duration(getenv, "DISCOVER_SETTLE", 10*time.Minute, &errs)
 	c.MaxAttempts = integer(getenv, "INGEST_MAX_ATTEMPTS", DefaultMaxAttempts, &errs)
 	for _, t := range strings.Split(orDefault(getenv("VCC_AUDIO_TYPES"), DefaultAudioTypes), ",") {

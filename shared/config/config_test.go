@@ -21,7 +21,7 @@ func TestLoadDefaults(t *testing.T) {
 	if c.Queue != DefaultQueue || c.RecordingsContainer != DefaultContainer || c.StateContainer != DefaultStateContainer {
 		t.Errorf("names: %q %q %q", c.Queue, c.RecordingsContainer, c.StateContainer)
 	}
-	if c.DiscoverLookback != 24*time.Hour || c.DiscoverOverlap != time.Hour || c.DiscoverSettle != 10*time.Minute {
+	if c.DiscoverLookback != 24*time.Hour || c.DiscoverOverlap != 6*time.Hour || c.DiscoverSettle != 10*time.Minute {
 		t.Errorf("discover durations: %v %v %v", c.DiscoverLookback, c.DiscoverOverlap, c.DiscoverSettle)
 	}
 	if !c.IsAudio("callRecording") || !c.IsAudio("VOICEMAIL") || c.IsAudio("transcript") {
