@@ -296,13 +296,34 @@ func localRun(ctx context.Context, o localOptions, stdout, stderr io.Writer, get
 	}
 	fmt.Fprintf(stdout, "Window %s → %s; recordings to %s; logs in %s\n",
 		from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339), where, logPath)
-	run, err := srv.discover.Enqueue(ctx, from.UTC(), to.UTC(), "local", time.Now())
+	sent := &sentRecorder{Sender: q}
+	window := discover.New(client, sent, state, discoverOptions(cfg, log))
+	run, err := window.Enqueue(ctx, from.UTC(), to.UTC(), "local", time.Now())
 	if err != nil {
 		return 1, fmt.Errorf("discover: %w", err)
 	}
 	tally.setDiscovered(run.Found, run.Enqueued, run.NoAudio)
 	if _, err := host.Drain(ctx, "ingest", o.idle); err != nil && !errors.Is(err, context.Canceled) {
 		return 1, err
+	}
+	// The window is done only when every interaction sent is complete or
+	// dead-lettered. The queue drops a message whose id it saw within its
+	// duplicate window (the same window exported again to another place):
+	// those go again under new ids.
+	missing, err := incomplete(context.WithoutCancel(ctx), q, sink, sent.sent)
+	if err != nil {
+		return 1, err
+	}
+	if len(missing) > 0 && ctx.Err() == nil {
+		if err := q.SendBatch(ctx, rerun(missing)); err != nil {
+			return 1, fmt.Errorf("requeue %d interactions: %w", len(missing), err)
+		}
+		if _, err := host.Drain(ctx, "ingest", o.idle); err != nil && !errors.Is(err, context.Canceled) {
+			return 1, err
+		}
+		if missing, err = incomplete(context.WithoutCancel(ctx), q, sink, sent.sent); err != nil {
+			return 1, err
+		}
 	}
 	stopProgress()
 	dead, err := q.PeekDeadLetters(context.WithoutCancel(ctx), 10000)
@@ -320,7 +341,68 @@ func localRun(ctx context.Context, o localOptions, stdout, stderr io.Writer, get
 		fmt.Fprintf(stdout, "%d interactions were dead-lettered: fix the cause, then requeue them with `handler replay --apply`.\n", len(dead))
 		return 1, nil
 	}
+	if len(missing) > 0 {
+		fmt.Fprintf(stdout, "%d interactions of the window are not stored (first: %s); run the same command again.\n", len(missing), missing[0].ID)
+		return 1, nil
+	}
 	return 0, nil
+}
+
+// sentRecorder remembers the messages a window run sent, to check at the
+// end that each one's interaction is complete.
+type sentRecorder struct {
+	discover.Sender
+	sent []queue.Outgoing
+}
+
+func (r *sentRecorder) SendBatch(ctx context.Context, msgs []queue.Outgoing) error {
+	if err := r.Sender.SendBatch(ctx, msgs); err != nil {
+		return err
+	}
+	r.sent = append(r.sent, msgs...)
+	return nil
+}
+
+// incomplete returns the sent messages whose interaction has no sidecar and
+// is not dead-lettered.
+func incomplete(ctx context.Context, q *queue.Embedded, sink store.Sink, sent []queue.Outgoing) ([]queue.Outgoing, error) {
+	dead, err := q.PeekDeadLetters(ctx, 100000)
+	if err != nil {
+		return nil, err
+	}
+	failed := map[string]bool{}
+	for _, m := range dead {
+		if b, err := message.Decode(m.Body); err == nil {
+			failed[b.InteractionID] = true
+		}
+	}
+	var missing []queue.Outgoing
+	for _, m := range sent {
+		b, err := message.Decode(m.Body)
+		if err != nil || b.Start == nil || failed[b.InteractionID] {
+			continue
+		}
+		_, found, err := sink.GetSidecar(ctx, store.SidecarName(*b.Start, b.InteractionID))
+		if err != nil {
+			return nil, err
+		}
+		if !found {
+			missing = append(missing, m)
+		}
+	}
+	return missing, nil
+}
+
+// rerun gives messages new ids so that the queue's duplicate detection
+// lets them through.
+func rerun(msgs []queue.Outgoing) []queue.Outgoing {
+	suffix := fmt.Sprintf(".rerun-%d", time.Now().UnixNano())
+	out := make([]queue.Outgoing, len(msgs))
+	for i, m := range msgs {
+		m.ID += suffix
+		out[i] = m
+	}
+	return out
 }
 
 // scheduled runs discover every o.every and ingests continuously until ctx ends.

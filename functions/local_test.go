@@ -238,3 +238,19 @@ func countSidecars(t *testing.T, connectionString string) int {
 	}
 	return n
 }
+
+// The same window exported twice with the same --data, to two places: the
+// second export is complete too, although the queue saw every message id
+// before (its duplicate detection drops them).
+func TestLocalExportSameWindowTwice(t *testing.T) {
+	data := t.TempDir()
+	env := func(k string) string { return map[string]string{"VCC_RATE_PER_MINUTE": "100000"}[k] }
+	for i, out := range []string{filepath.Join(t.TempDir(), "first"), filepath.Join(t.TempDir(), "second")} {
+		var stdout, stderr bytes.Buffer
+		status := run(context.Background(), []string{"local", "--sandbox", "--day", "2026-11-02", "--seed", "16", "--per-day", "20", "--out", out, "--data", data}, &stdout, &stderr, env)
+		if status != 0 {
+			t.Fatalf("export %d: status %d\n%s\n%s", i+1, status, stdout.String(), stderr.String())
+		}
+		checkExport(t, out, sandboxTruth(16, 20))
+	}
+}
