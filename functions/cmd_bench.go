@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -29,6 +30,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	dir := fs.String("dir", ".local/bench", "directory for the run's data, logs and bench.json (emptied first)")
 	latency := fs.Duration("latency", 50*time.Millisecond, "sandbox latency per request")
 	only := fs.String("only", "", "comma-separated scenario ids to run (calls, rate, memory, copy, discovery, coldstart)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (for go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -48,6 +50,17 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Handler: func(d *discover.Discoverer, i *ingest.Ingester, log *slog.Logger) http.Handler {
 			return (&server{discover: d, ingest: i, log: log, now: time.Now}).handler()
 		},
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	rep, path, err := bench.Run(ctx, opts, product)
 	if err != nil {

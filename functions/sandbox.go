@@ -23,15 +23,23 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	addr := fs.String("addr", "127.0.0.1:8089", "listen address (loopback)")
 	seed := fs.Int64("seed", 1, "seed of the generated contact centre")
 	days := fs.Int("days", 1, "days of interactions")
-	perDay := fs.Int("per-day", 200, "interactions per day")
+	perDay := fs.Int("per-day", 200, "interactions per day (0: none)")
 	start := fs.String("start", "", "first day, YYYY-MM-DD (default: the sandbox's default day)")
+	latency := fs.Duration("latency", 0, "added to every response, like a remote service's round trip")
+	large := fs.Int64("add-recording", 0, "bytes of one more interaction's recording, an hour into the first day (0: none); e.g. to try a large one")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
 		return err
 	}
-	opts := vccsim.Options{Seed: *seed, Days: *days, InteractionsPerDay: *perDay}
+	if *perDay < 0 || *large < 0 || *latency < 0 {
+		return errors.New("--per-day, --add-recording and --latency cannot be negative")
+	}
+	opts := vccsim.Options{Seed: *seed, Days: *days, InteractionsPerDay: *perDay, Latency: *latency}
+	if *perDay == 0 {
+		opts.InteractionsPerDay = -1 // the sandbox's "none"
+	}
 	if *start != "" {
 		t, err := time.Parse("2006-01-02", *start)
 		if err != nil {
@@ -39,5 +47,9 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		opts.Start = t
 	}
-	return vccsim.RunStandalone(ctx, *addr, opts, stdout)
+	var extra []vccsim.Extra
+	if *large > 0 {
+		extra = append(extra, vccsim.Extra{Start: opts.FirstDay().Add(time.Hour), Direction: "inbound", RecordingBytes: *large})
+	}
+	return vccsim.RunStandalone(ctx, *addr, opts, extra, stdout)
 }

@@ -219,6 +219,16 @@ func (p *Process) Restart(ctx context.Context) error {
 	return p.start(ctx)
 }
 
+// Pid is the service's process id, 0 while stopped.
+func (p *Process) Pid() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
+
 // Output returns the last few KiB that Azurite wrote, for diagnostics.
 func (p *Process) Output() string {
 	p.mu.Lock()

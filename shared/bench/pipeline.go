@@ -28,8 +28,13 @@ import (
 // isAudio is the product's default selection of content types.
 var isAudio = config.Config{AudioTypes: strings.Split(config.DefaultAudioTypes, ",")}.IsAudio
 
+// vccEndpoint is where a pipeline finds VCC.
+type vccEndpoint struct {
+	tokenURL, apiURL, clientID, secret string
+}
+
 // pipeline is the product wired as `handler local` wires it, in this
-// process: sandbox → discover → embedded queue → host stand-in → custom
+// process (the sandbox too, unless an endpoint is given): sandbox → discover → embedded queue → host stand-in → custom
 // handler → ingest → Azurite. Each scenario gets its own containers.
 type pipeline struct {
 	sim    *vccsim.Sim
@@ -51,7 +56,8 @@ type pipeline struct {
 type pipelineOptions struct {
 	name          string // container prefix and log file name
 	sim           vccsim.Options
-	ratePerMinute int // the client's budget
+	endpoint      *vccEndpoint // a sandbox elsewhere instead of sim in this process
+	ratePerMinute int          // the client's budget
 	workers       int
 	dupWindow     time.Duration // queue duplicate detection (0: 1h)
 }
@@ -73,13 +79,17 @@ func (e *env) newPipeline(ctx context.Context, o pipelineOptions) (*pipeline, er
 		return nil, err
 	}
 	log := slog.New(slog.NewJSONHandler(p.log, nil))
-	p.sim = vccsim.New(o.sim)
-	if err := p.sim.Start(); err != nil {
-		return nil, err
+	ep := o.endpoint
+	if ep == nil {
+		p.sim = vccsim.New(o.sim)
+		if err := p.sim.Start(); err != nil {
+			return nil, err
+		}
+		ep = &vccEndpoint{tokenURL: p.sim.TokenURL(), apiURL: p.sim.APIURL(), clientID: p.sim.ClientID(), secret: p.sim.ClientSecret()}
 	}
 	p.client, err = vcc.New(vcc.Config{
-		TokenURL: p.sim.TokenURL(), APIURL: p.sim.APIURL(), ClientID: p.sim.ClientID(),
-		Secret: secrets.Static(secrets.New(p.sim.ClientSecret())), RatePerMinute: o.ratePerMinute, Logger: log,
+		TokenURL: ep.tokenURL, APIURL: ep.apiURL, ClientID: ep.clientID,
+		Secret: secrets.Static(secrets.New(ep.secret)), RatePerMinute: o.ratePerMinute, Logger: log,
 	})
 	if err != nil {
 		return nil, err

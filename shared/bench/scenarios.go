@@ -7,15 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
-
-	"github.com/vcc-ingest/vcc-ingest/shared/store"
 	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
 	"github.com/vcc-ingest/vcc-ingest/shared/vccsim"
 )
@@ -143,145 +139,6 @@ func rateBudget(ctx context.Context, e *env) ([]Result, error) {
 	return []Result{thr, storm}, nil
 }
 
-// copySize is the recording copied for the throughput comparison.
-const copySize = 256 << 20
-
-// 4. Copy throughput through ingest against a plain streaming GET→PUT of
-// the same bytes with the same upload settings, alternating, three each.
-func copyThroughput(ctx context.Context, e *env) ([]Result, error) {
-	p, err := e.newPipeline(ctx, pipelineOptions{
-		name:          "copy",
-		sim:           vccsim.Options{Seed: 3, Start: day, InteractionsPerDay: -1, Latency: e.opts.Latency},
-		ratePerMinute: unpacedBudget, workers: 1, dupWindow: time.Nanosecond,
-	})
-	if err != nil {
-		return nil, err
-	}
-	defer p.close()
-	guid := p.sim.AddInteraction(day.Add(time.Hour), "inbound", copySize)
-	az, err := azblob.NewClientFromConnectionString(e.az.ConnectionString, nil)
-	if err != nil {
-		return nil, err
-	}
-	tok, err := sandboxToken(ctx, p.sim)
-	if err != nil {
-		return nil, err
-	}
-	const repeats = 3
-	var viaIngest, raw []float64
-	for i := 0; i < repeats; i++ {
-		// Through the product: discover's message, the host stand-in, the
-		// handler, ingest (hashing, length check, conditional commit).
-		if _, err := p.disc.Enqueue(ctx, day, day.Add(24*time.Hour), "bench", time.Now()); err != nil {
-			return nil, err
-		}
-		copiedBefore, _, _ := p.tally()
-		start := time.Now()
-		if err := p.drain(ctx, 300*time.Millisecond); err != nil {
-			return nil, err
-		}
-		p.mu.Lock()
-		copied, end := p.copied, p.done[len(p.done)-1]
-		p.mu.Unlock()
-		if copied != copiedBefore+1 {
-			return nil, fmt.Errorf("ingest run %d stored %d recordings, want 1", i+1, copied-copiedBefore)
-		}
-		viaIngest = append(viaIngest, copySize/1e6/end.Sub(start).Seconds())
-		name := store.RecordingName(day.Add(time.Hour), guid, vccsim.TypeCallRecording, "wav")
-		for _, n := range []string{name, store.SidecarName(day.Add(time.Hour), guid)} {
-			if _, err := az.DeleteBlob(ctx, "copy-recordings", n, nil); err != nil {
-				return nil, err
-			}
-		}
-
-		// The baseline: the same bytes, GET streamed into UploadStream.
-		secs, err := rawCopy(ctx, p.sim, tok, guid, az, fmt.Sprintf("raw/%d.wav", i))
-		if err != nil {
-			return nil, fmt.Errorf("raw copy: %w", err)
-		}
-		raw = append(raw, copySize/1e6/secs)
-	}
-	mi, mr := median(viaIngest), median(raw)
-	note := fmt.Sprintf("one %d MiB recording, sandbox → Azurite on this machine, median of %d alternating runs (ingest %s MB/s; raw %s MB/s); upload block %d MiB × %d",
-		copySize>>20, repeats, joinFloats(viaIngest), joinFloats(raw), store.DefaultBlockSize>>20, store.DefaultConcurrency)
-	ratio := Result{ID: "copy.ratio", Measure: "copy throughput, ingest / raw GET→PUT", Value: mi / mr, Goal: Goal{">=", 0.9}, Valid: true, Note: note}
-	if !ratio.Goal.Check(ratio.Value) {
-		ratio.Reason = fmt.Sprintf("ingest reached %.1f MB/s against %.1f MB/s raw: likely (not profiled) the SHA-256 and MD5 that ingest computes while streaming, on a machine whose %d CPUs also run Azurite and the sandbox", mi, mr, ReadMachine().CPUs)
-	}
-	return []Result{
-		{ID: "copy.ingest", Measure: "copy throughput through ingest", Value: mi, Unit: "MB/s", Valid: true},
-		{ID: "copy.raw", Measure: "copy throughput, raw GET→PUT baseline", Value: mr, Unit: "MB/s", Valid: true},
-		ratio,
-	}, nil
-}
-
-// sandboxToken gets a content-scoped token the way any OAuth client does.
-func sandboxToken(ctx context.Context, sim *vccsim.Sim) (string, error) {
-	form := url.Values{"grant_type": {"client_credentials"}, "scope": {vccsim.ScopeContent}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, sim.TokenURL(), strings.NewReader(form.Encode()))
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(url.QueryEscape(sim.ClientID()), url.QueryEscape(sim.ClientSecret()))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	var body struct {
-		AccessToken string `json:"access_token"`
-	}
-	if err := decodeJSON(resp, &body); err != nil || body.AccessToken == "" {
-		return "", fmt.Errorf("token: status %d: %v", resp.StatusCode, err)
-	}
-	return body.AccessToken, nil
-}
-
-// rawCopy streams one download into a block blob with the product's
-// upload settings and nothing else, and returns the seconds it took.
-func rawCopy(ctx context.Context, sim *vccsim.Sim, tok, guid string, az *azblob.Client, name string) (float64, error) {
-	start := time.Now()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet,
-		sim.APIURL()+"/interaction-content/interactions/"+guid+"/content/"+vccsim.TypeCallRecording, nil)
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Authorization", "Bearer "+tok)
-	req.Header.Set("Accept", vccsim.MediaV3)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("download: status %d", resp.StatusCode)
-	}
-	counted := &countingReader{r: resp.Body}
-	_, err = az.ServiceClient().NewContainerClient("copy-recordings").NewBlockBlobClient(name).UploadStream(ctx, counted,
-		&blockblob.UploadStreamOptions{BlockSize: store.DefaultBlockSize, Concurrency: store.DefaultConcurrency})
-	if err != nil {
-		return 0, err
-	}
-	secs := time.Since(start).Seconds()
-	if counted.n != copySize {
-		return 0, fmt.Errorf("copied %d bytes, want %d", counted.n, copySize)
-	}
-	_, _ = az.DeleteBlob(ctx, "copy-recordings", name, nil)
-	return secs, nil
-}
-
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
-}
-
 // discoveryPerDay is the window of the discovery scenario.
 const discoveryPerDay = 100000
 
@@ -332,10 +189,12 @@ func median(v []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-func joinFloats(v []float64) string {
+func joinFloats(v []float64) string { return joinFloatsPrec(v, 1) }
+
+func joinFloatsPrec(v []float64, decimals int) string {
 	parts := make([]string, len(v))
 	for i, x := range v {
-		parts[i] = fmt.Sprintf("%.1f", x)
+		parts[i] = strconv.FormatFloat(x, 'f', decimals, 64)
 	}
 	return strings.Join(parts, ", ")
 }

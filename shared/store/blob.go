@@ -201,6 +201,7 @@ func (b *Blob) PutRecording(ctx context.Context, rec Recording, r io.Reader) (Wr
 	sha := new(string)
 	meta[metaSHA256] = sha
 	src := newCheckedReader(r, rec.ExpectedLength, nil)
+	defer src.close()
 	src.atEOF = func(md5sum []byte) {
 		headers.BlobContentMD5 = md5sum
 		*sha = src.written().SHA256
@@ -216,9 +217,9 @@ func (b *Blob) PutRecording(ctx context.Context, rec Recording, r io.Reader) (Wr
 		}},
 	}
 	_, err = b.recordings.NewBlockBlobClient(rec.Name).UploadStream(ctx, src, opts)
-	if src.err != nil {
+	if err := src.failed(); err != nil {
 		// The source failed or had the wrong length: UploadStream did not commit.
-		return Written{}, fmt.Errorf("store: recording %s: %w", rec.Name, src.err)
+		return Written{}, fmt.Errorf("store: recording %s: %w", rec.Name, err)
 	}
 	if err != nil {
 		if existsError(err) || (bloberror.HasCode(err, bloberror.InvalidBlockList) && b.exists(ctx, rec.Name)) {

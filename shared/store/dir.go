@@ -57,10 +57,11 @@ func (d *Dir) PutRecording(ctx context.Context, rec Recording, r io.Reader) (Wri
 		return Written{}, fmt.Errorf("store: recording %s: %w", rec.Name, ErrExists)
 	}
 	src := newCheckedReader(ctxReader{ctx, r}, rec.ExpectedLength, nil)
+	defer src.close()
 	tmp, err := d.writeTemp(final, src)
 	if err != nil {
-		if src.err != nil {
-			return Written{}, fmt.Errorf("store: recording %s: %w", rec.Name, src.err)
+		if serr := src.failed(); serr != nil {
+			return Written{}, fmt.Errorf("store: recording %s: %w", rec.Name, serr)
 		}
 		return Written{}, fmt.Errorf("store: write recording %s: %w", rec.Name, err)
 	}

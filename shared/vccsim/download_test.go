@@ -268,7 +268,7 @@ func TestRunStandalone(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
-	go func() { done <- RunStandalone(ctx, "127.0.0.1:0", Options{Seed: 18}, pw); pw.Close() }()
+	go func() { done <- RunStandalone(ctx, "127.0.0.1:0", Options{Seed: 18}, nil, pw); pw.Close() }()
 	env := map[string]string{}
 	buf := make([]byte, 4096)
 	var out string

@@ -22,7 +22,7 @@ const (
 	DefaultClientSecret = "sandbox-secret"
 )
 
-// DefaultStart is the first day of generated data when Options.Start is zero.
+// defaultStart is the first day of generated data when Options.Start is zero.
 var defaultStart = time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
 
 // Options configures a Sim. The zero value gives a small, fully permitted,
@@ -88,6 +88,9 @@ type Faults struct {
 	Redirect             float64 // download: 307 to another host that refuses Authorization
 	RetryAfter           time.Duration
 }
+
+// FirstDay is the first day of generated data (UTC midnight).
+func (o Options) FirstDay() time.Time { return o.withDefaults().Start }
 
 func (o Options) withDefaults() Options {
 	if o.Start.IsZero() {

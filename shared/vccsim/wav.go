@@ -35,17 +35,21 @@ const (
 )
 
 // synth is a deterministic, seekable byte stream. Bytes after the header are
-// generated eight at a time from a hash of (seed, block index).
+// generated a word (eight bytes) at a time from (seed, word index).
 type synth struct {
 	kind   synthKind
 	seed   uint64
 	size   int64
 	off    int64
 	header []byte
-	// tone for WAV data
-	period int
-	table  [64]int16
+	// WAV: the tone's four samples of word n are toneWords[n % period]
+	// (lanes of 16 bits); the tone's period is in samples, and four
+	// samples a word make the words repeat with the same period.
+	period    int
+	toneWords [maxPeriod]uint64
 }
+
+const maxPeriod = 40
 
 func newSynth(kind synthKind, seed, size int64) *synth {
 	if size < 0 {
@@ -58,10 +62,16 @@ func newSynth(kind synthKind, seed, size int64) *synth {
 		// A tone between 200 and 800 Hz (period 10..40 samples) and an
 		// amplitude that differ per recording.
 		h := splitmix(s.seed ^ 0x9e3779b97f4a7c15)
-		s.period = 10 + int(h%31)
+		s.period = 10 + int(h%(maxPeriod-9))
 		amp := 3000 + float64((h>>8)%5000)
+		var tone [maxPeriod]int16
 		for i := 0; i < s.period; i++ {
-			s.table[i] = int16(amp * math.Sin(2*math.Pi*float64(i)/float64(s.period)))
+			tone[i] = int16(amp * math.Sin(2*math.Pi*float64(i)/float64(s.period)))
+		}
+		for w := 0; w < s.period; w++ {
+			for k := 0; k < 4; k++ {
+				s.toneWords[w] |= uint64(uint16(tone[(4*w+k)%s.period])) << (16 * k)
+			}
 		}
 	case kindWebM:
 		s.header = []byte{0x1a, 0x45, 0xdf, 0xa3}
@@ -99,19 +109,78 @@ func splitmix(x uint64) uint64 {
 	return x ^ (x >> 31)
 }
 
-// block fills b with the eight bytes of data block n (offsets 8n..8n+7 after
-// the header).
-func (s *synth) block(n uint64, b *[8]byte) {
-	x := splitmix(s.seed ^ (n * 0xd1342543de82ef95))
-	if s.kind != kindWAV {
-		binary.LittleEndian.PutUint64(b[:], x)
-		return
+// Noise is a fixed table of random words, shared by every recording, made
+// distinct per recording and per page of noiseWords words by a page key:
+// two loads and a few operations a word, so that serving a recording costs
+// the sandbox little of the CPU that the copy under test also needs.
+const (
+	noiseBits  = 13
+	noiseWords = 1 << noiseBits
+)
+
+var noiseTable = func() *[noiseWords]uint64 {
+	var t [noiseWords]uint64
+	for i := range t {
+		t[i] = splitmix(uint64(i) ^ 0x5851f42d4c957f2d)
 	}
-	for k := 0; k < 4; k++ {
-		i := n*4 + uint64(k)
-		noise := int16(uint16(x>>(16*k))) >> 6 // about ±512
-		v := int32(s.table[i%uint64(s.period)]) + int32(noise)
-		binary.LittleEndian.PutUint16(b[2*k:], uint16(int16(v)))
+	return &t
+}()
+
+// pageKey is the noise key of the page holding word n.
+func (s *synth) pageKey(n uint64) uint64 {
+	return splitmix(s.seed ^ (n>>noiseBits)*0xd1342543de82ef95)
+}
+
+// noise is the random word n.
+func (s *synth) noise(n uint64) uint64 { return noiseTable[n&(noiseWords-1)] ^ s.pageKey(n) }
+
+// word is a data word (little-endian) from its noise and, for WAV, the
+// tone's phase.
+// WAV samples are the tone plus noise scaled to about ±512: each 16-bit
+// lane of the noise shifted right arithmetically by 6, added lane by lane
+// (wrapping as int16 arithmetic does).
+func (s *synth) word(noise uint64, phase int) uint64 {
+	if s.kind != kindWAV {
+		return noise
+	}
+	const (
+		low10 = 0x03ff03ff03ff03ff
+		ones  = 0x0001000100010001
+		high  = 0x8000800080008000
+	)
+	scaled := (noise>>6)&low10 | ((noise>>15)&ones)*0xfc00
+	tone := s.toneWords[phase]
+	return ((scaled &^ high) + (tone &^ high)) ^ ((scaled ^ tone) & high)
+}
+
+// block fills b with data word n.
+func (s *synth) block(n uint64, b *[8]byte) {
+	phase := 0
+	if s.kind == kindWAV {
+		phase = int(n % uint64(s.period))
+	}
+	binary.LittleEndian.PutUint64(b[:], s.word(s.noise(n), phase))
+}
+
+// fill writes data words first, first+1, ... into p (len(p) a multiple of
+// 8): the same bytes as block, with the page key and the tone's phase kept
+// as it goes.
+func (s *synth) fill(first uint64, p []byte) {
+	phase := 0
+	if s.kind == kindWAV {
+		phase = int(first % uint64(s.period))
+	}
+	n := first
+	key := s.pageKey(n)
+	for i := 0; i+8 <= len(p); i += 8 {
+		if n&(noiseWords-1) == 0 {
+			key = s.pageKey(n)
+		}
+		binary.LittleEndian.PutUint64(p[i:], s.word(noiseTable[n&(noiseWords-1)]^key, phase))
+		if phase++; phase == s.period {
+			phase = 0
+		}
+		n++
 	}
 }
 
@@ -138,8 +207,9 @@ func (s *synth) ReadAt(p []byte, off int64) (int, error) {
 		pos := uint64(off + int64(n) - hl)
 		blk, in := pos/8, pos%8
 		if in == 0 && want-n >= 8 {
-			s.block(blk, (*[8]byte)(p[n:n+8]))
-			n += 8
+			whole := (want - n) &^ 7
+			s.fill(blk, p[n:n+whole])
+			n += whole
 			continue
 		}
 		if blk != cur {

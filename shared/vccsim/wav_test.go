@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"io"
+	"math"
 	"runtime"
 	"testing"
 )
@@ -97,5 +98,61 @@ func TestWAVHashingAllocatesLittle(t *testing.T) {
 	}
 	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 1<<20 {
 		t.Fatalf("hashing a 64 MiB WAV allocated %d bytes", alloc)
+	}
+}
+
+// fill is the bulk form of block: both kinds, from any first block, must
+// give the same bytes block by block.
+func TestWAVFillAgreesWithBlock(t *testing.T) {
+	for _, kind := range []synthKind{kindWAV, kindWebM} {
+		for seed := int64(0); seed < 40; seed++ {
+			s := newSynth(kind, seed, 1<<20)
+			for _, first := range []uint64{0, 1, 7, 39, 1000, 1 << 33} {
+				got := make([]byte, 8*123)
+				s.fill(first, got)
+				var b [8]byte
+				for i := 0; i < 123; i++ {
+					s.block(first+uint64(i), &b)
+					if !bytes.Equal(got[8*i:8*i+8], b[:]) {
+						t.Fatalf("kind %d seed %d: block %d differs", kind, seed, first+uint64(i))
+					}
+				}
+			}
+		}
+	}
+}
+
+// The word arithmetic is the sample formula, computed here sample by
+// sample: a seed-chosen tone plus noise, each 16-bit lane of the noise word
+// shifted right by 6 as an int16, the sum wrapping as int16.
+func TestWAVSamplesAreTonePlusNoise(t *testing.T) {
+	for seed := int64(0); seed < 20; seed++ {
+		s := newSynth(kindWAV, seed, 1<<30)
+		h := splitmix(uint64(seed) ^ 0x9e3779b97f4a7c15)
+		period := 10 + h%31
+		amp := 3000 + float64((h>>8)%5000)
+		for _, n := range []uint64{0, 1, 2, 39, noiseWords - 1, noiseWords, 12345678} {
+			var b [8]byte
+			s.block(n, &b)
+			x := s.noise(n)
+			for k := uint64(0); k < 4; k++ {
+				tone := int16(amp * math.Sin(2*math.Pi*float64((4*n+k)%period)/float64(period)))
+				want := tone + int16(uint16(x>>(16*k)))>>6
+				if got := int16(binary.LittleEndian.Uint16(b[2*k:])); got != want {
+					t.Fatalf("seed %d word %d sample %d = %d, want %d", seed, n, k, got, want)
+				}
+			}
+		}
+	}
+}
+
+func BenchmarkWAVRead(b *testing.B) {
+	buf := make([]byte, 32<<10)
+	b.SetBytes(int64(len(buf)))
+	s := newSynth(kindWAV, 5, 1<<40)
+	for b.Loop() {
+		if _, err := s.Read(buf); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
