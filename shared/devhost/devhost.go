@@ -40,7 +40,22 @@ type Host struct {
 	Pending func() (int, error)
 	// OnWait, when set, is told while Drain waits for pending messages.
 	OnWait func(pending int)
+
+	// MaxLockRenewal bounds how long a message's lock is renewed while its
+	// invocation runs, when the queue can renew locks (a LockRenewer), as
+	// the host's maxAutoLockRenewalDuration does; default 30 minutes, the
+	// value in host.json.
+	MaxLockRenewal time.Duration
 }
+
+// LockRenewer is a queue whose message locks can be extended.
+type LockRenewer interface {
+	RenewLock(ctx context.Context, m *queue.Message) error
+	LockDuration() time.Duration
+}
+
+// DefaultMaxLockRenewal is host.json's maxAutoLockRenewalDuration.
+const DefaultMaxLockRenewal = 30 * time.Minute
 
 // Result is one ingest invocation as the host saw it.
 type Result struct {
@@ -181,9 +196,13 @@ func (h *Host) pending() (int, error) {
 	return h.Pending()
 }
 
-// deliver invokes function with one message and settles it.
+// deliver invokes function with one message and settles it; the message
+// stays locked while the invocation runs, however long that takes (up to
+// MaxLockRenewal), so a long copy is not delivered a second time.
 func (h *Host) deliver(ctx context.Context, function string, m *queue.Message) {
+	stopRenewing := h.keepLocked(ctx, m)
 	status, resp, err := h.invoke(ctx, function, serviceBusPayload(function, m, h.now().UTC()))
+	stopRenewing()
 	res := Result{MessageID: m.ID, DeliveryCount: m.DeliveryCount, Status: status, ReturnValue: resp.ReturnValue}
 	if err != nil {
 		res.Status = 0
@@ -204,6 +223,44 @@ func (h *Host) deliver(ctx context.Context, function string, m *queue.Message) {
 	}
 	if h.OnResult != nil {
 		h.OnResult(res)
+	}
+}
+
+// keepLocked renews m's lock at half the lock duration until the returned
+// stop is called or MaxLockRenewal has passed. A lost lock ends renewal:
+// the message may already be another delivery's.
+func (h *Host) keepLocked(ctx context.Context, m *queue.Message) (stop func()) {
+	r, ok := h.Queue.(LockRenewer)
+	if !ok || r.LockDuration() <= 0 {
+		return func() {}
+	}
+	limit := h.MaxLockRenewal
+	if limit <= 0 {
+		limit = DefaultMaxLockRenewal
+	}
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(r.LockDuration() / 2)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			if err := r.RenewLock(ctx, m); err != nil {
+				if ctx.Err() == nil && h.Logger != nil {
+					h.Logger.Warn("lock renewal failed; the message may be delivered again", "messageId", m.ID, "error", err)
+				}
+				return
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
 	}
 }
 

@@ -551,6 +551,23 @@ func (q *Embedded) Complete(ctx context.Context, m *Message) error {
 	})
 }
 
+// RenewLock extends m's lock to a lock duration from now, as the Functions
+// host does while an invocation runs (Service Bus: RenewMessageLock). A
+// lock already lost gives ErrLockLost.
+func (q *Embedded) RenewLock(ctx context.Context, m *Message) error {
+	return q.settle(ctx, "renew lock", m, func(tx *bolt.Tx, h *embeddedLock) error {
+		locksB := tx.Bucket(bucketLocks)
+		if h.dlq {
+			locksB = tx.Bucket(bucketDLQLocks)
+		}
+		until := q.opts.Now().Add(q.opts.LockDuration).UnixNano()
+		return locksB.Put(h.key, lockValue{until: until, token: h.token}.encode())
+	})
+}
+
+// LockDuration is how long a lock lasts from a receive or a renewal.
+func (q *Embedded) LockDuration() time.Duration { return q.opts.LockDuration }
+
 // Abandon releases the lock. A main-queue message that has used up its
 // deliveries goes straight to the dead-letter sub-queue, as on Service Bus.
 func (q *Embedded) Abandon(ctx context.Context, m *Message) error {

@@ -184,3 +184,40 @@ func TestEmbeddedCloseWakesReceiver(t *testing.T) {
 		t.Fatalf("Receive during Close: %v, want ErrClosed", err)
 	}
 }
+
+// A renewed lock hides the message for a lock duration from the renewal;
+// a lock that expired (or was renewed too late) cannot be renewed.
+func TestEmbeddedRenewLock(t *testing.T) {
+	ctx := context.Background()
+	clock := queuetest.NewClock(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC))
+	q := openEmbedded(t, filepath.Join(t.TempDir(), "q.db"), queue.EmbeddedOptions{LockDuration: time.Minute, Now: clock.Now})
+	if q.LockDuration() != time.Minute {
+		t.Fatalf("LockDuration = %s", q.LockDuration())
+	}
+	if err := q.SendBatch(ctx, []queue.Outgoing{{ID: "a"}, {ID: "b"}}); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := q.Receive(ctx, 2, 0)
+	if err != nil || len(msgs) != 2 {
+		t.Fatalf("receive: %v %v", msgs, err)
+	}
+	clock.Advance(50 * time.Second)
+	if err := q.RenewLock(ctx, msgs[0]); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(50 * time.Second) // 100s after receive: only "b"'s lock expired
+	again, err := q.Receive(ctx, 2, 0)
+	if err != nil || len(again) != 1 || again[0].ID != "b" {
+		t.Fatalf("receive after renewal: %v %v", again, err)
+	}
+	if err := q.RenewLock(ctx, msgs[1]); !errors.Is(err, queue.ErrLockLost) {
+		t.Fatalf("renewing a lock now held by another delivery: %v, want ErrLockLost", err)
+	}
+	if err := q.Complete(ctx, msgs[0]); err != nil {
+		t.Fatalf("complete after renewal: %v", err)
+	}
+	clock.Advance(2 * time.Minute)
+	if err := q.RenewLock(ctx, again[0]); !errors.Is(err, queue.ErrLockLost) {
+		t.Fatalf("renewing an expired lock: %v, want ErrLockLost", err)
+	}
+}
