@@ -22,7 +22,7 @@ import (
 
 	"github.com/vcc-ingest/vcc-ingest/functions/discover"
 	"github.com/vcc-ingest/vcc-ingest/functions/ingest"
-	"github.com/vcc-ingest/vcc-ingest/shared/azuritetest"
+	"github.com/vcc-ingest/vcc-ingest/shared/azurite"
 	"github.com/vcc-ingest/vcc-ingest/shared/config"
 	"github.com/vcc-ingest/vcc-ingest/shared/devhost"
 	"github.com/vcc-ingest/vcc-ingest/shared/message"
@@ -182,7 +182,7 @@ func localRun(ctx context.Context, o localOptions, stdout, stderr io.Writer, get
 
 	azuriteDir := ""
 	if o.azurite && o.out == "" {
-		az, err := azuritetest.Launch(ctx, filepath.Join(o.data, "azurite"), true)
+		az, err := azurite.Launch(ctx, filepath.Join(o.data, "azurite"), true)
 		if err != nil {
 			return 2, fmt.Errorf("azurite: %w", err)
 		}

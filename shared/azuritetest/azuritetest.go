@@ -1,3 +1,5 @@
+// Package azuritetest starts Azurite (package azurite) for one test or
+// benchmark and stops it when the test ends.
 package azuritetest
 
 import (
@@ -5,6 +7,8 @@ import (
 	"errors"
 	"net/http"
 	"testing"
+
+	"github.com/vcc-ingest/vcc-ingest/shared/azurite"
 )
 
 // Azurite is a Blob service started for one test (or benchmark); it is
@@ -16,10 +20,10 @@ type Azurite struct {
 	// use it as the SDK's transport.
 	HTTPClient *http.Client
 	// Credential is set by StartOAuth: tokens Azurite accepts.
-	Credential *Credential
+	Credential *azurite.Credential
 
 	t testing.TB
-	p *Process
+	p *azurite.Process
 }
 
 // Start runs an in-memory Azurite for t. It fails the test (never skips)
@@ -45,24 +49,24 @@ func StartPersistent(t testing.TB) *Azurite {
 func StartOAuth(t testing.TB) *Azurite {
 	t.Helper()
 	a := start(t, false, true)
-	a.Credential = &Credential{}
+	a.Credential = &azurite.Credential{}
 	return a
 }
 
 func start(t testing.TB, persistent, oauth bool) *Azurite {
 	t.Helper()
 	var (
-		p   *Process
+		p   *azurite.Process
 		err error
 	)
 	if oauth {
-		p, err = LaunchOAuth(context.Background(), t.TempDir(), t.TempDir(), persistent)
+		p, err = azurite.LaunchOAuth(context.Background(), t.TempDir(), t.TempDir(), persistent)
 	} else {
-		p, err = Launch(context.Background(), t.TempDir(), persistent)
+		p, err = azurite.Launch(context.Background(), t.TempDir(), persistent)
 	}
 	if err != nil {
-		if errors.Is(err, ErrNotInstalled) {
-			t.Fatalf("Blob tests need Azurite: %v (hint: %s)", err, InstallHint)
+		if errors.Is(err, azurite.ErrNotInstalled) {
+			t.Fatalf("Blob tests need Azurite: %v (hint: %s)", err, azurite.InstallHint)
 		}
 		t.Fatalf("start Azurite: %v", err)
 	}

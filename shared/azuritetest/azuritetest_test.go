@@ -2,12 +2,8 @@ package azuritetest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
-	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +11,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
+
+	"github.com/vcc-ingest/vcc-ingest/shared/azurite"
 )
 
 func containerExists(t *testing.T, connStr, name string) bool {
@@ -59,7 +57,7 @@ func TestStartServesTheWellKnownAccount(t *testing.T) {
 	if a.BlobURL != want {
 		t.Fatalf("BlobURL = %q, want %q", a.BlobURL, want)
 	}
-	for _, part := range []string{"AccountName=devstoreaccount1", "AccountKey=" + AccountKey, "BlobEndpoint=" + want} {
+	for _, part := range []string{"AccountName=devstoreaccount1", "AccountKey=" + azurite.AccountKey, "BlobEndpoint=" + want} {
 		if !strings.Contains(a.ConnectionString, part) {
 			t.Errorf("connection string lacks %q", part)
 		}
@@ -95,54 +93,6 @@ func TestRestart(t *testing.T) {
 	}
 }
 
-func TestStopKillsTheProcessGroup(t *testing.T) {
-	p, err := Launch(context.Background(), t.TempDir(), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid := p.cmd.Process.Pid
-	if err := p.Stop(); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Stop(); err != nil {
-		t.Fatalf("second Stop: %v", err)
-	}
-	// No process may remain in the group.
-	if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
-		t.Fatalf("process %d still exists after Stop", pid)
-	}
-	resp, err := http.Get(p.BlobURL + "?comp=list")
-	if err == nil {
-		resp.Body.Close()
-		t.Fatal("service still answers after Stop")
-	}
-}
-
-func TestLaunchWithoutAzuriteNamesTheFix(t *testing.T) {
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module example.com/x\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	sub := filepath.Join(dir, "a", "b")
-	if err := os.MkdirAll(sub, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Chdir(sub)
-	_, err := Launch(context.Background(), t.TempDir(), false)
-	if !errors.Is(err, ErrNotInstalled) {
-		t.Fatalf("err = %v, want ErrNotInstalled", err)
-	}
-	if !strings.Contains(err.Error(), "npm ci --prefix infra/local") || !strings.Contains(err.Error(), filepath.Join(dir, "infra", "local")) {
-		t.Fatalf("error does not say where and how to install: %v", err)
-	}
-}
-
-func TestLaunchPersistentNeedsDir(t *testing.T) {
-	if _, err := Launch(context.Background(), "", true); err == nil {
-		t.Fatal("persistent launch without a directory succeeded")
-	}
-}
-
 func TestStartOAuthAcceptsBearerTokens(t *testing.T) {
 	a := StartOAuth(t)
 	if !strings.HasPrefix(a.BlobURL, "https://127.0.0.1:") {
@@ -159,7 +109,7 @@ func TestStartOAuthAcceptsBearerTokens(t *testing.T) {
 		t.Fatal("no token was requested: the request did not use bearer auth")
 	}
 	// A token for another audience is refused: Azurite really checks claims.
-	bad, err := azblob.NewClient(a.BlobURL, &Credential{Audience: "https://vault.azure.net"}, &azblob.ClientOptions{ClientOptions: policy.ClientOptions{Transport: a.HTTPClient, Retry: policy.RetryOptions{MaxRetries: -1}}})
+	bad, err := azblob.NewClient(a.BlobURL, &azurite.Credential{Audience: "https://vault.azure.net"}, &azblob.ClientOptions{ClientOptions: policy.ClientOptions{Transport: a.HTTPClient, Retry: policy.RetryOptions{MaxRetries: -1}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,7 @@ import (
 
 	"github.com/vcc-ingest/vcc-ingest/functions/discover"
 	"github.com/vcc-ingest/vcc-ingest/functions/ingest"
-	"github.com/vcc-ingest/vcc-ingest/shared/azuritetest"
+	"github.com/vcc-ingest/vcc-ingest/shared/azurite"
 )
 
 // Product is what the harness needs of the product.
@@ -149,7 +149,7 @@ func scenarios() []scenario {
 type env struct {
 	opts    Options
 	product Product
-	az      *azuritetest.Process
+	az      *azurite.Process
 	// callsPerRecording is scenario "calls"'s figure, the cost that the
 	// rate-budget scenario's ideal throughput is computed from.
 	callsPerRecording float64
@@ -168,7 +168,7 @@ func Run(ctx context.Context, opts Options, product Product) (Report, string, er
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return rep, "", err
 	}
-	az, err := azuritetest.Launch(ctx, filepath.Join(opts.Dir, "azurite"), true)
+	az, err := azurite.Launch(ctx, filepath.Join(opts.Dir, "azurite"), true)
 	if err != nil {
 		return rep, "", fmt.Errorf("azurite: %w", err)
 	}

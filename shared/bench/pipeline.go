@@ -16,6 +16,7 @@ import (
 
 	"github.com/vcc-ingest/vcc-ingest/functions/discover"
 	"github.com/vcc-ingest/vcc-ingest/functions/ingest"
+	"github.com/vcc-ingest/vcc-ingest/shared/azurite"
 	"github.com/vcc-ingest/vcc-ingest/shared/config"
 	"github.com/vcc-ingest/vcc-ingest/shared/devhost"
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
@@ -56,8 +57,9 @@ type pipeline struct {
 type pipelineOptions struct {
 	name          string // container prefix and log file name
 	sim           vccsim.Options
-	endpoint      *vccEndpoint // a sandbox elsewhere instead of sim in this process
-	ratePerMinute int          // the client's budget
+	endpoint      *vccEndpoint     // a sandbox elsewhere instead of sim in this process
+	azurite       *azurite.Process // instead of the run's shared Azurite
+	ratePerMinute int              // the client's budget
 	workers       int
 	dupWindow     time.Duration // queue duplicate detection (0: 1h)
 }
@@ -94,8 +96,12 @@ func (e *env) newPipeline(ctx context.Context, o pipelineOptions) (*pipeline, er
 	if err != nil {
 		return nil, err
 	}
+	az := e.az
+	if o.azurite != nil {
+		az = o.azurite
+	}
 	p.blobs, err = store.NewBlob(ctx, store.BlobConfig{
-		ConnectionString: e.az.ConnectionString, Container: o.name + "-recordings", StateContainer: o.name + "-state",
+		ConnectionString: az.ConnectionString, Container: o.name + "-recordings", StateContainer: o.name + "-state",
 		CreateContainers: true,
 	})
 	if err != nil {

@@ -1,12 +1,13 @@
-// Package azuritetest runs Azurite's Blob service (the Microsoft storage
-// emulator, installed from npm into infra/local) so that Blob code is tested
-// against a real service instead of mocks, and so that a local run of the
-// whole product has somewhere to put recordings.
+// Package azurite runs Azurite's Blob service (the Microsoft storage
+// emulator, installed from npm into infra/local) as a child process: for a
+// local run of the whole product (`handler local --azurite`), for the
+// benchmarks, and under package azuritetest for tests, so that Blob code
+// is tested against a real service instead of mocks.
 //
 // Azurite is started with node directly (not through npx, whose wrapper
 // survives a kill and leaves the server running), in its own process group
 // so that stopping it kills everything it started.
-package azuritetest
+package azurite
 
 import (
 	"bytes"
@@ -98,12 +99,12 @@ func launch(ctx context.Context, dir string, persistent bool, tls *tlsFiles) (*P
 	}
 	if dir == "" {
 		if persistent {
-			return nil, errors.New("azuritetest: a persistent Azurite needs a data directory")
+			return nil, errors.New("azurite: a persistent Azurite needs a data directory")
 		}
 		dir = os.TempDir()
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("azuritetest: data directory: %w", err)
+		return nil, fmt.Errorf("azurite: data directory: %w", err)
 	}
 	p := &Process{node: node, script: script, workDir: dir, persistent: persistent, tls: tls,
 		HTTPClient: &http.Client{Timeout: time.Minute}}
@@ -164,7 +165,7 @@ func (p *Process) start(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.cmd != nil {
-		return errors.New("azuritetest: already running")
+		return errors.New("azurite: already running")
 	}
 	out := &tailBuffer{max: 8 << 10}
 	cmd := exec.Command(p.node, p.args()...)
@@ -172,7 +173,7 @@ func (p *Process) start(ctx context.Context) error {
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = sysProcAttr()
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("azuritetest: start node: %w", err)
+		return fmt.Errorf("azurite: start node: %w", err)
 	}
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
@@ -180,7 +181,7 @@ func (p *Process) start(ctx context.Context) error {
 	if err := waitReady(ctx, p.HTTPClient, p.BlobURL, done); err != nil {
 		killGroup(cmd)
 		<-done
-		return fmt.Errorf("azuritetest: azurite on port %d: %w; output: %s", p.Port, err, strings.TrimSpace(out.String()))
+		return fmt.Errorf("azurite: azurite on port %d: %w; output: %s", p.Port, err, strings.TrimSpace(out.String()))
 	}
 	p.cmd, p.done, p.out = cmd, done, out
 	return nil
@@ -202,7 +203,7 @@ func (p *Process) Stop() error {
 		select {
 		case <-p.done:
 		case <-time.After(5 * time.Second):
-			return fmt.Errorf("azuritetest: azurite (pid %d) did not exit", p.cmd.Process.Pid)
+			return fmt.Errorf("azurite: azurite (pid %d) did not exit", p.cmd.Process.Pid)
 		}
 	}
 	p.cmd, p.done = nil, nil
@@ -277,7 +278,7 @@ func waitPortFree(port int, timeout time.Duration) error {
 			return l.Close()
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("azuritetest: port %d still in use after stop: %w", port, err)
+			return fmt.Errorf("azurite: port %d still in use after stop: %w", port, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -286,7 +287,7 @@ func waitPortFree(port int, timeout time.Duration) error {
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return 0, fmt.Errorf("azuritetest: find a free port: %w", err)
+		return 0, fmt.Errorf("azurite: find a free port: %w", err)
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
@@ -297,7 +298,7 @@ func freePort() (int, error) {
 func moduleRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
-		return "", fmt.Errorf("azuritetest: working directory: %w", err)
+		return "", fmt.Errorf("azurite: working directory: %w", err)
 	}
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {

@@ -1,4 +1,4 @@
-package azuritetest
+package azurite
 
 import (
 	"context"
@@ -91,7 +91,7 @@ func newTLSFiles(dir string) (*tlsFiles, error) {
 func LaunchOAuth(ctx context.Context, dir, certDir string, persistent bool) (*Process, error) {
 	f, err := newTLSFiles(certDir)
 	if err != nil {
-		return nil, fmt.Errorf("azuritetest: certificate: %w", err)
+		return nil, fmt.Errorf("azurite: certificate: %w", err)
 	}
 	return launch(ctx, dir, persistent, f)
 }

@@ -1,6 +1,6 @@
 //go:build unix && !linux
 
-package azuritetest
+package azurite
 
 import "syscall"
 
