@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
@@ -102,10 +104,14 @@ func copyThroughput(ctx context.Context, e *env) ([]Result, error) {
 		ratio.Reason = fmt.Sprintf("ingest reached %.1f MB/s against %.1f MB/s raw (medians); its extra work over the raw copy is hashing every byte with SHA-256 and MD5 (about 2 CPU-ns a byte here, on a goroutine beside the upload), which slows the copy when no CPU is idle",
 			median(goalRun.ingest), median(goalRun.raw))
 	}
+	cpuNote := fmt.Sprintf("user + system CPU of the copying process per GB copied, median of the pairs of the layout above (ingest %s; raw %s)",
+		joinFloatsPrec(goalRun.ingestCPU, 2), joinFloatsPrec(goalRun.rawCPU, 2))
 	return []Result{
 		{ID: "copy.ingest", Measure: "copy throughput through ingest", Value: median(goalRun.ingest), Unit: "MB/s", Valid: true},
 		{ID: "copy.raw", Measure: "copy throughput, raw GET→PUT baseline", Value: median(goalRun.raw), Unit: "MB/s", Valid: true},
 		ratio, shared,
+		{ID: "copy.cpu_ingest", Measure: "CPU per GB copied through ingest", Value: round2(median(goalRun.ingestCPU)), Unit: "s", Valid: true, Note: cpuNote},
+		{ID: "copy.cpu_raw", Measure: "CPU per GB copied raw", Value: round2(median(goalRun.rawCPU)), Unit: "s", Valid: true},
 	}, nil
 }
 
@@ -150,6 +156,17 @@ func measureIsolated(ctx context.Context, emulatorPids []int, measure func(conte
 	return run, layout, err
 }
 
+func round2(v float64) float64 { return math.Round(v*100) / 100 }
+
+// processCPU is this process's user + system CPU time so far, in seconds.
+func processCPU() float64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
 func joinInts(v []int) string {
 	parts := make([]string, len(v))
 	for i, x := range v {
@@ -166,9 +183,12 @@ type copier struct {
 	sb  *sandboxProcess
 }
 
-// copyRun holds one layout's measurements, in MB/s, pair by pair.
+// copyRun holds one layout's measurements pair by pair: MB/s, and the
+// CPU seconds per GB this process spent (it holds only the copying: the
+// sandbox and Azurite are processes of their own).
 type copyRun struct {
-	ingest, raw []float64
+	ingest, raw       []float64
+	ingestCPU, rawCPU []float64
 }
 
 // ratio is the median of the pairs' ratios.
@@ -195,24 +215,26 @@ func (r *copyRun) describe() string {
 func (c *copier) measure(ctx context.Context) (*copyRun, error) {
 	run := &copyRun{}
 	for i := 0; i <= copyPairs; i++ {
-		var ingestMBs, rawMBs float64
+		var ingestMBs, rawMBs, ingestCPU, rawCPU float64
 		for _, throughIngest := range []bool{i%2 == 0, i%2 != 0} {
+			before := processCPU()
 			if throughIngest {
 				mbs, err := c.throughIngest(ctx)
 				if err != nil {
 					return nil, fmt.Errorf("copy through ingest: %w", err)
 				}
-				ingestMBs = mbs
+				ingestMBs, ingestCPU = mbs, (processCPU()-before)/(copySize/1e9)
 				continue
 			}
 			mbs, err := c.raw(ctx, fmt.Sprintf("raw/%d.wav", i))
 			if err != nil {
 				return nil, fmt.Errorf("raw copy: %w", err)
 			}
-			rawMBs = mbs
+			rawMBs, rawCPU = mbs, (processCPU()-before)/(copySize/1e9)
 		}
 		if i > 0 {
 			run.ingest, run.raw = append(run.ingest, ingestMBs), append(run.raw, rawMBs)
+			run.ingestCPU, run.rawCPU = append(run.ingestCPU, ingestCPU), append(run.rawCPU, rawCPU)
 		}
 	}
 	return run, nil
