@@ -96,11 +96,12 @@ const (
 )
 
 // backgroundHash computes SHA-256 and MD5 on a goroutine of its own, over
-// copies of the bytes written to it. The two hashes together run at about
-// 500 MB/s on one core, which inline in the read loop costs a copy at Blob
-// speeds some 20 %; beside it, they overlap with the network. Copies go
-// through a fixed set of reused chunks, so memory stays bounded and a
-// writer faster than the hashing waits.
+// copies of the bytes written to it, so that hashing overlaps with the
+// network instead of lengthening the read loop. The two hashes together run
+// at about 500 MB/s on one core; inline, they cost a 140 MB/s copy about 9 %
+// of its speed (make bench's copy scenario: 0.885 of the raw copy inline,
+// 0.969 beside it). Copies go through a fixed set of reused chunks, so
+// memory stays bounded and a writer faster than the hashing waits.
 type backgroundHash struct {
 	cur       []byte      // chunk being filled by Write
 	full      chan []byte // filled chunks, to the hashing goroutine
