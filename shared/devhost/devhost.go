@@ -226,7 +226,8 @@ func (h *Host) deliver(ctx context.Context, function string, m *queue.Message) {
 	}
 }
 
-// keepLocked renews m's lock at half the lock duration until the returned
+// keepLocked renews m's lock every third of the lock duration (a renewal
+// may itself be slow: the queue syncs it to disk) until the returned
 // stop is called or MaxLockRenewal has passed. A lost lock ends renewal:
 // the message may already be another delivery's.
 func (h *Host) keepLocked(ctx context.Context, m *queue.Message) (stop func()) {
@@ -242,7 +243,7 @@ func (h *Host) keepLocked(ctx context.Context, m *queue.Message) (stop func()) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		tick := time.NewTicker(r.LockDuration() / 2)
+		tick := time.NewTicker(r.LockDuration() / 3)
 		defer tick.Stop()
 		for {
 			select {

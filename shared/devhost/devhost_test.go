@@ -41,13 +41,13 @@ func drainOne(t *testing.T, h *Host, q *queue.Embedded) []Result {
 // once: the host stand-in keeps the lock while it runs, as the Functions
 // host does, and completes the message at the end.
 func TestLongInvocationKeepsItsLock(t *testing.T) {
-	q, err := queue.OpenEmbedded(filepath.Join(t.TempDir(), "q.db"), queue.EmbeddedOptions{LockDuration: 200 * time.Millisecond})
+	q, err := queue.OpenEmbedded(filepath.Join(t.TempDir(), "q.db"), queue.EmbeddedOptions{LockDuration: 600 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer q.Close()
 	var calls atomic.Int32
-	srv := httptest.NewServer(slowHandler(time.Second, &calls))
+	srv := httptest.NewServer(slowHandler(2500*time.Millisecond, &calls))
 	defer srv.Close()
 	h := &Host{BaseURL: srv.URL, Queue: q, Workers: 2}
 	results := drainOne(t, h, q)
@@ -62,13 +62,13 @@ func TestLongInvocationKeepsItsLock(t *testing.T) {
 // Renewal stops at MaxLockRenewal: past it the lock expires and another
 // worker gets the message, as on Service Bus.
 func TestLockRenewalIsBounded(t *testing.T) {
-	q, err := queue.OpenEmbedded(filepath.Join(t.TempDir(), "q.db"), queue.EmbeddedOptions{LockDuration: 200 * time.Millisecond, MaxDeliveryCount: 2})
+	q, err := queue.OpenEmbedded(filepath.Join(t.TempDir(), "q.db"), queue.EmbeddedOptions{LockDuration: 600 * time.Millisecond, MaxDeliveryCount: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer q.Close()
 	var calls atomic.Int32
-	srv := httptest.NewServer(slowHandler(time.Second, &calls))
+	srv := httptest.NewServer(slowHandler(2500*time.Millisecond, &calls))
 	defer srv.Close()
 	h := &Host{BaseURL: srv.URL, Queue: q, Workers: 2, MaxLockRenewal: 300 * time.Millisecond}
 	results := drainOne(t, h, q)
