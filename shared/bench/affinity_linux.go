@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -40,3 +41,7 @@ func setAffinity(pid int, set cpuSet) error {
 	}
 	return nil
 }
+
+// childAttr makes a child process die with the bench, so that an
+// interrupted run leaves no sandbox holding a port.
+func childAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} }

@@ -2,7 +2,10 @@
 
 package bench
 
-import "errors"
+import (
+	"errors"
+	"syscall"
+)
 
 // cpuSet stands in where CPU affinity is not supported.
 type cpuSet struct{}
@@ -15,3 +18,5 @@ var errNoAffinity = errors.New("CPU affinity is only supported on Linux")
 
 func allowedCPUs() (cpuSet, error)  { return cpuSet{}, errNoAffinity }
 func setAffinity(int, cpuSet) error { return errNoAffinity }
+
+func childAttr() *syscall.SysProcAttr { return nil }

@@ -356,6 +356,7 @@ func startSandboxProcess(ctx context.Context, exe, dir string, latency time.Dura
 		"--add-recording", strconv.FormatInt(recordingBytes, 10))
 	cmd.Env = baseEnv()
 	cmd.Stderr = log
+	cmd.SysProcAttr = childAttr()
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		log.Close()
