@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // MaxRequestBytes bounds an invocation request: messages are small (ids and
@@ -226,7 +227,10 @@ func decodeBody(raw json.RawMessage) ([]byte, error) {
 		}
 		switch cur[0] {
 		case '{', '[':
-			if !json.Valid(cur) {
+			// JSON text is UTF-8 (RFC 8259); Go's json.Valid lets invalid
+			// bytes inside strings through, which a decoder would then
+			// silently replace.
+			if !json.Valid(cur) || !utf8.Valid(cur) {
 				return nil, errors.New("invalid JSON")
 			}
 			return cur, nil

@@ -109,13 +109,15 @@ func TestServiceBusBodyForms(t *testing.T) {
 
 func TestMalformed(t *testing.T) {
 	cases := map[string]string{
-		"not json":        `{"Data":`,
-		"no binding":      `{"Data":{},"Metadata":{}}`,
-		"garbage body":    `{"Data":{"message":"%%%not-base64"},"Metadata":{}}`,
-		"broken json":     `{"Data":{"message":"{\"v\":1"},"Metadata":{}}`,
-		"bad count":       `{"Data":{"message":{}},"Metadata":{"DeliveryCount":"x"}}`,
-		"empty body":      `{"Data":{"message":""},"Metadata":{}}`,
-		"oversized input": `{"Data":{"message":"` + strings.Repeat("A", MaxRequestBytes) + `"}}`,
+		"not json":         `{"Data":`,
+		"no binding":       `{"Data":{},"Metadata":{}}`,
+		"garbage body":     `{"Data":{"message":"%%%not-base64"},"Metadata":{}}`,
+		"broken json":      `{"Data":{"message":"{\"v\":1"},"Metadata":{}}`,
+		"bad count":        `{"Data":{"message":{}},"Metadata":{"DeliveryCount":"x"}}`,
+		"empty body":       `{"Data":{"message":""},"Metadata":{}}`,
+		"not UTF-8":        "{\"Data\":{\"message\":{\"id\":\"\xe6\"}},\"Metadata\":{}}",
+		"base64 not UTF-8": `{"Data":{"message":"eyJpZCI6IuYifQ=="},"Metadata":{}}`,
+		"oversized input":  `{"Data":{"message":"` + strings.Repeat("A", MaxRequestBytes) + `"}}`,
 	}
 	for name, env := range cases {
 		t.Run(name, func(t *testing.T) {
