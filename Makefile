@@ -2,7 +2,7 @@ GO   ?= go
 BIN  := bin/handler
 PKGS := ./...
 
-.PHONY: build test lint run bench soak fuzz package deploy clean azurite
+.PHONY: build test test-deps lint run bench soak fuzz package deploy clean azurite
 
 build:
 	$(GO) build -o $(BIN) ./functions
@@ -13,9 +13,14 @@ infra/local/node_modules/.bin/azurite-blob: infra/local/package-lock.json
 	npm ci --prefix infra/local --no-audit --no-fund
 	touch $@
 
+# What the tests need and a fresh machine lacks: Azurite (npm ci), and
+# Debian's chromium and python3-qpid-proton (apt-get, as root or by sudo).
+test-deps:
+	@infra/local/test-deps.sh
+
 # Every test: unit, protocol-level, end-to-end against Azurite (with the
 # short fault suite), then a short pass of every fuzz target.
-test: azurite
+test: test-deps
 	$(GO) test -count=1 -timeout 45m $(PKGS)
 	$(MAKE) --no-print-directory fuzz
 
@@ -46,6 +51,7 @@ bench: build azurite
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	@infra/local/check-binaries.sh
 
 # One sandbox day through the whole pipeline on this machine: VCC sandbox,
 # Azurite, embedded queue, the custom handler invoked as the host would.

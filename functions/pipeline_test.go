@@ -6,14 +6,13 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/vcc-ingest/vcc-ingest/functions/discover"
 	"github.com/vcc-ingest/vcc-ingest/functions/ingest"
+	"github.com/vcc-ingest/vcc-ingest/shared/invoke/invoketest"
 	"github.com/vcc-ingest/vcc-ingest/shared/message"
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
@@ -297,10 +296,7 @@ func TestCheckpointWithLateRecordingsAndMissedRuns(t *testing.T) {
 // permanent failure is a non-2xx answer (so the host abandons the message).
 func TestHandlerAnswersHostFixture(t *testing.T) {
 	p := newPipeline(t, vccsim.Options{Seed: 10, Start: day, Days: 1, InteractionsPerDay: 5})
-	data, err := os.ReadFile(filepath.Join("..", "..", "shared", "fixtures", "host", "servicebus.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := invoketest.Fixture(t, "servicebus.json")
 	rec := httptest.NewRecorder()
 	p.srv.handler().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/ingest", bytes.NewReader(data)))
 	if rec.Code != http.StatusInternalServerError {
@@ -317,10 +313,7 @@ func TestHandlerAnswersHostFixture(t *testing.T) {
 		t.Errorf("ReturnValue = %+v", resp.ReturnValue)
 	}
 
-	timer, err := os.ReadFile(filepath.Join("..", "..", "shared", "fixtures", "host", "timer.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	timer := invoketest.Fixture(t, "timer.json")
 	rec = httptest.NewRecorder()
 	p.srv.handler().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/discover", bytes.NewReader(timer)))
 	if rec.Code != http.StatusOK {

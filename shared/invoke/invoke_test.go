@@ -6,21 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vcc-ingest/vcc-ingest/shared/invoke/invoketest"
 )
 
-func fixture(t *testing.T, name string) []byte {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "fixtures", "host", name))
-	if err != nil {
-		t.Fatalf("host fixture: %v", err)
-	}
-	return data
-}
+func fixture(t *testing.T, name string) []byte { return invoketest.Fixture(t, name) }
 
 func TestTimerFixture(t *testing.T) {
 	req, err := ReadRequest(bytes.NewReader(fixture(t, "timer.json")))
