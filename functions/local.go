@@ -25,6 +25,7 @@ import (
 	"github.com/vcc-ingest/vcc-ingest/shared/azurite"
 	"github.com/vcc-ingest/vcc-ingest/shared/config"
 	"github.com/vcc-ingest/vcc-ingest/shared/devhost"
+	"github.com/vcc-ingest/vcc-ingest/shared/hostjson"
 	"github.com/vcc-ingest/vcc-ingest/shared/message"
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
 	"github.com/vcc-ingest/vcc-ingest/shared/secrets"
@@ -68,6 +69,9 @@ type localOptions struct {
 	every      time.Duration
 	idle       time.Duration
 	lockPeriod time.Duration
+
+	functionTimeout time.Duration
+	json            bool
 }
 
 func parseLocalFlags(args []string, stderr io.Writer) (localOptions, error) {
@@ -86,9 +90,11 @@ func parseLocalFlags(args []string, stderr io.Writer) (localOptions, error) {
 	fs.BoolVar(&o.schedule, "schedule", false, "with --sandbox: run on the schedule (the sandbox then holds yesterday and today) instead of one day")
 	fs.StringVar(&o.faults, "sandbox-faults", "", "sandbox: misbehaviour to inject, e.g. 5xx=0.1,429=0.05,truncate=0.02,redirect=0.01")
 	fs.BoolVar(&o.azurite, "azurite", false, "start Azurite (npm ci --prefix infra/local) for the run and store recordings there")
-	fs.IntVar(&o.workers, "workers", 8, "concurrent ingest invocations (the host's maxConcurrentCalls)")
+	fs.IntVar(&o.workers, "workers", 0, "concurrent ingest invocations (default host.json's maxConcurrentCalls, as the host)")
+	fs.DurationVar(&o.functionTimeout, "function-timeout", 0, "the host's function timeout (default host.json's functionTimeout): an invocation past it restarts the handler, as in Azure")
 	fs.DurationVar(&o.every, "every", 15*time.Minute, "without a window: how often discover runs")
 	fs.DurationVar(&o.idle, "idle", time.Second, "a window run ends when the queue has been empty this long")
+	fs.BoolVar(&o.json, "json", false, "print the summary as JSON on stdout (every dead letter included); progress goes to stderr")
 	fs.DurationVar(&o.lockPeriod, "lock", 5*time.Minute, "message lock duration (the queue's lockDuration)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -124,6 +130,10 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 }
 
 func localRun(ctx context.Context, o localOptions, stdout, stderr io.Writer, getenv func(string) string) (int, error) {
+	jsonOut := stdout
+	if o.json {
+		stdout = stderr // progress and notes; the summary alone goes to stdout
+	}
 	if err := os.MkdirAll(o.data, 0o755); err != nil {
 		return 2, err
 	}
@@ -198,6 +208,16 @@ func localRun(ctx context.Context, o localOptions, stdout, stderr io.Writer, get
 	if err != nil {
 		return 2, fmt.Errorf("configuration:\n%w", err)
 	}
+	hs, err := hostjson.Find(env.get)
+	if err != nil {
+		return 2, err
+	}
+	if o.functionTimeout > 0 {
+		hs.FunctionTimeout = o.functionTimeout
+	}
+	if o.workers == 0 {
+		o.workers = hs.MaxConcurrentCalls
+	}
 
 	vccCfg := cfg.VCC
 	vccCfg.Secret = secrets.Static(cfg.ClientSecret)
@@ -250,26 +270,39 @@ func localRun(ctx context.Context, o localOptions, stdout, stderr io.Writer, get
 		return 2, err
 	}
 	defer q.Close()
+	if n := q.ReleasedAtOpen(); n > 0 {
+		fmt.Fprintf(stdout, "Resuming: %d messages an interrupted run had locked are back on the queue\n", n)
+	}
 
 	srv := &server{
 		discover: discover.New(client, q, state, discoverOptions(cfg, log)),
 		ingest:   ingest.New(client, sink, state, ingest.Options{IsAudio: cfg.IsAudio, Logger: log}),
 		log:      log,
 		now:      time.Now,
+		deadline: hs.InvocationDeadline(),
 	}
-	sctx, stopServer := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopServer()
-	addrc := make(chan string, 1)
-	go func() {
-		_ = serve(sctx, "127.0.0.1:0", srv.handler(), shutdownGrace, log, func(a string) { addrc <- a })
-	}()
+	proc := &handlerProcess{handler: srv.handler(), log: log}
+	baseURL, err := proc.start()
+	if err != nil {
+		return 2, err
+	}
+	defer proc.stop(shutdownGrace)
 	tally := newTally()
 	host := &devhost.Host{
-		BaseURL:  "http://" + <-addrc,
-		Queue:    q,
-		Workers:  o.workers,
-		Logger:   log,
-		OnResult: tally.add,
+		BaseURL:         baseURL,
+		Queue:           q,
+		Workers:         o.workers,
+		Logger:          log,
+		OnResult:        tally.add,
+		MaxLockRenewal:  hs.MaxAutoLockRenewal,
+		FunctionTimeout: hs.FunctionTimeout,
+		// As the host does after a timeout: kill the handler, failing what
+		// is in flight, and start it again.
+		Restart: func(context.Context) (string, error) {
+			proc.stop(0)
+			tally.restarted()
+			return proc.start()
+		},
 		// Messages an interrupted run had locked come back when their lock
 		// expires: the run is not over until they are done too.
 		Pending: func() (int, error) {
@@ -284,14 +317,21 @@ func localRun(ctx context.Context, o localOptions, stdout, stderr io.Writer, get
 
 	stopProgress := startProgress(stdout, tally.line)
 	defer stopProgress()
+	report := func(dead []deadLetter, calls vcc.Counters, where string) {
+		if o.json {
+			writeSummaryJSON(jsonOut, tally, dead, calls, where)
+			return
+		}
+		printSummary(stdout, tally, dead, calls, where)
+	}
 	if from.IsZero() {
 		status, err := scheduled(ctx, host, tally, o, stdout, log)
 		stopProgress()
-		dead, derr := q.PeekDeadLetters(context.WithoutCancel(ctx), 10000)
+		dead, derr := listDeadLetters(context.WithoutCancel(ctx), q, state, o.data)
 		if derr != nil {
 			return 1, derr
 		}
-		printSummary(stdout, tally, deadReasons(context.WithoutCancel(ctx), dead, state), client.Counters(), where)
+		report(dead, client.Counters(), where)
 		return status, err
 	}
 	fmt.Fprintf(stdout, "Window %s → %s; recordings to %s; logs in %s\n",
@@ -326,11 +366,11 @@ func localRun(ctx context.Context, o localOptions, stdout, stderr io.Writer, get
 		}
 	}
 	stopProgress()
-	dead, err := q.PeekDeadLetters(context.WithoutCancel(ctx), 10000)
+	dead, err := listDeadLetters(context.WithoutCancel(ctx), q, state, o.data)
 	if err != nil {
 		return 1, err
 	}
-	printSummary(stdout, tally, deadReasons(context.WithoutCancel(ctx), dead, state), client.Counters(), where)
+	report(dead, client.Counters(), where)
 	if azuriteDir != "" {
 		fmt.Fprintf(stdout, "To browse them, serve that data again: node infra/local/node_modules/.bin/azurite-blob --location %s --skipApiVersionCheck --disableTelemetry\n", azuriteDir)
 	}
@@ -471,6 +511,7 @@ type tally struct {
 	recordings, bytes   int64
 	byDirection         map[string]int
 	lastFailureByReason map[string]int
+	restarts            int
 }
 
 func newTally() *tally {
@@ -481,6 +522,13 @@ func (t *tally) setDiscovered(found, sent, noAudio int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.found, t.sent, t.noAud = found, sent, noAudio
+}
+
+// restarted notes a restart of the handler after a timeout.
+func (t *tally) restarted() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.restarts++
 }
 
 // waiting notes messages locked by an interrupted run (shown in progress).
@@ -563,30 +611,57 @@ func (t *tally) line() string {
 	return line
 }
 
-// deadReasons counts dead letters by reason: the ingest failure recorded
-// for the interaction when there is one (the queue's own reason, such as
-// MaxDeliveryCountExceeded, says only that retries ran out).
-func deadReasons(ctx context.Context, dead []*queue.Message, state store.State) map[string]int {
-	reasons := map[string]int{}
-	for _, m := range dead {
-		reason := m.DeadLetterReason
+// deadLetter is one dead-lettered interaction of a local run.
+type deadLetter struct {
+	InteractionID string `json:"interactionId"`
+	MessageID     string `json:"messageId"`
+	Reason        string `json:"reason"`
+}
+
+// deadLettersFile, under --data, lists every dead letter of the last run.
+const deadLettersFile = "dead-letters.json"
+
+// listDeadLetters lists the queue's dead letters, each with the ingest failure
+// recorded for its interaction when there is one (the queue's own reason,
+// such as MaxDeliveryCountExceeded, says only that retries ran out), and
+// writes them all to deadLettersFile.
+func listDeadLetters(ctx context.Context, q *queue.Embedded, state store.State, dataDir string) ([]deadLetter, error) {
+	msgs, err := q.PeekDeadLetters(ctx, 1000000)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]deadLetter, 0, len(msgs))
+	for _, m := range msgs {
+		d := deadLetter{MessageID: m.ID, Reason: m.DeadLetterReason}
 		if m.DeadLetterDescription != "" {
-			reason += ": " + m.DeadLetterDescription
+			d.Reason += ": " + m.DeadLetterDescription
 		}
 		if body, err := message.Decode(m.Body); err == nil {
+			d.InteractionID = body.InteractionID
 			if data, _, found, err := state.Load(ctx, ingest.FailureName(body.InteractionID)); err == nil && found {
 				var rec ingest.FailureRecord
 				if json.Unmarshal(data, &rec) == nil && rec.Reason != "" {
-					reason = rec.Reason
+					d.Reason = rec.Reason
 				}
 			}
 		}
-		reasons[shortReason(reason)]++
+		out = append(out, d)
 	}
-	return reasons
+	data, _ := json.MarshalIndent(out, "", "  ")
+	if err := os.WriteFile(filepath.Join(dataDir, deadLettersFile), append(data, '\n'), 0o644); err != nil {
+		return out, err
+	}
+	return out, nil
 }
 
-func printSummary(w io.Writer, t *tally, dead map[string]int, calls vcc.Counters, where string) {
+// deadListed is how many dead letters the summary names one by one.
+const deadListed = 20
+
+func printSummary(w io.Writer, t *tally, deadList []deadLetter, calls vcc.Counters, where string) {
+	dead := map[string]int{}
+	for _, d := range deadList {
+		dead[shortReason(d.Reason)]++
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -616,6 +691,9 @@ func printSummary(w io.Writer, t *tally, dead map[string]int, calls vcc.Counters
 	for _, r := range sortedKeys(t.lastFailureByReason) {
 		fmt.Fprintf(tw, "    attempt failed: %s\t%d\n", r, t.lastFailureByReason[r])
 	}
+	if t.restarts > 0 {
+		fmt.Fprintf(tw, "  handler restarts (an invocation passed functionTimeout)\t%d\n", t.restarts)
+	}
 	fmt.Fprintln(tw, "VCC calls\t")
 	for _, e := range sortedKeys(calls.Calls) {
 		fmt.Fprintf(tw, "  %s\t%d\n", e, calls.Calls[e])
@@ -625,6 +703,59 @@ func printSummary(w io.Writer, t *tally, dead map[string]int, calls vcc.Counters
 		fmt.Fprintf(tw, "Recordings in\t%s\n", where)
 	}
 	tw.Flush()
+	if len(deadList) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "Dead-lettered interactions:")
+	for i, d := range deadList {
+		if i == deadListed {
+			fmt.Fprintf(w, "  … and %d more\n", len(deadList)-deadListed)
+			break
+		}
+		id := d.InteractionID
+		if id == "" {
+			id = "message " + d.MessageID
+		}
+		fmt.Fprintf(w, "  %s  %s\n", id, d.Reason)
+	}
+	fmt.Fprintf(w, "All of them in %s (and with --json).\n", deadLettersFile+" under --data")
+}
+
+// summaryJSON is the summary of --json.
+type summaryJSON struct {
+	Seconds          float64          `json:"seconds"`
+	Found            int              `json:"found"`
+	NoAudio          int              `json:"noAudio"`
+	Enqueued         int              `json:"enqueued"`
+	Stored           int              `json:"stored"`
+	AlreadyComplete  int              `json:"alreadyComplete"`
+	Recordings       int64            `json:"recordingsCopied"`
+	Bytes            int64            `json:"bytesCopied"`
+	ByDirection      map[string]int   `json:"byDirection"`
+	Skipped          map[string]int   `json:"skipped"`
+	FailedAttempts   int              `json:"failedAttempts"`
+	HandlerRestarts  int              `json:"handlerRestarts"`
+	DeadLetters      []deadLetter     `json:"deadLetters"`
+	VCCCalls         map[string]int64 `json:"vccCalls"`
+	VCCRetries       int64            `json:"vccRetries"`
+	VCCThrottled     int64            `json:"vccThrottled"`
+	VCCTokenRequests int64            `json:"vccTokenRequests"`
+	Where            string           `json:"recordingsIn"`
+}
+
+func writeSummaryJSON(w io.Writer, t *tally, dead []deadLetter, calls vcc.Counters, where string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := summaryJSON{
+		Seconds: time.Since(t.started).Seconds(), Found: t.found, NoAudio: t.noAud, Enqueued: t.sent,
+		Stored: t.stored, AlreadyComplete: t.complete, Recordings: t.recordings, Bytes: t.bytes,
+		ByDirection: t.byDirection, Skipped: t.skipped, FailedAttempts: t.failedAttempts, HandlerRestarts: t.restarts,
+		DeadLetters: dead, VCCCalls: calls.Calls, VCCRetries: calls.Retries, VCCThrottled: calls.Throttled,
+		VCCTokenRequests: calls.TokenRequests, Where: where,
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(s)
 }
 
 func sortedKeys[V any](m map[string]V) []string {

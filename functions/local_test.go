@@ -254,3 +254,54 @@ func TestLocalExportSameWindowTwice(t *testing.T) {
 		checkExport(t, out, sandboxTruth(16, 20))
 	}
 }
+
+// A rerun after a crash does not wait out the dead run's message locks:
+// with a 5-minute lock it finishes in the time the missing work takes.
+func TestLocalRerunAfterKillResumesAtOnce(t *testing.T) {
+	az := azuritetest.Start(t)
+	data := t.TempDir()
+	env := []string{"RECORDINGS_CONNECTION_STRING=" + az.ConnectionString, "VCC_RATE_PER_MINUTE=3000"}
+	args := []string{"local", "--sandbox", "--day", "2026-11-02", "--seed", "16", "--per-day", "120", "--data", data, "--workers", "4", "--lock", "5m"}
+	truth := sandboxTruth(16, 120)
+	interactions := map[string]bool{}
+	for _, r := range truth {
+		interactions[r.InteractionGUID] = true
+	}
+
+	cmd := childCommand(t, env, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) && countSidecars(t, az.ConnectionString) < 10 {
+		time.Sleep(50 * time.Millisecond)
+	}
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	_ = cmd.Wait()
+	if n := countSidecars(t, az.ConnectionString); n >= len(interactions) {
+		t.Fatalf("the first run finished before it was killed (%d interactions): nothing was interrupted", n)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	rerun := exec.CommandContext(ctx, os.Args[0], args...)
+	rerun.Env = childCommand(t, env).Env
+	began := time.Now()
+	rout, err := rerun.CombinedOutput()
+	took := time.Since(began)
+	if err != nil {
+		t.Fatalf("rerun: %v after %v\n%s", err, took, rout)
+	}
+	if !strings.Contains(string(rout), "Resuming: ") {
+		t.Errorf("the rerun did not say it resumed locked messages:\n%s", rout)
+	}
+	// The lock is 5 minutes; the remaining work takes seconds.
+	if took > time.Minute {
+		t.Errorf("rerun took %v: it waited for the killed run's locks", took)
+	}
+	t.Logf("rerun finished in %v", took)
+	p := &pipeline{t: t, az: az}
+	p.checkStored(truth)
+}

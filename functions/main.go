@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/vcc-ingest/vcc-ingest/shared/logging"
 )
 
 const usage = `vcc-ingest copies call recordings from Vonage Contact Center into Azure Blob Storage.
@@ -23,7 +25,11 @@ Usage:
   handler doctor ...   check the VCC credential's scopes, API versions and permissions (see handler doctor -h)
   handler report ...   reconcile VCC with what was stored, per day (see handler report -h)
 
-Settings come from the environment; see README.md.
+Settings come from the environment; see README.md. As the custom handler,
+logs are JSON lines: errors on stderr, everything else on stdout (the host
+records each stderr line as an error). The operator commands print their
+results on stdout and their logs (JSON, warnings and errors) on stderr;
+handler local writes its logs to <--data>/run.log.
 `
 
 func main() {
@@ -41,7 +47,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	var err error
 	switch cmd {
 	case "serve":
-		err = runServe(ctx, getenv, stderr)
+		err = runServe(ctx, getenv, stdout, stderr)
 	case "local":
 		return runLocal(ctx, args, stdout, stderr, getenv)
 	case "sandbox":
@@ -70,6 +76,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	return 0
 }
 
+// newLogger writes every record to one stream (handler local's run.log).
 func newLogger(w io.Writer) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	return logging.New(w, w, slog.LevelInfo)
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -14,6 +15,8 @@ import (
 	"github.com/vcc-ingest/vcc-ingest/functions/discover"
 	"github.com/vcc-ingest/vcc-ingest/functions/ingest"
 	"github.com/vcc-ingest/vcc-ingest/shared/config"
+	"github.com/vcc-ingest/vcc-ingest/shared/hostjson"
+	"github.com/vcc-ingest/vcc-ingest/shared/logging"
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
 	"github.com/vcc-ingest/vcc-ingest/shared/secrets"
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
@@ -24,14 +27,18 @@ import (
 const shutdownGrace = 30 * time.Second
 
 // runServe is the custom handler as the Functions host starts it.
-func runServe(ctx context.Context, getenv func(string) string, logw io.Writer) error {
-	log := newLogger(logw)
+func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) error {
+	log := logging.New(stdout, stderr, slog.LevelInfo)
 	cfg, err := config.Load(getenv)
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
 	if err := cfg.RequireAzure(); err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
+	}
+	hs, err := hostjson.Find(getenv)
+	if err != nil {
+		return err
 	}
 	cred, err := credential(cfg)
 	if err != nil {
@@ -73,7 +80,9 @@ func runServe(ctx context.Context, getenv func(string) string, logw io.Writer) e
 		ingest:   ingest.New(client, blobs, blobs.State(), ingest.Options{IsAudio: cfg.IsAudio, Logger: log}),
 		log:      log,
 		now:      time.Now,
+		deadline: hs.InvocationDeadline(),
 	}
+	log.Info("invocation deadline", "deadline", hs.InvocationDeadline().String(), "functionTimeout", hs.FunctionTimeout.String(), "hostJson", hs.Path)
 	addr := net.JoinHostPort("127.0.0.1", cfg.Port)
 	return serve(ctx, addr, srv.handler(), shutdownGrace, log, func(a string) {
 		log.Info("custom handler listening", "addr", a)
@@ -99,4 +108,57 @@ func credential(cfg config.Config) (azcore.TokenCredential, error) {
 		})
 	}
 	return azidentity.NewDefaultAzureCredential(nil)
+}
+
+// handlerProcess runs the custom handler's server inside this process for
+// "handler local", standing for the process the Functions host starts and,
+// after a timeout, kills and starts again.
+type handlerProcess struct {
+	handler http.Handler
+	log     *slog.Logger
+
+	srv    *http.Server
+	cancel context.CancelFunc // of the invocations' base context
+	done   chan struct{}
+}
+
+// start serves on a new loopback port and returns its base URL.
+func (p *handlerProcess) start() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	base, cancel := context.WithCancel(context.Background())
+	p.cancel, p.done = cancel, make(chan struct{})
+	p.srv = &http.Server{
+		Handler:           p.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return base },
+	}
+	go func() {
+		defer close(p.done)
+		_ = p.srv.Serve(ln)
+	}()
+	return "http://" + ln.Addr().String(), nil
+}
+
+// stop ends the server: grace lets in-flight invocations finish (a
+// shutdown); past it, or with zero, they are cut as in a killed process:
+// their work is cancelled and commits nothing.
+func (p *handlerProcess) stop(grace time.Duration) {
+	if p.srv == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := p.srv.Shutdown(ctx); err != nil {
+		if grace > 0 {
+			p.log.Warn("in-flight invocations abandoned", "error", err)
+		}
+		p.cancel()
+		_ = p.srv.Close()
+	}
+	p.cancel()
+	<-p.done
+	p.srv = nil
 }

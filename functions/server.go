@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -26,6 +27,29 @@ type server struct {
 	ingest   *ingest.Ingester
 	log      *slog.Logger
 	now      func() time.Time
+	// deadline bounds each invocation (host.json's functionTimeout less a
+	// margin): one that overruns fails on its own, and its message is
+	// retried, instead of the host restarting the whole process. Zero: none.
+	deadline time.Duration
+}
+
+// errDeadline is the cause of an invocation that ran out of time.
+var errDeadline = errors.New("invocation deadline passed (host.json functionTimeout less a margin); nothing was committed and the next delivery does the work")
+
+// bound gives r's work the invocation deadline.
+func (s *server) bound(r *http.Request) (context.Context, context.CancelFunc) {
+	if s.deadline <= 0 {
+		return context.WithCancel(r.Context())
+	}
+	return context.WithTimeoutCause(r.Context(), s.deadline, errDeadline)
+}
+
+// overran names the deadline in err when it is what ended the work.
+func overran(ctx context.Context, err error) error {
+	if errors.Is(context.Cause(ctx), errDeadline) {
+		return fmt.Errorf("%w: %w", errDeadline, err)
+	}
+	return err
 }
 
 // routes maps each function (folder name under functions/) to its handler.
@@ -63,9 +87,11 @@ func (s *server) handleDiscover(w http.ResponseWriter, r *http.Request) {
 	if timer.IsPastDue {
 		log.Info("timer is past due: the window starts at the checkpoint, so missed runs are caught up")
 	}
-	run, err := s.discover.Run(r.Context(), s.now(), timer.IsPastDue)
+	ctx, cancel := s.bound(r)
+	defer cancel()
+	run, err := s.discover.Run(ctx, s.now(), timer.IsPastDue)
 	if err != nil {
-		fail(w, log, "discover failed", err, false)
+		fail(w, log, "discover failed", overran(ctx, err), false)
 		return
 	}
 	invoke.Write(w, http.StatusOK, invoke.Response{
@@ -86,7 +112,9 @@ func (s *server) handleIngest(w http.ResponseWriter, r *http.Request) {
 		fail(w, log, "bad message", err, true)
 		return
 	}
-	res, err := s.ingest.Handle(r.Context(), ingest.Delivery{
+	ctx, cancel := s.bound(r)
+	defer cancel()
+	res, err := s.ingest.Handle(ctx, ingest.Delivery{
 		MessageID:     msg.MessageID,
 		DeliveryCount: msg.DeliveryCount,
 		Body:          msg.Body,
@@ -94,6 +122,7 @@ func (s *server) handleIngest(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var f *ingest.Failure
 		permanent := errors.As(err, &f) && f.Permanent
+		err = overran(ctx, err)
 		// Non-2xx fails the invocation: the host abandons the message and
 		// Service Bus redelivers it, or dead-letters it past maxDeliveryCount.
 		fail(w, log, "ingest failed", err, permanent)

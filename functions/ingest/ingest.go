@@ -188,6 +188,11 @@ func (i *Ingester) Handle(ctx context.Context, d Delivery) (Result, error) {
 			f = classify(guid, err)
 		}
 		f.InteractionID = guid
+		if ctx.Err() != nil {
+			// Cut short (the invocation deadline, a shutdown): whatever the
+			// error says, the work was not tried to the end.
+			f.Permanent = false
+		}
 		i.recordFailure(ctx, d, f, log)
 		log.Warn("ingest failed", "permanent", f.Permanent, "reason", f.Reason)
 		return Result{}, f
@@ -506,6 +511,9 @@ func (i *Ingester) recordFailure(ctx context.Context, d Delivery, f *Failure, lo
 		Reason: f.Reason, DeliveryCount: d.DeliveryCount, At: i.opts.Now().UTC(),
 	}
 	data, _ := json.Marshal(rec)
+	// Recorded even when the invocation's own time ran out.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
 	if err := i.state.Put(ctx, FailureName(f.InteractionID), data); err != nil {
 		log.Warn("failure record not written", "error", err)
 	}

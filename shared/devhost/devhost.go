@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -43,9 +44,23 @@ type Host struct {
 
 	// MaxLockRenewal bounds how long a message's lock is renewed while its
 	// invocation runs, when the queue can renew locks (a LockRenewer), as
-	// the host's maxAutoLockRenewalDuration does; default 30 minutes, the
-	// value in host.json.
+	// the host's maxAutoLockRenewalDuration does (host.json); default 5
+	// minutes, the host's own.
 	MaxLockRenewal time.Duration
+
+	// FunctionTimeout is host.json's functionTimeout: an invocation still
+	// running then makes the host restart the whole handler process, which
+	// fails every invocation in flight (their messages are abandoned). Zero:
+	// unbounded.
+	FunctionTimeout time.Duration
+	// Restart, when set, restarts the handler as the host does after a
+	// timeout and returns its new base URL. Without it a timed-out
+	// invocation only fails.
+	Restart func(ctx context.Context) (baseURL string, err error)
+
+	mu         sync.Mutex
+	generation int // handler process generation, bumped by each restart
+	restarts   int
 }
 
 // LockRenewer is a queue whose message locks can be extended.
@@ -54,8 +69,13 @@ type LockRenewer interface {
 	LockDuration() time.Duration
 }
 
-// DefaultMaxLockRenewal is host.json's maxAutoLockRenewalDuration.
-const DefaultMaxLockRenewal = 30 * time.Minute
+// DefaultMaxLockRenewal is the host's maxAutoLockRenewalDuration when
+// host.json does not set it.
+const DefaultMaxLockRenewal = 5 * time.Minute
+
+// DefaultWorkers is the host's maxConcurrentCalls when host.json does not
+// set it.
+const DefaultWorkers = 16
 
 // Result is one ingest invocation as the host saw it.
 type Result struct {
@@ -119,7 +139,7 @@ func (h *Host) Tick(ctx context.Context, function string, last time.Time, pastDu
 func (h *Host) Drain(ctx context.Context, function string, idle time.Duration) (int, error) {
 	workers := h.Workers
 	if workers <= 0 {
-		workers = 4
+		workers = DefaultWorkers
 	}
 	var (
 		mu       sync.Mutex
@@ -265,13 +285,61 @@ func (h *Host) keepLocked(ctx context.Context, m *queue.Message) (stop func()) {
 	}
 }
 
+// Restarts is how many times the handler was restarted after a timeout.
+func (h *Host) Restarts() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.restarts
+}
+
+func (h *Host) target() (string, int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.BaseURL, h.generation
+}
+
+// restart replaces the handler of generation gen, unless another timed-out
+// invocation already did.
+func (h *Host) restart(ctx context.Context, gen int, function string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if gen != h.generation || h.Restart == nil {
+		return
+	}
+	if h.Logger != nil {
+		h.Logger.Error("invocation exceeded functionTimeout: restarting the handler, failing every invocation in flight", "function", function, "functionTimeout", h.FunctionTimeout)
+	}
+	url, err := h.Restart(ctx)
+	if err != nil {
+		if h.Logger != nil {
+			h.Logger.Error("handler restart failed", "error", err)
+		}
+		return
+	}
+	h.BaseURL = url
+	h.generation++
+	h.restarts++
+}
+
 func (h *Host) invoke(ctx context.Context, function string, payload any) (int, response, error) {
 	var resp response
 	body, err := json.Marshal(payload)
 	if err != nil {
 		return 0, resp, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.BaseURL+"/"+function, bytes.NewReader(body))
+	base, gen := h.target()
+	if h.FunctionTimeout > 0 {
+		var cancel context.CancelFunc
+		ictx := ctx
+		ctx, cancel = context.WithTimeout(ctx, h.FunctionTimeout)
+		defer cancel()
+		defer func() {
+			if ctx.Err() == context.DeadlineExceeded && ictx.Err() == nil {
+				h.restart(ictx, gen, function)
+			}
+		}()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/"+function, bytes.NewReader(body))
 	if err != nil {
 		return 0, resp, err
 	}
@@ -293,27 +361,19 @@ func (h *Host) invoke(ctx context.Context, function string, payload any) (int, r
 	return r.StatusCode, resp, nil
 }
 
-// serviceBusPayload shapes a delivery as the host does: the body as a JSON
-// string, string metadata JSON-encoded again, numbers as strings, and the
-// body's top-level fields copied into Metadata.
+// serviceBusPayload shapes a delivery as the host does for a trigger
+// without dataType: the body read as a string and JSON-serialised again
+// (Data.message is a JSON string holding a JSON string literal), string
+// metadata JSON-encoded again, numbers as strings, and the body's top-level
+// fields copied into Metadata over the system keys, case-insensitively
+// (the host's Utility.ApplyBindingData: the body wins).
 func serviceBusPayload(function string, m *queue.Message, now time.Time) map[string]any {
 	q := func(s string) string { b, _ := json.Marshal(s); return string(b) }
-	meta := map[string]any{}
-	var fields map[string]any
-	if json.Unmarshal(m.Body, &fields) == nil {
-		for k, v := range fields {
-			if s, ok := v.(string); ok {
-				meta[k] = q(s)
-			} else {
-				b, _ := json.Marshal(v)
-				meta[k] = string(b)
-			}
-		}
-	}
 	props := map[string]any{}
 	for k, v := range m.Properties {
 		props[k] = v
 	}
+	meta := map[string]any{}
 	for k, v := range map[string]any{
 		"DeliveryCount":         strconv.Itoa(m.DeliveryCount),
 		"LockToken":             q(newID()),
@@ -330,8 +390,24 @@ func serviceBusPayload(function string, m *queue.Message, now time.Time) map[str
 	} {
 		meta[k] = v
 	}
+	var fields map[string]any
+	if json.Unmarshal(m.Body, &fields) == nil {
+		for k, v := range fields {
+			for existing := range meta {
+				if strings.EqualFold(existing, k) {
+					delete(meta, existing)
+				}
+			}
+			if s, ok := v.(string); ok {
+				meta[k] = q(s)
+			} else {
+				b, _ := json.Marshal(v)
+				meta[k] = string(b)
+			}
+		}
+	}
 	return map[string]any{
-		"Data":     map[string]any{"message": string(m.Body)},
+		"Data":     map[string]any{"message": q(string(m.Body))},
 		"Metadata": meta,
 	}
 }
@@ -346,7 +422,8 @@ var errNotReady = errors.New("handler not ready")
 func (h *Host) WaitReady(ctx context.Context, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, h.BaseURL+"/", nil)
+		base, _ := h.target()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/", nil)
 		if r, err := h.client().Do(req); err == nil {
 			r.Body.Close()
 			return nil

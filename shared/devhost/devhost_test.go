@@ -1,14 +1,18 @@
 package devhost
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/vcc-ingest/vcc-ingest/shared/invoke"
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
 )
 
@@ -76,5 +80,135 @@ func TestLockRenewalIsBounded(t *testing.T) {
 	// the message comes back until Service Bus semantics dead-letter it.
 	if calls.Load() < 2 || len(results) < 2 || results[1].DeliveryCount != 2 {
 		t.Fatalf("%d invocations, results %+v; want the message delivered again once renewal stopped", calls.Load(), results)
+	}
+}
+
+// The stand-in encodes a delivery as the host does: the body JSON-encoded
+// twice, and the body's top-level fields copied into Metadata over system
+// keys of the same name, case-insensitively. The handler's own decoder
+// recovers the body byte for byte.
+func TestServiceBusPayloadAsTheHostSendsIt(t *testing.T) {
+	body := `{"v":1,"interactionId":"2480fc2c-7a3b-4b5e-9c61-0d2f4e8a1b7c","messageid":"from-body","n":3}`
+	m := &queue.Message{ID: "real-id", Body: []byte(body), ContentType: "application/json", DeliveryCount: 2, SequenceNumber: 9,
+		EnqueuedAt: time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC), Properties: map[string]string{"replayCount": "1"}}
+	data, err := json.Marshal(serviceBusPayload("ingest", m, time.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw struct {
+		Data     map[string]json.RawMessage
+		Metadata map[string]json.RawMessage
+	}
+	if err := json.Unmarshal(data, &raw); err != nil {
+		t.Fatal(err)
+	}
+	var once, twice string
+	if err := json.Unmarshal(raw.Data["message"], &once); err != nil {
+		t.Fatalf("Data.message is not a JSON string: %s", raw.Data["message"])
+	}
+	if err := json.Unmarshal([]byte(once), &twice); err != nil || twice != body {
+		t.Fatalf("Data.message is not the body encoded twice: %s", raw.Data["message"])
+	}
+	if _, ok := raw.Metadata["MessageId"]; ok {
+		t.Error("the body's messageid did not replace the system MessageId key")
+	}
+	if got := string(raw.Metadata["messageid"]); got != `"\"from-body\""` {
+		t.Errorf("Metadata.messageid = %s", got)
+	}
+	if got := string(raw.Metadata["n"]); got != `"3"` {
+		t.Errorf("Metadata.n = %s, want the number as a string", got)
+	}
+	req, err := invoke.ReadRequest(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := req.ServiceBus("message")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(msg.Body) != body || msg.DeliveryCount != 2 || msg.Properties["replayCount"] != "1" {
+		t.Errorf("decoded %q, delivery %d, properties %v", msg.Body, msg.DeliveryCount, msg.Properties)
+	}
+}
+
+// An invocation past functionTimeout makes the host restart the handler:
+// every invocation in flight on it fails (its message is abandoned and
+// comes back), and after the restart every message is processed once more
+// and completed; nothing is lost or dead-lettered.
+func TestTimeoutRestartsTheHandler(t *testing.T) {
+	q, err := queue.OpenEmbedded(filepath.Join(t.TempDir(), "q.db"), queue.EmbeddedOptions{LockDuration: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const timeout = time.Second
+	// The first handler hangs on every invocation until it is killed.
+	killed := make(chan struct{})
+	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-killed
+	}))
+	defer hung.Close()
+	var healthy *httptest.Server
+	var started sync.Map // message id -> first start
+	h := &Host{BaseURL: hung.URL, Queue: q, Workers: 4, FunctionTimeout: timeout,
+		Restart: func(context.Context) (string, error) {
+			hung.CloseClientConnections() // the process dies with its connections
+			close(killed)
+			healthy = httptest.NewServer(slowHandler(0, new(atomic.Int32)))
+			return healthy.URL, nil
+		}}
+	defer func() {
+		if healthy != nil {
+			healthy.Close()
+		}
+	}()
+	var mu sync.Mutex
+	type outcome struct {
+		Result
+		after time.Duration
+	}
+	var results []outcome
+	h.OnResult = func(r Result) {
+		mu.Lock()
+		defer mu.Unlock()
+		first, _ := started.Load(r.MessageID)
+		results = append(results, outcome{r, time.Since(first.(time.Time))})
+	}
+	send := func(id string) {
+		started.Store(id, time.Now())
+		if err := q.SendBatch(ctx, []queue.Outgoing{{ID: id, Body: []byte(`{}`)}}); err != nil {
+			t.Error(err)
+		}
+	}
+	send("slow")
+	go func() {
+		time.Sleep(timeout / 2) // in flight when the slow one times out
+		send("bystander")
+	}()
+	if _, err := h.Drain(ctx, "ingest", 700*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if h.Restarts() != 1 {
+		t.Errorf("restarts = %d, want 1", h.Restarts())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	byID := map[string][]outcome{}
+	for _, r := range results {
+		byID[r.MessageID] = append(byID[r.MessageID], r)
+	}
+	for _, id := range []string{"slow", "bystander"} {
+		rs := byID[id]
+		if len(rs) != 2 || rs[0].OK() || !rs[1].OK() || rs[1].DeliveryCount != 2 {
+			t.Errorf("%s: %+v; want a failed delivery, then a successful second one", id, rs)
+		}
+	}
+	if rs := byID["bystander"]; len(rs) > 0 && rs[0].after >= timeout {
+		t.Errorf("the bystander failed %v after it was sent: by its own timeout, not by the restart", rs[0].after)
+	}
+	if st, err := q.Stats(); err != nil || st != (queue.Stats{}) {
+		t.Errorf("queue after the run: %+v %v, want empty (no dead letter)", st, err)
 	}
 }

@@ -1,7 +1,10 @@
 package message
 
 import (
+	"encoding/json"
 	"errors"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -53,5 +56,41 @@ func TestRoundTripCarriesWhatDiscoveryLearned(t *testing.T) {
 	b2 := FromInteraction(in, &vcc.Stats{Direction: vcc.DirectionUnknown}, "discover", start)
 	if b2.Direction != "" || b2.ContentDir != "inbound" {
 		t.Errorf("unknown stats direction: %+v", b2)
+	}
+}
+
+// The Functions host copies a message body's top-level fields into the
+// invocation's Metadata and lets them overwrite the system keys of the same
+// name, case-insensitively: a body field called messageId would silently
+// replace the real MessageId. No field of the body may share a name with a
+// key the host sets.
+func TestBodyFieldsNeverShadowHostMetadata(t *testing.T) {
+	system := []string{
+		"DeliveryCount", "LockToken", "MessageId", "ContentType", "SequenceNumber", "EnqueuedTimeUtc",
+		"EnqueuedTime", "ExpiresAtUtc", "ExpiresAt", "CorrelationId", "SessionId", "ReplyTo", "ReplyToSessionId",
+		"To", "Label", "Subject", "PartitionKey", "TimeToLive", "DeadLetterSource", "ApplicationProperties",
+		"UserProperties", "MessageReceiver", "MessageSession", "MessageActions", "SessionActions", "ReceiveActions",
+		"Client", "RetryContext", "sys",
+	}
+	now := time.Now()
+	data, err := Encode(Body{InteractionID: "2480fc2c-7a3b-4b5e-9c61-0d2f4e8a1b7c", Start: &now, Direction: "inbound",
+		ContentDir: "inbound", Duration: 1, Medium: "Phone", Agents: []string{"1"}, Content: []Content{{ContentKey: "callRecording"}},
+		DiscoveredAt: now, Source: "discover"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(data, &fields); err != nil {
+		t.Fatal(err)
+	}
+	if len(fields) != reflect.TypeOf(Body{}).NumField() {
+		t.Fatalf("the check saw %d fields of %d: fill every field above", len(fields), reflect.TypeOf(Body{}).NumField())
+	}
+	for f := range fields {
+		for _, k := range system {
+			if strings.EqualFold(f, k) {
+				t.Errorf("body field %q would overwrite the host's %s metadata", f, k)
+			}
+		}
 	}
 }

@@ -95,26 +95,33 @@ type record struct {
 	DLDescription string            `json:"deadLetterDescription,omitempty"`
 }
 
-// lockValue is the stored lock: expiry (Unix nanoseconds) then token.
+// lockValue is the stored lock: expiry (Unix nanoseconds), token, then
+// the holder (the Embedded that received the message). Files written
+// before holders were recorded have 24-byte locks without one.
 type lockValue struct {
-	until int64
-	token [16]byte
+	until  int64
+	token  [16]byte
+	holder [16]byte
 }
 
 func (l lockValue) encode() []byte {
-	b := make([]byte, 24)
+	b := make([]byte, 40)
 	binary.BigEndian.PutUint64(b, uint64(l.until))
 	copy(b[8:], l.token[:])
+	copy(b[24:], l.holder[:])
 	return b
 }
 
 func decodeLock(b []byte) (lockValue, bool) {
-	if len(b) != 24 {
+	if len(b) != 24 && len(b) != 40 {
 		return lockValue{}, false
 	}
 	var l lockValue
 	l.until = int64(binary.BigEndian.Uint64(b))
-	copy(l.token[:], b[8:])
+	copy(l.token[:], b[8:24])
+	if len(b) == 40 {
+		copy(l.holder[:], b[24:])
+	}
 	return l, true
 }
 
@@ -130,11 +137,17 @@ type embeddedLock struct {
 // pipeline relies on, for local runs and tests. Every state change is one
 // bbolt transaction (fsynced at commit), so killing the process at any moment
 // loses no message and settles none that was not settled. One process at a
-// time may open a file; locks held by a process that died expire by time.
-// Safe for concurrent use by many goroutines.
+// time may open a file, and every lock records which opening of the file
+// holds it: a lock found at open belongs to a process that closed the file
+// or died, which can never settle the message, so it is released at once
+// (the message is visible again, its delivery count kept) instead of
+// waiting out LockDuration. Within one process locks expire by time, as on
+// Service Bus. Safe for concurrent use by many goroutines.
 type Embedded struct {
-	db   *bolt.DB
-	opts EmbeddedOptions
+	db       *bolt.DB
+	opts     EmbeddedOptions
+	holder   [16]byte // this opening of the file
+	released int      // locks of earlier holders released at open
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced when messages become visible
@@ -157,10 +170,37 @@ func OpenEmbedded(path string, opts EmbeddedOptions) (*Embedded, error) {
 		}
 		return nil, fmt.Errorf("queue: open %s: %w", path, err)
 	}
+	holder, err := newToken()
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	released := 0
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketMeta, bucketMsgs, bucketLocks, bucketDLQ, bucketDLQLocks, bucketDupIDs, bucketDupSeen} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
+			}
+		}
+		// The file lock admits one process: every lock already here is an
+		// earlier holder's, gone with the process that held it.
+		for _, name := range [][]byte{bucketLocks, bucketDLQLocks} {
+			b := tx.Bucket(name)
+			var stale [][]byte
+			now := opts.Now().UnixNano()
+			if err := b.ForEach(func(k, v []byte) error {
+				if l, ok := decodeLock(v); ok && l.holder != holder && l.until > now {
+					released++
+				}
+				stale = append(stale, bytes.Clone(k))
+				return nil
+			}); err != nil {
+				return err
+			}
+			for _, k := range stale {
+				if err := b.Delete(k); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
@@ -169,8 +209,12 @@ func OpenEmbedded(path string, opts EmbeddedOptions) (*Embedded, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("queue: initialise %s: %w", path, err)
 	}
-	return &Embedded{db: db, opts: opts, changed: make(chan struct{}), done: make(chan struct{})}, nil
+	return &Embedded{db: db, opts: opts, holder: holder, released: released, changed: make(chan struct{}), done: make(chan struct{})}, nil
 }
+
+// ReleasedAtOpen is how many messages were still locked by an earlier
+// process (a crashed or interrupted run) and were made visible at open.
+func (q *Embedded) ReleasedAtOpen() int { return q.released }
 
 // Close releases the file. Waiting receivers return ErrClosed.
 func (q *Embedded) Close() error {
@@ -437,7 +481,7 @@ func (q *Embedded) tryReceive(dlq bool, max int) ([]*Message, error) {
 			if err != nil {
 				return err
 			}
-			if err := locksB.Put(d.key, lockValue{until: until, token: token}.encode()); err != nil {
+			if err := locksB.Put(d.key, lockValue{until: until, token: token, holder: q.holder}.encode()); err != nil {
 				return err
 			}
 			out = append(out, d.rec.message(d.key, &embeddedLock{q: q, dlq: dlq, key: d.key, token: token}))
@@ -561,7 +605,7 @@ func (q *Embedded) RenewLock(ctx context.Context, m *Message) error {
 			locksB = tx.Bucket(bucketDLQLocks)
 		}
 		until := q.opts.Now().Add(q.opts.LockDuration).UnixNano()
-		return locksB.Put(h.key, lockValue{until: until, token: h.token}.encode())
+		return locksB.Put(h.key, lockValue{until: until, token: h.token, holder: q.holder}.encode())
 	})
 }
 
