@@ -179,7 +179,7 @@ func TestDeployPrerequisites(t *testing.T) {
 		}
 		text := strings.Join(strings.Fields(string(data)), " ")
 		for _, m := range regexp.MustCompile(`[^.]*Role Based Access Control Administrator[^.]*`).FindAllString(text, -1) {
-			if !regexp.MustCompile(`\b(not|cannot|lacks?)\b`).MatchString(m) {
+			if !regexp.MustCompile(`\b(not|cannot|neither|lacks?)\b`).MatchString(m) {
 				t.Errorf("%s offers Role Based Access Control Administrator: %q", rel, strings.TrimSpace(m))
 			}
 		}
