@@ -52,6 +52,7 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 	@infra/local/check-binaries.sh
+	infra/shellcheck.sh
 
 # One sandbox day through the whole pipeline on this machine: VCC sandbox,
 # Azurite, embedded queue, the custom handler invoked as the host would.

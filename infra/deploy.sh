@@ -1,19 +1,43 @@
 #!/usr/bin/env bash
-# Deploys vcc-ingest to an existing resource group: the Bicep templates, then
-# the code package. Idempotent: run it again after any change.
+# Deploys vcc-ingest to an existing resource group: checks what Azure allows,
+# deploys the Bicep templates, then publishes the code package. Idempotent:
+# run it again after any change.
 #
-#   infra/deploy.sh <resource-group> [parameter-file]
+#   infra/deploy.sh [--dry-run] <resource-group> [parameter-file]
 #
 # parameter-file defaults to infra/main.bicepparam (copy it, or use
 # infra/env/<env>.bicepparam). Needs: az CLI (logged in, with Bicep), Go.
-# The deploying user needs, on the resource group, rights to create the
-# resources and role assignments and one custom role definition (Owner, or
-# Contributor + User Access Administrator / Role Based Access Control
-# Administrator).
+# --dry-run asks Azure nothing and changes nothing: it prints the az
+# commands it would run (see "Dry run" below).
+#
+# The deploying identity needs, on the resource group, Owner, or Contributor
+# plus User Access Administrator: the templates create role assignments and
+# one custom role definition (Microsoft.Authorization/roleDefinitions/write),
+# which Contributor and Role Based Access Control Administrator lack. The
+# script checks this before deploying (SKIP_ROLE_CHECK=1 skips the check, for
+# a custom role that grants the same).
+#
+# Before deploying on Flex Consumption it asks Azure what the region allows
+# for a custom handler (az functionapp list-flexconsumption-runtimes): a
+# maxInstances below the region's lowest maximumInstanceCount (40 outside
+# the regions that enable lower values) would be refused by ARM.
 #
 # Environment:
-#   DEPLOYMENT_NAME   ARM deployment name (default vcc-ingest)
-#   SKIP_PACKAGE=1    deploy dist/app.zip as it is, without rebuilding
+#   DEPLOYMENT_NAME        ARM deployment name (default vcc-ingest)
+#   SKIP_PACKAGE=1         deploy dist/app.zip as it is, without rebuilding
+#   SKIP_ROLE_CHECK=1      do not check the deployer's roles
+#   DEPLOYER_PRINCIPAL_ID  Elastic Premium: object id granted upload rights on
+#                          the package container (default: the signed-in
+#                          user or service principal); DEPLOYER_PRINCIPAL_TYPE
+#                          User (default) or ServicePrincipal with it
+#
+# Dry run: Azure's answers come from the environment instead:
+#   DRY_RUN_LOCATION       region of the resource group (default westeurope)
+#   DRY_RUN_FLEX_RUNTIMES  what list-flexconsumption-runtimes answers, one
+#                          "version lowest highest" line per runtime version
+#                          (default "1.0 1 1000"; empty: no custom runtime)
+#   DRY_RUN_ROLES          the deployer's roles on the group, comma-separated
+#                          (default Owner)
 #
 # First run: the Key Vault is created empty and the app cannot read the VCC
 # secret yet (its read access is scoped to that one secret, which must exist
@@ -21,62 +45,207 @@
 # them and run this script again: it sees the secret and grants the access.
 set -euo pipefail
 
-if [[ $# -lt 1 || $# -gt 2 ]]; then
-	sed -n '2,9p' "$0" >&2
+usage() {
+	sed -n '2,11p' "$0" >&2
 	exit 2
+}
+
+dry=false
+if [[ "${1:-}" == --dry-run ]]; then
+	dry=true
+	shift
+fi
+if [[ $# -lt 1 || $# -gt 2 || "$1" == -* ]]; then
+	usage
 fi
 rg=$1
 params=${2:-infra/main.bicepparam}
 name=${DEPLOYMENT_NAME:-vcc-ingest}
 cd "$(dirname "$0")/.."
-
-out() { # out <name>: an output of the last deployment ('' if none)
-	az deployment group show -g "$rg" -n "$name" --query "properties.outputs.$1.value" -o tsv 2>/dev/null || true
+[[ -f "$params" ]] || {
+	echo "deploy.sh: no parameter file $params" >&2
+	exit 2
 }
 
-# 1. Does the VCC secret exist already? (Listing shows names, never values.)
+# The dry run prints every command on stdout (fd 3, so that commands whose
+# output is captured are printed too) instead of running it.
+exec 3>&1
+show() {
+	printf '%q' "$1" >&3
+	shift
+	printf ' %q' "$@" >&3
+	printf '\n' >&3
+}
+# run <command...>: runs it, or prints it in a dry run.
+run() {
+	if $dry; then
+		show "$@"
+	else
+		"$@"
+	fi
+}
+# ask <dry-run answer> <command...>: runs a query and prints its answer; in a
+# dry run prints the command and answers with the first argument.
+ask() {
+	local answer=$1
+	shift
+	if $dry; then
+		show "$@"
+		printf '%s\n' "$answer"
+	else
+		"$@"
+	fi
+}
+die() {
+	printf '\ndeploy.sh: %s\n' "$1" >&2
+	shift
+	for line in "$@"; do
+		printf '  %s\n' "$line" >&2
+	done
+	exit 1
+}
+
+# param_value <name>: the literal value of a parameter in the parameter file,
+# else main.bicep's literal default; empty when computed (e.g. location).
+param_value() {
+	local v
+	v=$(sed -n "s/^param $1 *= *//p" "$params" | tail -n 1)
+	if [[ -z "$v" ]]; then
+		v=$(sed -n "s/^param $1 [a-z]* *= *//p" infra/main.bicep | tail -n 1)
+	fi
+	v=${v%%//*}
+	v=${v%"${v##*[![:space:]]}"}
+	v=${v#\'}
+	v=${v%\'}
+	[[ "$v" == *[\(\)]* ]] && v=''
+	printf '%s' "$v"
+}
+
+plan=$(param_value hostingPlan)
+plan=${plan:-FlexConsumption}
+max=$(param_value maxInstances)
+runtime_version=$(param_value flexRuntimeVersion)
+region=$(param_value location)
+if [[ -z "$region" ]]; then
+	region=$(ask "${DRY_RUN_LOCATION:-westeurope}" az group show -n "$rg" --query location -o tsv)
+fi
+echo "Plan $plan, maxInstances $max, region $region." >&2
+
+# 1. Preflight: the deployer's rights on the resource group.
+user_type=$(ask user az account show --query user.type -o tsv)
+if [[ "$user_type" == servicePrincipal ]]; then
+	me_type=ServicePrincipal
+	me=$(ask '<deployer-object-id>' az ad sp show --id "$(ask '<app-id>' az account show --query user.name -o tsv)" --query id -o tsv)
+else
+	me_type=User
+	me=$(ask '<deployer-object-id>' az ad signed-in-user show --query id -o tsv)
+fi
+if [[ "${SKIP_ROLE_CHECK:-}" != 1 ]]; then
+	dry_roles=${DRY_RUN_ROLES:-Owner}
+	dry_roles=${dry_roles//, /$'\n'}
+	roles=$(ask "${dry_roles//,/$'\n'}" az role assignment list --assignee "$me" \
+		--scope "$(ask "/subscriptions/<subscription>/resourceGroups/$rg" az group show -n "$rg" --query id -o tsv)" \
+		--include-inherited --include-groups --query '[].roleDefinitionName' -o tsv)
+	has() { grep -qxF "$1" <<<"$roles"; }
+	if ! has Owner && ! { has 'User Access Administrator' && has Contributor; }; then
+		die "the deploying identity lacks the rights the templates need on $rg (has: $(tr '\n' ',' <<<"$roles" | sed 's/,$//; s/,/, /g'))." \
+			"Needed: Owner, or Contributor + User Access Administrator. The templates create a custom role" \
+			"definition (Microsoft.Authorization/roleDefinitions/write), which Role Based Access Control" \
+			"Administrator cannot. SKIP_ROLE_CHECK=1 skips this check (a custom role granting the same)."
+	fi
+fi
+
+# 2. Preflight: what the region allows for a custom handler on Flex.
+if [[ "$plan" == FlexConsumption ]]; then
+	runtimes=$(ask "${DRY_RUN_FLEX_RUNTIMES-1.0 1 1000}" az functionapp list-flexconsumption-runtimes -l "$region" --runtime custom \
+		--query '[].[version, sku.maximumInstanceCount.lowestMaximumInstanceCount, sku.maximumInstanceCount.highestMaximumInstanceCount]' -o tsv)
+	alternatives=(
+		"- another region that allows it (az functionapp list-flexconsumption-runtimes -l <region> --runtime custom);"
+		"- hostingPlan = 'ElasticPremium' in $params (always one instance running: a fixed monthly cost)."
+	)
+	if [[ -z "${runtimes//[[:space:]]/}" ]]; then
+		die "Flex Consumption in $region offers no custom handler runtime." "${alternatives[@]}"
+	fi
+	read -r _ lowest highest < <(awk -v v="$runtime_version" '$1 == v' <<<"$runtimes") || true
+	if [[ -z "${lowest:-}" ]]; then
+		die "Flex Consumption in $region has no custom runtime version $runtime_version (offers: $(awk '{print $1}' <<<"$runtimes" | tr '\n' ' '))." \
+			"Set flexRuntimeVersion in $params to one of them."
+	fi
+	if ((max < lowest)); then
+		die "Flex Consumption in $region accepts maximumInstanceCount from $lowest to $highest; maxInstances is $max, and ARM would refuse the site." \
+			"- maxInstances >= $lowest in $params (the VCC budget is then shared by $((lowest + 1)) processes or more);" \
+			"${alternatives[@]}"
+	fi
+	if ((max > highest)); then
+		die "Flex Consumption in $region accepts maximumInstanceCount up to $highest; maxInstances is $max." \
+			"Set maxInstances <= $highest in $params."
+	fi
+fi
+
+out() { # out <name>: an output of the last deployment ('' if none)
+	ask "<$1>" az deployment group show -g "$rg" -n "$name" --query "properties.outputs.$1.value" -o tsv 2>/dev/null || true
+}
+
+# 3. Does the VCC secret exist already? (Listing shows names, never values.)
 provisioned=false
 vault=$(out keyVaultName)
 secret=$(out secretName)
 secret=${secret:-vcc-client-secret}
 if [[ -n "$vault" ]] &&
-	[[ "$(az keyvault secret list --vault-name "$vault" --query "length([?name=='$secret'])" -o tsv 2>/dev/null || echo 0)" == "1" ]]; then
+	[[ "$(ask 0 az keyvault secret list --vault-name "$vault" --query "length([?name=='$secret'])" -o tsv 2>/dev/null || echo 0)" == "1" ]]; then
 	provisioned=true
 fi
 
-# 2. Templates.
+# 4. Templates. On Elastic Premium the deployer uploads the package, so it
+# gets Storage Blob Data Contributor on the package container.
+deployer=()
+if [[ "$plan" == ElasticPremium ]]; then
+	deployer=(--parameters deployerPrincipalId="${DEPLOYER_PRINCIPAL_ID:-$me}" deployerPrincipalType="${DEPLOYER_PRINCIPAL_TYPE:-$me_type}")
+fi
 echo "Deploying templates to $rg with $params (secret present: $provisioned)..." >&2
-az deployment group create -g "$rg" -n "$name" \
+run az deployment group create -g "$rg" -n "$name" \
 	--parameters "$params" \
 	--parameters vccSecretProvisioned="$provisioned" \
+	"${deployer[@]}" \
 	--only-show-errors -o none
 
 app=$(out functionAppName)
-plan=$(out hostingPlan)
+app_id=$(out functionAppId)
 vault=$(out keyVaultName)
 
-# 3. Code.
+# 5. Code.
 if [[ "${SKIP_PACKAGE:-}" != 1 ]]; then
-	"${GO:-go}" run ./infra/cmd/package -root . -out dist >&2
+	run "${GO:-go}" run ./infra/cmd/package -root . -out dist >&2
 fi
 if [[ "$plan" == FlexConsumption ]]; then
 	# On Flex Consumption the CLI publishes the zip to the deployment
-	# container (one deploy) with the signed-in user's Entra token.
-	az functionapp deployment source config-zip -g "$rg" -n "$app" --src dist/app.zip --only-show-errors -o none
+	# container (one deploy) with the signed-in user's Entra token; the
+	# platform syncs the triggers itself.
+	run az functionapp deployment source config-zip -g "$rg" -n "$app" --src dist/app.zip --only-show-errors -o none
 else
 	# Elastic Premium runs the package from its blob URL
-	# (WEBSITE_RUN_FROM_PACKAGE, read with the app's identity). Uploading
-	# needs Storage Blob Data Contributor for the deploying user on the
-	# app-package container.
-	az storage blob upload --auth-mode login --overwrite \
-		--account-name "$(out hostStorageAccountName)" \
-		--container-name "$(out deploymentContainerName)" \
-		--name app.zip --file dist/app.zip --only-show-errors -o none
-	az functionapp restart -g "$rg" -n "$app" --only-show-errors -o none
+	# (WEBSITE_RUN_FROM_PACKAGE, read with the app's identity). A new role
+	# assignment can take minutes to apply: retry the upload.
+	account=$(out hostStorageAccountName)
+	container=$(out deploymentContainerName)
+	for attempt in 1 2 3 4 5 6; do
+		if run az storage blob upload --auth-mode login --overwrite \
+			--account-name "$account" --container-name "$container" \
+			--name app.zip --file dist/app.zip --only-show-errors -o none; then
+			break
+		fi
+		((attempt < 6)) || die "could not upload dist/app.zip to $account/$container."
+		echo "Upload refused (role assignment not applied yet?); retrying in 30 s..." >&2
+		sleep 30
+	done
+	run az functionapp restart -g "$rg" -n "$app" --only-show-errors -o none
+	# Run-from-package on an external URL: the scale controller only sees
+	# the triggers after a sync, or scale-out misses the queue.
+	run az rest --method post --url "$app_id/syncfunctiontriggers?api-version=2024-04-01" --only-show-errors -o none
 fi
 echo "Deployed $app ($plan); each instance paces VCC at $(out vccRatePerInstance) requests/minute." >&2
 
-# 4. The secret, on the first run.
+# 6. The secret, on the first run.
 if [[ "$provisioned" != true ]]; then
 	cat >&2 <<MSG
 

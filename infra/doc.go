@@ -3,7 +3,9 @@
 // that check the templates without the Bicep compiler, which these build
 // machines cannot install: every file must parse (tree-sitter-bicep), and the
 // parsed templates must agree with the code's settings, names and the
-// least-privilege role set (infra_test.go).
+// least-privilege role set (infra_test.go), and every resource must match
+// Azure's published type definitions (typecheck_test.go, testdata/azure-types).
+// deploy_test.go drives deploy.sh --dry-run.
 //
 // The package has no code of its own; packaging lives in infra/packaging and
 // infra/cmd/package.

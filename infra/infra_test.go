@@ -24,6 +24,7 @@ var wantModules = []string{
 	"modules/keyvault.bicep",
 	"modules/functionapp.bicep",
 	"modules/roles.bicep",
+	"modules/diagnostics.bicep",
 }
 
 func TestEveryTemplateParses(t *testing.T) {
@@ -541,6 +542,11 @@ func TestRoleAssignmentsAreLeastPrivilege(t *testing.T) {
 				t.Errorf("%s: role assignments belong in modules/roles.bicep", where)
 			}
 			p := path(r.Body, "properties")
+			// The one assignment not to the app: the Elastic Premium
+			// deployer's, checked by TestDeployerCanUploadPackage.
+			if pid := props(p)["principalId"]; pid != nil && pid.Text == "deployerPrincipalId" {
+				continue
+			}
 			if v, _ := literal(props(p)["principalType"]); v != "ServicePrincipal" {
 				t.Errorf("%s: principalType must be ServicePrincipal (the app's identity only)", where)
 			}
@@ -627,6 +633,53 @@ func TestRoleAssignmentsAreLeastPrivilege(t *testing.T) {
 		if n := path(roles.decl(t, "resource_declaration", sym).Body, "parent"); n == nil || n.Text != parent {
 			t.Errorf("roles.bicep %s must have parent %s", sym, parent)
 		}
+	}
+}
+
+// Finding: on Elastic Premium with shared keys off, deploy.sh uploads the
+// package with --auth-mode login, which needs a data-plane role that nothing
+// granted. The deployer gets Storage Blob Data Contributor on the package
+// container only, and only on Elastic Premium.
+func TestDeployerCanUploadPackage(t *testing.T) {
+	roles := parseBicep(t, "modules/roles.bicep")
+	var found []decl
+	for _, r := range roles.decls("resource_declaration") {
+		if resourceType(r.TypeText) != "Microsoft.Authorization/roleAssignments" {
+			continue
+		}
+		if pid := path(r.Body, "properties", "principalId"); pid != nil && pid.Text == "deployerPrincipalId" {
+			found = append(found, r)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("roles.bicep: want exactly one role assignment to deployerPrincipalId, got %d", len(found))
+	}
+	r := found[0]
+	where := pos(roles, r.Node) + " " + r.Name
+	if r.Cond == nil || !strings.Contains(r.Cond.Text, "deployerPrincipalId") {
+		t.Errorf("%s: must be conditional on a deployer being given", where)
+	}
+	if sc := path(r.Body, "scope"); sc == nil || sc.Text != "deploymentContainer" {
+		t.Errorf("%s: scope must be deploymentContainer (the package container), got %s", where, textOf(sc))
+	}
+	def := path(r.Body, "properties", "roleDefinitionId")
+	if def == nil || !slices.Contains(identifiers(def), "storageBlobDataContributor") {
+		t.Errorf("%s: role must be Storage Blob Data Contributor", where)
+	}
+	if pt := path(r.Body, "properties", "principalType"); pt == nil || pt.Text != "deployerPrincipalType" {
+		t.Errorf("%s: principalType must be deployerPrincipalType", where)
+	}
+	c := roles.decl(t, "resource_declaration", "deploymentContainer")
+	if n := path(c.Body, "parent"); n == nil || n.Text != "hostBlob" {
+		t.Error("roles.bicep deploymentContainer must be in the host account's blob service")
+	}
+	if n := path(roles.decl(t, "resource_declaration", "hostBlob").Body, "parent"); n == nil || n.Text != "hostAccount" {
+		t.Error("roles.bicep hostBlob must be the host account's")
+	}
+	main := parseBicep(t, "main.bicep")
+	pass := props(path(main.decl(t, "module_declaration", "roles").Body, "params"))["deployerPrincipalId"]
+	if pass == nil || pass.Kind != "ternary_expression" || !strings.Contains(pass.named()[0].Text, "'ElasticPremium'") || pass.named()[1].Text != "deployerPrincipalId" || unquote(pass.named()[2]) != "" {
+		t.Errorf("main.bicep must pass deployerPrincipalId to roles only on Elastic Premium, got %s", textOf(pass))
 	}
 }
 
@@ -765,8 +818,8 @@ func TestNoKeysAnywhere(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if d.IsDir() && (d.Name() == "node_modules" || d.Name() == "local") {
-			return filepath.SkipDir // local/: Azurite's npm packages, not deployment
+		if d.IsDir() && (d.Name() == "node_modules" || d.Name() == "local" || d.Name() == "testdata") {
+			return filepath.SkipDir // local/: Azurite's npm packages; testdata/: Azure's type definitions
 		}
 		ext := filepath.Ext(p)
 		if d.IsDir() || (ext != ".bicep" && ext != ".bicepparam" && ext != ".sh" && ext != ".json") {

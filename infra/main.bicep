@@ -38,9 +38,13 @@ param discoverSchedule string = '0 */15 * * * *'
 ])
 param hostingPlan string = 'FlexConsumption'
 
-@description('Most instances the app may scale out to (per function group on Flex). The VCC budget is divided by it.')
+// Flex accepts 40 to 1000, and values from 1 only in the regions that enable
+// them (deploy.sh asks Azure before deploying); Elastic Premium accepts 1 up
+// to the plan's burst limit. The VCC budget must still leave each process at
+// least 1 request a minute (functionapp.bicep), which bounds it further.
+@description('Most instances the app may scale out to (per function group on Flex). The VCC budget is divided by it. Flex: 40-1000, below 40 only where the region allows it.')
 @minValue(1)
-@maxValue(20)
+@maxValue(1000)
 param maxInstances int = 4
 
 @description('VCC requests per minute for the whole deployment: the account\'s fair-usage limit minus what other callers (operators, other integrations) need.')
@@ -69,6 +73,54 @@ param vccSecretProvisioned bool = false
   'Standard_GZRS'
 ])
 param recordingsSkuName string = 'Standard_LRS'
+
+@description('Object id of whoever runs deploy.sh on Elastic Premium: granted Storage Blob Data Contributor on the package container only, to upload app.zip with shared keys off. Empty: no grant. Ignored on Flex (the platform uploads there).')
+param deployerPrincipalId string = ''
+
+@description('Kind of deployerPrincipalId: User, or ServicePrincipal for a pipeline.')
+@allowed([
+  'User'
+  'ServicePrincipal'
+  'Group'
+])
+param deployerPrincipalType string = 'User'
+
+@description('Recordings: days a deleted or overwritten blob can be restored (soft delete); 0 = off.')
+@minValue(0)
+@maxValue(365)
+param recordingsSoftDeleteDays int = 30
+
+@description('Recordings: keep previous versions of every blob.')
+param recordingsVersioning bool = false
+
+@description('Recordings: days after writing before moving to Cool; 0 = never.')
+@minValue(0)
+param recordingsCoolAfterDays int = 0
+
+@description('Recordings: days after writing before moving to recordingsColdTier; 0 = never.')
+@minValue(0)
+param recordingsColdAfterDays int = 0
+
+@description('Recordings: the tier of the second lifecycle step (Archive is offline).')
+@allowed([
+  'Cold'
+  'Archive'
+])
+param recordingsColdTier string = 'Cold'
+
+@description('Recordings: days after writing before deletion; 0 = never. Must not be shorter than recordingsImmutabilityDays.')
+@minValue(0)
+param recordingsDeleteAfterDays int = 0
+
+@description('Recordings: time-based immutability (WORM) in days; 0 = none. See infra/README.md before setting it.')
+@minValue(0)
+@maxValue(146000)
+param recordingsImmutabilityDays int = 0
+
+@description('Days the Log Analytics workspace keeps logs, the audit trail included.')
+@minValue(30)
+@maxValue(730)
+param logRetentionDays int = 90
 
 @description('Tags applied to every resource.')
 param tags object = {
@@ -100,6 +152,7 @@ module monitoring 'modules/monitoring.bicep' = {
     location: location
     workspaceName: '${namePrefix}-log-${suffix}'
     appInsightsName: '${namePrefix}-appi-${suffix}'
+    retentionInDays: logRetentionDays
     tags: tags
   }
 }
@@ -123,6 +176,13 @@ module storage 'modules/storage.bicep' = {
     stateContainerName: stateContainerName
     deploymentContainerName: deploymentContainerName
     recordingsSkuName: recordingsSkuName
+    softDeleteDays: recordingsSoftDeleteDays
+    versioning: recordingsVersioning
+    coolAfterDays: recordingsCoolAfterDays
+    coldAfterDays: recordingsColdAfterDays
+    coldTier: recordingsColdTier
+    deleteAfterDays: recordingsDeleteAfterDays
+    immutabilityDays: recordingsImmutabilityDays
     tags: tags
   }
 }
@@ -160,6 +220,10 @@ module roles 'modules/roles.bicep' = {
     secretName: secretName
     grantSecretAccess: vccSecretProvisioned
     appInsightsName: monitoring.outputs.appInsightsName
+    deploymentContainerName: storage.outputs.deploymentContainerName
+    // Only Elastic Premium has the deployer upload the package itself.
+    deployerPrincipalId: hostingPlan == 'ElasticPremium' ? deployerPrincipalId : ''
+    deployerPrincipalType: deployerPrincipalType
   }
 }
 
@@ -198,7 +262,21 @@ module functionApp 'modules/functionapp.bicep' = {
   }
 }
 
+// The audit trail: who read the secret, who read, wrote or deleted a
+// recording, what Service Bus and the app did.
+module diagnostics 'modules/diagnostics.bicep' = {
+  name: 'diagnostics'
+  params: {
+    workspaceId: monitoring.outputs.workspaceId
+    keyVaultName: keyVault.outputs.name
+    recordingsAccountName: storage.outputs.recordingsAccountName
+    serviceBusNamespaceName: serviceBus.outputs.namespaceName
+    functionAppName: functionApp.outputs.name
+  }
+}
+
 output functionAppName string = functionApp.outputs.name
+output functionAppId string = functionApp.outputs.id
 output hostingPlan string = hostingPlan
 output keyVaultName string = keyVault.outputs.name
 output keyVaultUri string = keyVault.outputs.uri

@@ -21,7 +21,7 @@ param hostingPlan string
 
 @description('Scale-out cap: Flex maximumInstanceCount (per function group) or EP maximumElasticWorkerCount.')
 @minValue(1)
-@maxValue(20)
+@maxValue(1000)
 param maxInstances int
 
 @description('Flex Consumption instance memory in MB.')
@@ -260,4 +260,5 @@ resource ftpBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@20
 }
 
 output name string = app.name
+output id string = app.id
 output defaultHostName string = app.properties.defaultHostName

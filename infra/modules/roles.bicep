@@ -46,6 +46,20 @@ param grantSecretAccess bool
 @description('Application Insights component name.')
 param appInsightsName string
 
+@description('Container in the host account holding the deployment package.')
+param deploymentContainerName string
+
+@description('Object id of the deploying user or pipeline on Elastic Premium (uploads app.zip); empty = no grant.')
+param deployerPrincipalId string = ''
+
+@description('User, ServicePrincipal or Group: the kind of deployerPrincipalId.')
+@allowed([
+  'User'
+  'ServicePrincipal'
+  'Group'
+])
+param deployerPrincipalType string = 'User'
+
 // Built-in role definition ids (identical in every Azure tenant).
 var serviceBusDataSender = '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39'
 var serviceBusDataReceiver = '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0'
@@ -56,6 +70,16 @@ var monitoringMetricsPublisher = '3913510d-42f4-4e42-8a64-420c390055eb'
 
 resource hostAccount 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: hostStorageAccountName
+}
+
+resource hostBlob 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' existing = {
+  parent: hostAccount
+  name: 'default'
+}
+
+resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
+  parent: hostBlob
+  name: deploymentContainerName
 }
 
 resource recordingsAccount 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
@@ -77,11 +101,11 @@ resource stateContainer 'Microsoft.Storage/storageAccounts/blobServices/containe
   name: stateContainerName
 }
 
-resource namespace 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' existing = {
+resource namespace 'Microsoft.ServiceBus/namespaces@2024-01-01' existing = {
   name: serviceBusNamespaceName
 }
 
-resource queue 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' existing = {
+resource queue 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' existing = {
   parent: namespace
   name: queueName
 }
@@ -219,5 +243,20 @@ resource telemetryPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01'
     principalId: principalId
     principalType: 'ServicePrincipal'
     description: 'send telemetry to Application Insights (local auth is off)'
+  }
+}
+
+// Elastic Premium runs the package from a blob the deployer uploads with
+// their own Entra identity (shared keys are off): Contributor on that one
+// container, nothing in the recordings account. On Flex the platform
+// uploads it, so main.bicep passes no principal there.
+resource deployerPackageUpload 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(deployerPrincipalId)) {
+  name: guid(deploymentContainer.id, deployerPrincipalId, storageBlobDataContributor)
+  scope: deploymentContainer
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataContributor)
+    principalId: deployerPrincipalId
+    principalType: deployerPrincipalType
+    description: 'deploy.sh uploads app.zip (Elastic Premium)'
   }
 }

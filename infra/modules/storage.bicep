@@ -40,10 +40,41 @@ param deploymentContainerName string
 ])
 param recordingsSkuName string = 'Standard_LRS'
 
-@description('Days a deleted recording (or container) can still be restored.')
-@minValue(1)
+// Retention of the recordings container. Call recordings are personal data:
+// each step is a parameter, 0 (or false) switches it off. infra/README.md
+// ("Retention") gives what each costs and what it forbids.
+
+@description('Days a deleted or overwritten recording (and a deleted container) can still be restored; 0 = soft delete off.')
+@minValue(0)
 @maxValue(365)
-param deleteRetentionDays int = 30
+param softDeleteDays int = 30
+
+@description('Keep every previous version of a blob (a rewritten sidecar keeps its old version).')
+param versioning bool = false
+
+@description('Lifecycle: move recordings and sidecars to Cool this many days after they were written; 0 = never.')
+@minValue(0)
+param coolAfterDays int = 0
+
+@description('Lifecycle: move them to coldTier this many days after they were written; 0 = never.')
+@minValue(0)
+param coldAfterDays int = 0
+
+@description('Tier of the coldAfterDays step. Archive is offline: a blob there must be rehydrated (hours) before it can be read.')
+@allowed([
+  'Cold'
+  'Archive'
+])
+param coldTier string = 'Cold'
+
+@description('Lifecycle: delete recordings and sidecars (and their old versions) this many days after they were written; 0 = never.')
+@minValue(0)
+param deleteAfterDays int = 0
+
+@description('Time-based immutability of the recordings container: blobs cannot be overwritten or deleted for this many days after they were written; 0 = no policy. Created unlocked (infra/README.md).')
+@minValue(0)
+@maxValue(146000)
+param immutabilityDays int = 0
 
 @description('Tags applied to every resource.')
 param tags object = {}
@@ -105,14 +136,9 @@ resource recordingsBlob 'Microsoft.Storage/storageAccounts/blobServices@2023-05-
   parent: recordingsAccount
   name: 'default'
   properties: {
-    deleteRetentionPolicy: {
-      enabled: true
-      days: deleteRetentionDays
-    }
-    containerDeleteRetentionPolicy: {
-      enabled: true
-      days: deleteRetentionDays
-    }
+    deleteRetentionPolicy: softDeleteDays > 0 ? { enabled: true, days: softDeleteDays } : { enabled: false }
+    containerDeleteRetentionPolicy: softDeleteDays > 0 ? { enabled: true, days: softDeleteDays } : { enabled: false }
+    isVersioningEnabled: versioning
   }
 }
 
@@ -132,10 +158,67 @@ resource stateContainer 'Microsoft.Storage/storageAccounts/blobServices/containe
   }
 }
 
+// One lifecycle rule for the recordings container (recordings and their
+// sidecars: both hold personal data). The state container is not touched.
+// Days count from the last write; a sidecar rewritten when a late recording
+// arrives restarts its own count.
+var tierActions = union(
+  coolAfterDays > 0 ? { tierToCool: { daysAfterModificationGreaterThan: coolAfterDays } } : {},
+  coldAfterDays > 0 && coldTier == 'Cold' ? { tierToCold: { daysAfterModificationGreaterThan: coldAfterDays } } : {},
+  coldAfterDays > 0 && coldTier == 'Archive' ? { tierToArchive: { daysAfterModificationGreaterThan: coldAfterDays } } : {},
+  deleteAfterDays > 0 ? { delete: { daysAfterModificationGreaterThan: deleteAfterDays } } : {}
+)
+// Old versions (versioning on) go when the current blob would.
+var versionActions = versioning && deleteAfterDays > 0 ? { delete: { daysAfterCreationGreaterThan: deleteAfterDays } } : {}
+
+resource recordingsLifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05-01' = if (coolAfterDays > 0 || coldAfterDays > 0 || deleteAfterDays > 0) {
+  parent: recordingsAccount
+  name: 'default'
+  properties: {
+    policy: {
+      rules: [
+        {
+          name: 'recordings-retention'
+          enabled: true
+          type: 'Lifecycle'
+          definition: {
+            filters: {
+              blobTypes: [
+                'blockBlob'
+              ]
+              prefixMatch: [
+                '${recordingsContainerName}/'
+              ]
+            }
+            actions: {
+              baseBlob: tierActions
+              version: versionActions
+            }
+          }
+        }
+      ]
+    }
+  }
+}
+
+// Time-based retention (WORM) on the recordings container. ARM creates it
+// unlocked: it can still be shortened or removed until an operator locks it
+// (az storage container immutability-policy lock), after which it can only be
+// extended. Locking is deliberately not done by a template.
+resource recordingsImmutability 'Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies@2023-05-01' = if (immutabilityDays > 0) {
+  parent: recordingsContainer
+  name: 'default'
+  properties: {
+    immutabilityPeriodSinceCreationInDays: immutabilityDays
+    allowProtectedAppendWrites: false
+  }
+}
+
 output hostAccountName string = hostAccount.name
 output hostBlobEndpoint string = hostAccount.properties.primaryEndpoints.blob
 output deploymentContainerName string = deploymentContainer.name
 output recordingsAccountName string = recordingsAccount.name
+output recordingsBlobServiceName string = recordingsBlob.name
 // RECORDINGS_ACCOUNT_URL takes the form https://<account>.blob.<suffix>, no
 // trailing slash (the form shared/config documents and validates).
 output recordingsAccountUrl string = 'https://${recordingsAccount.name}.blob.${environment().suffixes.storage}'
