@@ -17,4 +17,4 @@ if ! command -v shellcheck >/dev/null; then
 		exit 1
 	}
 fi
-exec shellcheck ./*.sh
+exec shellcheck ./*.sh local/*.sh
