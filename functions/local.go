@@ -322,7 +322,7 @@ func localRun(ctx context.Context, o localOptions, stdout, stderr io.Writer, get
 			writeSummaryJSON(jsonOut, tally, dead, calls, where)
 			return
 		}
-		printSummary(stdout, tally, dead, calls, where)
+		printSummary(stdout, tally, dead, filepath.Join(o.data, deadLettersFile), calls, where)
 	}
 	if from.IsZero() {
 		status, err := scheduled(ctx, host, tally, o, stdout, log)
@@ -657,7 +657,7 @@ func listDeadLetters(ctx context.Context, q *queue.Embedded, state store.State, 
 // deadListed is how many dead letters the summary names one by one.
 const deadListed = 20
 
-func printSummary(w io.Writer, t *tally, deadList []deadLetter, calls vcc.Counters, where string) {
+func printSummary(w io.Writer, t *tally, deadList []deadLetter, deadFile string, calls vcc.Counters, where string) {
 	dead := map[string]int{}
 	for _, d := range deadList {
 		dead[shortReason(d.Reason)]++
@@ -716,9 +716,9 @@ func printSummary(w io.Writer, t *tally, deadList []deadLetter, calls vcc.Counte
 		if id == "" {
 			id = "message " + d.MessageID
 		}
-		fmt.Fprintf(w, "  %s  %s\n", id, d.Reason)
+		fmt.Fprintf(w, "  %s  %s\n", id, shortReason(d.Reason))
 	}
-	fmt.Fprintf(w, "All of them in %s (and with --json).\n", deadLettersFile+" under --data")
+	fmt.Fprintf(w, "All of them, with the full reasons, in %s (and with --json).\n", deadFile)
 }
 
 // summaryJSON is the summary of --json.

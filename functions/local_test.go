@@ -5,11 +5,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -304,4 +307,79 @@ func TestLocalRerunAfterKillResumesAtOnce(t *testing.T) {
 	t.Logf("rerun finished in %v", took)
 	p := &pipeline{t: t, az: az}
 	p.checkStored(truth)
+}
+
+// The summary names each dead-lettered interaction (the first 20, then a
+// count), says where the full list is, and --json gives every one.
+func TestLocalSummaryNamesDeadLetters(t *testing.T) {
+	env := map[string]string{"INGEST_MAX_ATTEMPTS": "2", "VCC_RATE_PER_MINUTE": "100000"}
+	getenv := func(k string) string { return env[k] }
+	args := func(data string, extra ...string) []string {
+		return append([]string{"local", "--sandbox", "--day", "2026-11-02", "--seed", "19", "--per-day", "30",
+			"--out", t.TempDir(), "--data", data, "--sandbox-faults", "truncate=1"}, extra...)
+	}
+	var want []string
+	for _, r := range sandboxTruth(19, 30) {
+		if !slices.Contains(want, r.InteractionGUID) {
+			want = append(want, r.InteractionGUID)
+		}
+	}
+	if len(want) <= 20 {
+		t.Fatalf("only %d interactions: the list is not cut", len(want))
+	}
+
+	data := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	if status := run(context.Background(), args(data), &stdout, &stderr, getenv); status != 1 {
+		t.Fatalf("status %d, want 1\n%s\n%s", status, stdout.String(), stderr.String())
+	}
+	named := 0
+	for _, id := range want {
+		if strings.Contains(stdout.String(), "\n  "+id+"  ") {
+			named++
+		}
+	}
+	if named != 20 || !strings.Contains(stdout.String(), fmt.Sprintf("… and %d more", len(want)-20)) {
+		t.Errorf("summary names %d of %d dead letters, want 20 and a count of the rest:\n%s", named, len(want), stdout.String())
+	}
+	file := filepath.Join(data, deadLettersFile)
+	if !strings.Contains(stdout.String(), file) {
+		t.Errorf("summary does not say where the full list is (%s)", file)
+	}
+	var listed []deadLetter
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &listed); err != nil {
+		t.Fatal(err)
+	}
+	checkAll := func(what string, got []deadLetter) {
+		t.Helper()
+		var ids []string
+		for _, d := range got {
+			ids = append(ids, d.InteractionID)
+			if !strings.Contains(d.Reason, "unexpected EOF") {
+				t.Errorf("%s: %s has reason %q, want the recorded failure", what, d.InteractionID, d.Reason)
+			}
+		}
+		slices.Sort(ids)
+		w := slices.Clone(want)
+		slices.Sort(w)
+		if !slices.Equal(ids, w) {
+			t.Errorf("%s lists %d interactions, want all %d", what, len(ids), len(w))
+		}
+	}
+	checkAll(deadLettersFile, listed)
+
+	stdout.Reset()
+	stderr.Reset()
+	if status := run(context.Background(), args(t.TempDir(), "--json"), &stdout, &stderr, getenv); status != 1 {
+		t.Fatalf("--json: status %d, want 1\n%s", status, stderr.String())
+	}
+	var sum summaryJSON
+	if err := json.Unmarshal(stdout.Bytes(), &sum); err != nil {
+		t.Fatalf("--json stdout is not one JSON summary: %v\n%s", err, stdout.String())
+	}
+	checkAll("--json", sum.DeadLetters)
 }
