@@ -113,3 +113,46 @@ func TestIngestStopsAtTheInvocationDeadline(t *testing.T) {
 		t.Errorf("%d dead letters", len(dead))
 	}
 }
+
+// Without the handler's own deadline, a stalled copy runs into the host's
+// functionTimeout: the local host restarts the handler, as the Functions
+// host does, failing every invocation in flight; the messages come back and
+// every recording is stored whole, none dead-lettered.
+func TestHostRestartAfterTimeoutLosesNothing(t *testing.T) {
+	p := newPipeline(t, vccsim.Options{Seed: 20, Start: day, Days: 1, InteractionsPerDay: 6})
+	p.srv.ingest = ingest.New(&stallingFirstDownload{Client: p.client, seen: map[string]bool{}}, p.blobs, p.blobs.State(), ingest.Options{IsAudio: isAudio, Logger: p.srv.log})
+	p.srv.deadline = 0 // a handler that does not bound itself
+	proc := &handlerProcess{handler: p.srv.handler(), log: p.srv.log}
+	url, err := proc.start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proc.stop(0) })
+	p.host.BaseURL = url
+	p.host.FunctionTimeout = 1500 * time.Millisecond
+	p.host.Restart = func(context.Context) (string, error) {
+		proc.stop(0)
+		return proc.start()
+	}
+	run := p.enqueueDay(day)
+	p.drain()
+	if p.host.Restarts() == 0 {
+		t.Fatal("no restart: the stalled copies did not reach functionTimeout")
+	}
+	failed := 0
+	p.mu.Lock()
+	for _, r := range p.results {
+		if !r.OK() {
+			failed++
+		}
+	}
+	p.mu.Unlock()
+	if failed < run.Enqueued {
+		t.Errorf("%d failed deliveries for %d messages in flight at the restart", failed, run.Enqueued)
+	}
+	p.checkStored(p.expectedAudio())
+	if dead := p.deadLetters(); len(dead) != 0 {
+		t.Errorf("%d dead letters", len(dead))
+	}
+	t.Logf("%d restarts, %d failed deliveries, %d messages", p.host.Restarts(), failed, run.Enqueued)
+}
