@@ -75,6 +75,7 @@ var (
 	bucketDLQLocks = []byte("dlqlocks") // seq -> lock (dead-letter sub-queue)
 	bucketDupIDs   = []byte("dupids")   // message id -> first-seen time
 	bucketDupSeen  = []byte("dupseen")  // first-seen time + id -> nothing (for pruning in time order)
+	bucketSched    = []byte("sched")    // seq -> visible-from time (scheduled messages not yet delivered)
 )
 
 // pollInterval bounds how late a waiting Receive notices a lock that
@@ -177,7 +178,7 @@ func OpenEmbedded(path string, opts EmbeddedOptions) (*Embedded, error) {
 	}
 	released := 0
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketMsgs, bucketLocks, bucketDLQ, bucketDLQLocks, bucketDupIDs, bucketDupSeen} {
+		for _, name := range [][]byte{bucketMeta, bucketMsgs, bucketLocks, bucketDLQ, bucketDLQLocks, bucketDupIDs, bucketDupSeen, bucketSched} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -333,9 +334,17 @@ func (q *Embedded) SendBatch(ctx context.Context, msgs []Outgoing) error {
 			if err != nil {
 				return err
 			}
+			enqueued := now
+			if m.ScheduledAt.After(now) {
+				// Service Bus enqueues a scheduled message at its time.
+				enqueued = m.ScheduledAt
+				if err := tx.Bucket(bucketSched).Put(seqKey(seq), seqKey(uint64(enqueued.UnixNano()))); err != nil {
+					return err
+				}
+			}
 			data, err := json.Marshal(record{
 				ID: m.ID, Body: m.Body, ContentType: m.ContentType, Properties: m.Properties,
-				EnqueuedAt: now.UnixNano(),
+				EnqueuedAt: enqueued.UnixNano(),
 			})
 			if err != nil {
 				return err
@@ -445,10 +454,20 @@ func (q *Embedded) tryReceive(dlq bool, max int) ([]*Message, error) {
 		}
 		var deliver []delivery
 		var toDLQ [][]byte
+		sched := tx.Bucket(bucketSched)
+		var due [][]byte
 		c := msgsB.Cursor()
 		for k, v := c.First(); k != nil && len(deliver) < max; k, v = c.Next() {
 			if l, ok := decodeLock(locksB.Get(k)); ok && l.until > now.UnixNano() {
 				continue // locked by someone
+			}
+			if !dlq {
+				if at := sched.Get(k); len(at) == 8 {
+					if int64(binary.BigEndian.Uint64(at)) > now.UnixNano() {
+						continue // scheduled for later
+					}
+					due = append(due, bytes.Clone(k))
+				}
 			}
 			var rec record
 			if err := json.Unmarshal(v, &rec); err != nil {
@@ -459,6 +478,11 @@ func (q *Embedded) tryReceive(dlq bool, max int) ([]*Message, error) {
 				continue
 			}
 			deliver = append(deliver, delivery{bytes.Clone(k), rec})
+		}
+		for _, k := range due {
+			if err := sched.Delete(k); err != nil {
+				return err
+			}
 		}
 		for _, k := range toDLQ {
 			if err := q.moveToDLQ(tx, k, ReasonMaxDeliveryCountExceeded,
@@ -682,6 +706,7 @@ func (q *Embedded) PeekDeadLetters(ctx context.Context, max int) ([]*Message, er
 type Stats struct {
 	Active       int // in the main queue and available for delivery
 	Locked       int // in the main queue under an unexpired lock
+	Scheduled    int // in the main queue, scheduled for later
 	DeadLettered int // in the dead-letter sub-queue, locked or not
 }
 
@@ -700,7 +725,15 @@ func (q *Embedded) Stats() (Stats, error) {
 			}
 			return nil
 		})
-		s.Active = total - s.Locked
+		if err == nil {
+			err = tx.Bucket(bucketSched).ForEach(func(_, v []byte) error {
+				if len(v) == 8 && int64(binary.BigEndian.Uint64(v)) > now {
+					s.Scheduled++
+				}
+				return nil
+			})
+		}
+		s.Active = total - s.Locked - s.Scheduled
 		s.DeadLettered = tx.Bucket(bucketDLQ).Stats().KeyN
 		return err
 	})

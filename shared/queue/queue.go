@@ -22,6 +22,12 @@ type Outgoing struct {
 	Body        []byte
 	ContentType string
 	Properties  map[string]string
+	// ScheduledAt, when set and in the future, makes the message a
+	// scheduled message (Service Bus ScheduledEnqueueTime): accepted and
+	// de-duplicated now, invisible to receivers until then. A retry with
+	// back-off is a scheduled copy; Service Bus itself redelivers an
+	// abandoned message at once.
+	ScheduledAt time.Time
 }
 
 // Message is a received message. It carries the lock (an unexported handle)

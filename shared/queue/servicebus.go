@@ -160,6 +160,10 @@ func NewServiceBusWithClient(client *azservicebus.Client, queueName string, opts
 // toServiceBus maps an Outgoing to the SDK's message.
 func toServiceBus(m Outgoing) *azservicebus.Message {
 	sm := &azservicebus.Message{Body: m.Body}
+	if !m.ScheduledAt.IsZero() {
+		at := m.ScheduledAt.UTC()
+		sm.ScheduledEnqueueTime = &at
+	}
 	if m.ID != "" {
 		id := m.ID
 		sm.MessageID = &id

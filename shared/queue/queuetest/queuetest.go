@@ -95,6 +95,7 @@ var tests = []test{
 	{"ConcurrentReceivers", false, testConcurrentReceivers},
 	{"ReceiveWaitsForSend", false, testReceiveWaits},
 	{"ReceiveRespectsContext", false, testReceiveContext},
+	{"ScheduledMessage", true, testScheduled},
 }
 
 // Run runs the suite; every test gets a fresh queue from open.
@@ -650,4 +651,35 @@ func testReceiveContext(t *testing.T, q queue.Queue, cfg Config) {
 	if d := time.Since(start); d > 10*time.Second {
 		t.Fatalf("Receive took %s to notice the cancelled context", d)
 	}
+}
+
+// A scheduled message is accepted (and de-duplicated) at once but is
+// delivered only from its time on, as a fresh delivery; a message with a
+// time in the past is delivered at once.
+func testScheduled(t *testing.T, q queue.Queue, cfg Config) {
+	ctx := context.Background()
+	now := cfg.Clock.Now()
+	later, past := out("later"), out("past")
+	later.ScheduledAt = now.Add(10 * time.Minute)
+	past.ScheduledAt = now.Add(-time.Minute)
+	must(t, "send", q.SendBatch(ctx, []queue.Outgoing{later, past, out("now")}))
+	got := collect(t, q.Receive, 2)
+	for _, m := range got {
+		if m.ID == "later" {
+			t.Fatalf("the scheduled message was delivered before its time")
+		}
+		must(t, "complete", q.Complete(ctx, m))
+	}
+	// Its id counts for duplicate detection from the send on.
+	send(t, q, "later")
+	cfg.Clock.Advance(10*time.Minute - time.Second)
+	expectNone(t, q.Receive)
+	cfg.Clock.Advance(2 * time.Second)
+	got = collect(t, q.Receive, 1)
+	m := got[0]
+	if m.ID != "later" || m.DeliveryCount != 1 || string(m.Body) != string(later.Body) || m.Properties["id"] != "later" {
+		t.Fatalf("got %s (delivery %d, body %s, properties %v), want the scheduled message on its first delivery", m.ID, m.DeliveryCount, m.Body, m.Properties)
+	}
+	must(t, "complete", q.Complete(ctx, m))
+	expectNone(t, q.Receive)
 }

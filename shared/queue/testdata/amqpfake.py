@@ -16,6 +16,8 @@ What it reproduces, per queue (created on first use, any name):
   - x-opt-sequence-number, x-opt-enqueued-time and x-opt-locked-until
     annotations, the header delivery-count, 16-byte delivery tags as lock
     tokens;
+  - scheduled messages (x-opt-scheduled-enqueue-time): accepted and
+    de-duplicated at once, delivered from that time on (by the broker's clock);
   - duplicate detection by message-id within --duplicate-window seconds,
     inside one batch too;
   - peek-lock: accepted = complete, modified = abandon (the delivery counts),
@@ -50,6 +52,7 @@ from proton.reactor import ApplicationEvent, Container, EventInjector
 
 SEQ = symbol("x-opt-sequence-number")
 ENQUEUED = symbol("x-opt-enqueued-time")
+SCHEDULED = symbol("x-opt-scheduled-enqueue-time")
 LOCKED_UNTIL = symbol("x-opt-locked-until")
 DLQ_SUFFIX = "/$deadletterqueue"
 MGMT_SUFFIX = "/$management"
@@ -115,6 +118,16 @@ def unpack(raw):
     return [m]
 
 
+def scheduled_ms(m):
+    """The message's x-opt-scheduled-enqueue-time in ms, or None."""
+    at = (m.annotations or {}).get(SCHEDULED)
+    if at is None:
+        return None
+    if hasattr(at, "timestamp") and not isinstance(at, (int, float)):
+        return int(at.timestamp() * 1000)  # a datetime
+    return int(at)
+
+
 class Entry:
     def __init__(self, seq, msg, enqueued, deliveries=0):
         self.seq = seq
@@ -137,6 +150,7 @@ class Queue:
         self.available = []  # sorted seqs
         self.seen = {}  # message-id -> time (ms) last accepted
         self.consumers = []  # proton sender links
+        self.scheduled = []  # entries waiting for their scheduled enqueue time
 
     def add(self, entry):
         self.entries[entry.seq] = entry
@@ -196,8 +210,27 @@ class Broker(Handler):
                 if mid in q.seen:
                     continue
                 q.seen[mid] = now
+            at = scheduled_ms(m)
+            if at is not None and at > now:
+                # Accepted and de-duplicated now, delivered from its time on
+                # (enqueued then, as Service Bus reports it).
+                entry = Entry(self.seq(), m, at)
+                q.entries[entry.seq] = entry
+                q.scheduled.append(entry)
+                continue
             q.add(Entry(self.seq(), m, now))
         self.pump(q)
+
+    def release_scheduled(self):
+        now = self.now_ms()
+        for q in list(self.queues.values()):
+            due = [e for e in q.scheduled if e.enqueued <= now]
+            if not due:
+                continue
+            q.scheduled = [e for e in q.scheduled if e.enqueued > now]
+            for e in due:
+                q.make_available(e)
+            self.pump(q)
 
     def dead_letter(self, q, entry, reason, description):
         main = self.main_of(q)
@@ -299,10 +332,12 @@ class Broker(Handler):
         once: expired locks give their messages back, or dead-letter them."""
         self.clock = event.subject
         self.expire_locks()
+        self.release_scheduled()
         print("OK %d" % self.clock, flush=True)
 
     def on_timer_task(self, event):
         self.expire_locks()
+        self.release_scheduled()
         event.container.schedule(1.0, self)
 
     def on_connection_remote_open(self, event):
