@@ -54,6 +54,10 @@ type Options struct {
 	// are not limited. Zero: no limit. See ratelimit.go.
 	RateLimitPerMinute int
 
+	// Outage makes every API request answer 503 for a spell (see
+	// StartOutage to begin one at run time).
+	Outage Outage
+
 	// Quirks switch on the undocumented or contradictory forms of the API
 	// (see vcc-api.md) so clients can be tested against each of them.
 	Quirks Quirks
