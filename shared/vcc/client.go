@@ -232,7 +232,7 @@ func (c *Client) attempt(ctx context.Context, r request, u *url.URL) (*http.Resp
 	if err != nil {
 		return nil, "", err
 	}
-	if err := c.pacer.wait(ctx); err != nil {
+	if err := sleep(ctx, c.pacer.reserve(time.Now())); err != nil {
 		return nil, tok.access, err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
