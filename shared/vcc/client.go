@@ -93,14 +93,18 @@ func New(cfg Config) (*Client, error) {
 
 // Counters is a snapshot of what a Client has done, for run records and
 // tests. Calls counts HTTP requests sent per endpoint (retries included).
+// OutOfWindow counts listed items dropped for starting outside the asked
+// window.
 type Counters struct {
 	Calls                                      map[string]int64
 	Retries, Throttled, TokenRequests, Invalid int64
+	OutOfWindow                                int64
 }
 
 type counters struct {
 	calls                                      map[string]*atomic.Int64 // fixed keys, never written after creation
 	retries, throttled, tokens, invalid, other atomic.Int64
+	outOfWindow                                atomic.Int64
 }
 
 func newCounters() *counters {
@@ -127,6 +131,7 @@ func (c *Client) Counters() Counters {
 		Throttled:     c.count.throttled.Load(),
 		TokenRequests: c.count.tokens.Load(),
 		Invalid:       c.count.invalid.Load(),
+		OutOfWindow:   c.count.outOfWindow.Load(),
 	}
 	for n, v := range c.count.calls {
 		out.Calls[n] = v.Load()
