@@ -438,3 +438,40 @@ func TestSandboxWindowClippedToHalfOpen(t *testing.T) {
 		t.Errorf("OutOfWindow = %d, want 2 (once per listing)", n)
 	}
 }
+
+// Against the sandbox's rolling-minute limit at the same budget, a client
+// asking far faster than the budget is never refused, uses the budget of
+// every window, and its first burst is not held back.
+func TestSandboxBudgetHeldOverAnyRollingMinute(t *testing.T) {
+	const budget = 160
+	clock := &fakeClock{t: sandboxDay.Add(36 * time.Hour)}
+	sim := startSandbox(t, vccsim.Options{RateLimitPerMinute: budget, Now: clock.now})
+	c := sandboxClient(t, sim, func(c *Config) { c.RatePerMinute = budget })
+	c.now = clock.now
+	var waited time.Duration
+	c.sleep = func(ctx context.Context, d time.Duration) error {
+		waited += d
+		clock.advance(d)
+		return ctx.Err()
+	}
+	g := sim.Interactions()[0].GUID
+	for i := 0; i < 3*budget+10; i++ {
+		if _, err := c.GetStats(context.Background(), g); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		if i == budget-1 && waited != 0 {
+			t.Fatalf("the first %d calls waited %v", budget, waited)
+		}
+		clock.advance(10 * time.Millisecond)
+	}
+	if n := sim.RateLimited(); n != 0 {
+		t.Errorf("the sandbox refused %d calls", n)
+	}
+	if got := sim.MaxPerMinute(); got > budget {
+		t.Errorf("%d calls in one rolling minute, budget %d", got, budget)
+	}
+	// 490 calls: three full windows of waiting, no more.
+	if w := 3 * (time.Minute + pacerMargin); waited > w {
+		t.Errorf("waited %v, want at most %v", waited, w)
+	}
+}

@@ -99,6 +99,9 @@ func New(opts Options) *Sim {
 		tokens:  map[string]tokenInfo{},
 		addRand: newRand(opts.Seed, 3),
 	}
+	if s.limit != nil {
+		s.limit.now = opts.Now // one clock for tokens, outages and the limit
+	}
 	if o := opts.Outage; o.Duration > 0 {
 		from := opts.Now().Add(o.After)
 		s.outage.set(from, from.Add(o.Duration))
