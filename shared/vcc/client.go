@@ -272,9 +272,14 @@ func (c *Client) do(ctx context.Context, r request) (*http.Response, error) {
 }
 
 // attempt makes one try; it returns the access token used so that a 401 can
-// invalidate exactly that token. The token is taken after the pacing wait,
-// which can be long: taken before, it could expire while waiting.
+// invalidate exactly that token. The token used is taken after the pacing
+// wait, which can be long: taken before, it could expire while waiting. One
+// is also fetched, when needed, before the slot is booked, so that a slow
+// token request does not push the call out of its slot.
 func (c *Client) attempt(ctx context.Context, r request, u *url.URL) (*http.Response, string, error) {
+	if _, err := c.tokens.get(ctx); err != nil {
+		return nil, "", err
+	}
 	if err := c.sleep(ctx, c.pacer.reserve(c.now())); err != nil {
 		return nil, "", err
 	}
