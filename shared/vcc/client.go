@@ -3,8 +3,10 @@
 // downloads), Insights Stats v3 and User Admin v4.
 //
 // One Client per process: it owns the single OAuth token (shared by every
-// caller, refreshed before it expires) and the single pacer that keeps all
-// calls within VCC's fair-usage budget, retrying 429 and 5xx answers. Every
+// caller, refreshed before it expires), the single pacer that keeps all
+// calls within VCC's fair-usage budget, retrying 429 and 5xx answers, and
+// the circuit breaker that stops calling a VCC that is down (ErrUnavailable
+// until a probe gets an answer). Every
 // failure is classified once here, as permanent (IsPermanent) or transient
 // (IsTransient), so callers decide on the class and not on status codes.
 package vcc
@@ -59,9 +61,13 @@ type Client struct {
 	api    *url.URL
 	tokens *tokenSource
 	pacer  *pacer
+	brk    *breaker
 	count  *counters
 	users  *directory
-	now    func() time.Time // clock for token refresh and caches; tests replace it
+	// now and sleep are the clock for pacing, the breaker, token refresh
+	// and caches; tests replace them.
+	now   func() time.Time
+	sleep func(ctx context.Context, d time.Duration) error
 
 	usersPageSize int // user directory page size; tests make it small
 }
@@ -81,8 +87,10 @@ func New(cfg Config) (*Client, error) {
 		cfg:   cfg,
 		api:   api,
 		pacer: newPacer(cfg.RatePerMinute),
+		brk:   newBreaker(cfg.BreakerFailures, cfg.BreakerSustain, cfg.ProbeInterval),
 		count: newCounters(),
 		now:   time.Now,
+		sleep: sleep,
 
 		usersPageSize: usersPageSize,
 	}
@@ -93,14 +101,19 @@ func New(cfg Config) (*Client, error) {
 
 // Counters is a snapshot of what a Client has done, for run records and
 // tests. Calls counts HTTP requests sent per endpoint (retries included).
+// FailedFast counts calls refused by the open circuit breaker; OutOfWindow
+// counts listed items dropped for starting outside the asked window.
 type Counters struct {
 	Calls                                      map[string]int64
 	Retries, Throttled, TokenRequests, Invalid int64
+	FailedFast, OutOfWindow                    int64
+	Breaker                                    BreakerState
 }
 
 type counters struct {
 	calls                                      map[string]*atomic.Int64 // fixed keys, never written after creation
 	retries, throttled, tokens, invalid, other atomic.Int64
+	failedFast, outOfWindow                    atomic.Int64
 }
 
 func newCounters() *counters {
@@ -127,11 +140,24 @@ func (c *Client) Counters() Counters {
 		Throttled:     c.count.throttled.Load(),
 		TokenRequests: c.count.tokens.Load(),
 		Invalid:       c.count.invalid.Load(),
+		FailedFast:    c.count.failedFast.Load(),
+		OutOfWindow:   c.count.outOfWindow.Load(),
+		Breaker:       c.brk.state(),
 	}
 	for n, v := range c.count.calls {
 		out.Calls[n] = v.Load()
 	}
 	return out
+}
+
+// Available returns nil when calls may go to VCC, or the *UnavailableError
+// a call would get now because the circuit breaker is open. It sends
+// nothing, so work can be put off before it starts.
+func (c *Client) Available() error {
+	if ue := c.brk.refused(c.now()); ue != nil {
+		return ue
+	}
+	return nil
 }
 
 // GrantedScopes returns the scopes the token endpoint granted (its "scope"
@@ -182,11 +208,23 @@ func (c *Client) url(segments []string, query url.Values) *url.URL {
 // after Retry-After when given (a 429 pauses the whole pacer), otherwise
 // after an exponential backoff with full jitter. Other answers are returned
 // as *APIError without retrying.
+//
+// While the circuit breaker is open the call fails fast with an
+// *UnavailableError, and a call whose retry finds it open stops there.
 func (c *Client) do(ctx context.Context, r request) (*http.Response, error) {
 	u := c.url(r.segments, r.query)
 	reauthed := false
 	for attempt := 0; ; attempt++ {
+		probe, err := c.brk.allow(c.now(), r.endpoint)
+		if err != nil {
+			c.count.failedFast.Add(1)
+			return nil, err
+		}
+		if probe {
+			c.cfg.Logger.InfoContext(ctx, "vcc unavailable; probing", "endpoint", r.endpoint)
+		}
 		resp, tok, err := c.attempt(ctx, r, u)
+		c.brk.record(c.now(), probe, classifyOutcome(ctx, err), err)
 		if err == nil {
 			return resp, nil
 		}
@@ -204,7 +242,15 @@ func (c *Client) do(ctx context.Context, r request) (*http.Response, error) {
 			attempt-- // the re-authentication is not one of the transient retries
 			continue
 		}
-		if !IsTransient(err) || attempt >= c.cfg.MaxRetries {
+		if !IsTransient(err) {
+			return nil, err
+		}
+		if ue := c.brk.unavailable(c.now(), r.endpoint); ue != nil {
+			c.cfg.Logger.WarnContext(ctx, "vcc unavailable; circuit open", "endpoint", r.endpoint,
+				"next_probe_in", ue.RetryIn, "error", err)
+			return nil, ue
+		}
+		if attempt >= c.cfg.MaxRetries {
 			return nil, err
 		}
 		delay := backoff(c.cfg.BackoffBase, c.cfg.BackoffMax, attempt)
@@ -213,27 +259,33 @@ func (c *Client) do(ctx context.Context, r request) (*http.Response, error) {
 		}
 		if ae != nil && ae.Status == http.StatusTooManyRequests {
 			// Everyone waits: the budget is shared by all callers.
-			c.pacer.pause(time.Now().Add(delay))
+			c.pacer.pause(c.now().Add(delay))
 			delay = 0
 		}
 		c.count.retries.Add(1)
 		c.cfg.Logger.DebugContext(ctx, "vcc call failed; retrying", "endpoint", r.endpoint,
 			"attempt", attempt+1, "delay", delay, "error", err)
-		if err := sleep(ctx, delay); err != nil {
+		if err := c.sleep(ctx, delay); err != nil {
 			return nil, fmt.Errorf("vcc: %s: %w", r.endpoint, err)
 		}
 	}
 }
 
 // attempt makes one try; it returns the access token used so that a 401 can
-// invalidate exactly that token.
+// invalidate exactly that token. The token used is taken after the pacing
+// wait, which can be long: taken before, it could expire while waiting. One
+// is also fetched, when needed, before the slot is booked, so that a slow
+// token request does not push the call out of its slot.
 func (c *Client) attempt(ctx context.Context, r request, u *url.URL) (*http.Response, string, error) {
+	if _, err := c.tokens.get(ctx); err != nil {
+		return nil, "", err
+	}
+	if err := c.sleep(ctx, c.pacer.reserve(c.now())); err != nil {
+		return nil, "", err
+	}
 	tok, err := c.tokens.get(ctx)
 	if err != nil {
 		return nil, "", err
-	}
-	if err := c.pacer.wait(ctx); err != nil {
-		return nil, tok.access, err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {

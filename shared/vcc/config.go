@@ -48,7 +48,18 @@ type Config struct {
 	// BackoffBase and BackoffMax bound the exponential backoff with full
 	// jitter used when no Retry-After is given. Defaults 1s / 60s.
 	BackoffBase, BackoffMax time.Duration
-	Logger                  *slog.Logger
+	// BreakerFailures and BreakerSustain say when the circuit breaker
+	// opens: after at least BreakerFailures failures of VCC in a row (5xx,
+	// 408, 429, timeouts, refused or broken connections) spanning at least
+	// BreakerSustain, with no answer between. Defaults 5 and 5s: a burst of
+	// concurrent 503s is left to the retries, an outage is not.
+	BreakerFailures int
+	BreakerSustain  time.Duration
+	// ProbeInterval is how often one call is let through to VCC while the
+	// breaker is open; every other call fails fast with ErrUnavailable.
+	// Default 10s.
+	ProbeInterval time.Duration
+	Logger        *slog.Logger
 }
 
 // Defaults.
@@ -63,6 +74,10 @@ const (
 	DefaultApplication   = "vcc-ingest"
 	DefaultBackoffBase   = time.Second
 	DefaultBackoffMax    = 60 * time.Second
+
+	DefaultBreakerFailures = 5
+	DefaultBreakerSustain  = 5 * time.Second
+	DefaultProbeInterval   = 10 * time.Second
 )
 
 var regions = map[string]bool{"emea": true, "nam": true, "apac": true}
@@ -163,7 +178,8 @@ func (cfg Config) withDefaults() (Config, error) {
 		return cfg, errors.New("vcc: Secret: required")
 	}
 	if cfg.RatePerMinute < 0 || cfg.MaxRetries < 0 || cfg.PageSize < 0 || cfg.StatsPageSize < 0 ||
-		cfg.AgentCacheTTL < 0 || cfg.BackoffBase < 0 || cfg.BackoffMax < 0 {
+		cfg.AgentCacheTTL < 0 || cfg.BackoffBase < 0 || cfg.BackoffMax < 0 ||
+		cfg.BreakerFailures < 0 || cfg.BreakerSustain < 0 || cfg.ProbeInterval < 0 {
 		return cfg, errors.New("vcc: negative values are not allowed in Config")
 	}
 	if cfg.PageSize > MaxPageSize {
@@ -198,6 +214,15 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.BackoffMax == 0 {
 		cfg.BackoffMax = DefaultBackoffMax
+	}
+	if cfg.BreakerFailures == 0 {
+		cfg.BreakerFailures = DefaultBreakerFailures
+	}
+	if cfg.BreakerSustain == 0 {
+		cfg.BreakerSustain = DefaultBreakerSustain
+	}
+	if cfg.ProbeInterval == 0 {
+		cfg.ProbeInterval = DefaultProbeInterval
 	}
 	if cfg.BackoffMax < cfg.BackoffBase {
 		cfg.BackoffMax = cfg.BackoffBase

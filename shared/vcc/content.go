@@ -142,6 +142,17 @@ func (c *Client) interaction(ctx context.Context, w wireInteraction) (Interactio
 	return in, nil
 }
 
+// inWindow reports whether t is in [start, end), counting what is not: the
+// product asks for half-open windows whatever the API does at their end, so
+// that adjacent windows never both take an interaction.
+func (c *Client) inWindow(t, start, end time.Time) bool {
+	if !t.Before(start) && t.Before(end) {
+		return true
+	}
+	c.count.outOfWindow.Add(1)
+	return false
+}
+
 // invalid counts and logs an id that failed validation.
 func (c *Client) invalid(ctx context.Context, kind, value, guid string) {
 	c.count.invalid.Add(1)
@@ -153,8 +164,10 @@ func (c *Client) invalid(ctx context.Context, kind, value, guid string) {
 
 // ListInteractions calls fn for every interaction with content that started
 // in [start, end), oldest window first. Windows longer than the API's 7-day
-// limit are split; an interaction seen twice (across pages, or at a window
-// boundary the API may treat as inclusive) is passed once. Interactions with
+// limit are split; an item the API returns outside its window (one version
+// of the docs calls end inclusive) is dropped before fn sees it, and counted
+// in Counters().OutOfWindow; an interaction seen twice (across pages) is
+// passed once. Interactions with
 // an invalid guid are skipped and counted in Counters().Invalid. An error
 // from fn stops the listing and is returned as is.
 func (c *Client) ListInteractions(ctx context.Context, start, end time.Time, fn func(Interaction) error) error {
@@ -189,6 +202,9 @@ func (c *Client) listContentWindow(ctx context.Context, start, end time.Time, se
 			in, err := c.interaction(ctx, w)
 			if err != nil {
 				continue // counted and logged
+			}
+			if !c.inWindow(in.Start, start, end) {
+				continue
 			}
 			key := strings.ToLower(in.GUID)
 			if _, dup := seen[key]; dup {

@@ -168,9 +168,17 @@ func TestListInteractionsSplitsWindowsAndDeduplicates(t *testing.T) {
 	if fmt.Sprint(wins) != fmt.Sprint(wantWins) {
 		t.Errorf("windows = %v, want %v", wins, wantWins)
 	}
-	// 3 windows x 3 items, minus the 2 shared boundary interactions.
-	if len(seen) != 7 {
-		t.Errorf("distinct interactions = %d, want 7", len(seen))
+	// 3 windows x 3 items; the one at each window's end is dropped there
+	// (half-open windows), and the next window lists it at its start; the
+	// one at the last end is outside [start, end) altogether.
+	if len(seen) != 6 {
+		t.Errorf("distinct interactions = %d, want 6", len(seen))
+	}
+	if _, ok := seen[guid(int(end.Unix()/3600))]; ok {
+		t.Errorf("the interaction starting exactly at end was passed")
+	}
+	if n := c.Counters().OutOfWindow; n != 3 {
+		t.Errorf("OutOfWindow = %d, want 3", n)
 	}
 	for g, n := range seen {
 		if n != 1 {

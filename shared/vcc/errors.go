@@ -78,7 +78,7 @@ func (e *transientError) Unwrap() error { return e.err }
 // invalid ids and validation failures, a credential rejected by the token
 // endpoint. Steps dead-letter such work instead of retrying it.
 func IsPermanent(err error) bool {
-	if err == nil {
+	if err == nil || errors.Is(err, ErrUnavailable) {
 		return false
 	}
 	var pe *permanentError
@@ -98,10 +98,14 @@ func IsPermanent(err error) bool {
 
 // IsTransient reports whether err may go away on a later attempt: 429, 5xx,
 // timeouts, connection resets and refusals, streams that ended early.
-// A cancelled context is neither transient nor permanent.
+// An open circuit breaker (ErrUnavailable) is transient. A cancelled
+// context is neither transient nor permanent.
 func IsTransient(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) {
 		return false
+	}
+	if errors.Is(err, ErrUnavailable) {
+		return true
 	}
 	var pe *permanentError
 	if errors.As(err, &pe) {

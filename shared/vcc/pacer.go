@@ -10,64 +10,84 @@ import (
 	"time"
 )
 
-// pacer spaces every VCC API call of a Client to the request budget: VCC's
+// pacerMargin widens the pacer's window beyond VCC's minute. The pacer
+// counts calls when they leave; VCC counts them when they arrive. A call
+// that takes longer to arrive than one sent a minute later (a new
+// connection against a reused one) would otherwise put budget+1 calls in
+// one of VCC's minutes. Two seconds covers the spread of a dial and a TLS
+// handshake, and costs about 3% of the budget.
+const pacerMargin = 2 * time.Second
+
+// pacer keeps every VCC API call of a Client within the request budget: VCC's
 // fair-usage limit applies to all APIs together, so one budget serves them
-// all. It is a token bucket in GCRA form: a call may go at most burst
-// intervals ahead of the steady rate. A 429 pauses every caller until the
-// server's Retry-After (or a backoff) has passed, so concurrent workers do
-// not keep hitting a limit that one of them already found.
+// all. It is a sliding window: a call may go when fewer than budget calls
+// went in the trailing window (a minute plus pacerMargin), so a small day
+// runs as fast as VCC answers and a large one is held to the budget over any
+// rolling minute. A 429 pauses every caller until the server's Retry-After
+// (or a backoff) has passed, so concurrent workers do not keep hitting a
+// limit that one of them already found; for one window after that, calls
+// are spaced evenly instead of released together.
 type pacer struct {
 	mu          sync.Mutex
-	interval    time.Duration
-	tolerance   time.Duration // (burst-1) * interval
-	next        time.Time     // theoretical arrival time of the next call
+	budget      int
+	window      time.Duration
+	interval    time.Duration // window / budget, the spacing after a pause
+	sent        []time.Time   // booked slots still inside the window, oldest first
 	pausedUntil time.Time
+	spacedUntil time.Time // until then, calls are at least interval apart
 }
 
 func newPacer(perMinute int) *pacer {
-	// No burst: VCC's fair-usage limit may be counted over any rolling
-	// minute, and a burst after an idle spell would put that minute over the
-	// budget. Strict spacing keeps every rolling minute within it.
-	return &pacer{interval: time.Minute / time.Duration(perMinute)}
+	w := time.Minute + pacerMargin
+	return &pacer{budget: perMinute, window: w, interval: w / time.Duration(perMinute)}
 }
 
-// reserve books the next slot and returns how long the caller must wait.
+// reserve books the earliest slot at or after now that keeps every window
+// within the budget, and returns how long the caller must wait for it.
+// Slots are booked in order, so the budget-th latest one decides.
 func (p *pacer) reserve(now time.Time) time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	tat := p.next
-	if tat.Before(now) {
-		tat = now
-	}
-	slot := tat.Add(-p.tolerance)
-	if slot.Before(now) {
-		slot = now
-	}
+	slot := now
 	if slot.Before(p.pausedUntil) {
 		slot = p.pausedUntil
 	}
-	if tat.Before(slot) {
-		tat = slot
+	last := time.Time{}
+	if n := len(p.sent); n > 0 {
+		last = p.sent[n-1]
 	}
-	p.next = tat.Add(p.interval)
+	if slot.Before(last) {
+		slot = last // keeps sent in order when callers' clocks race
+	}
+	if !last.IsZero() && slot.Before(p.spacedUntil) {
+		if t := last.Add(p.interval); slot.Before(t) {
+			slot = t
+		}
+	}
+	cut := 0
+	for cut < len(p.sent) && !p.sent[cut].Add(p.window).After(slot) {
+		cut++
+	}
+	p.sent = p.sent[cut:] // append reallocates once the front is used up
+	if n := len(p.sent); n >= p.budget {
+		if t := p.sent[n-p.budget].Add(p.window); slot.Before(t) {
+			slot = t
+		}
+	}
+	p.sent = append(p.sent, slot)
 	return slot.Sub(now)
 }
 
-// wait blocks until the caller may send one request.
-func (p *pacer) wait(ctx context.Context) error {
-	return sleep(ctx, p.reserve(time.Now()))
-}
-
-// pause holds every caller until until. After the pause calls resume at the
-// steady rate, without a burst.
+// pause holds every caller until until, then spaces calls for one window:
+// after a 429 nobody knows how much of VCC's budget is left.
 func (p *pacer) pause(until time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if until.After(p.pausedUntil) {
 		p.pausedUntil = until
 	}
-	if t := until.Add(p.tolerance); t.After(p.next) {
-		p.next = t
+	if t := until.Add(p.window); t.After(p.spacedUntil) {
+		p.spacedUntil = t
 	}
 }
 

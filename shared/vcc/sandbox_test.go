@@ -347,3 +347,131 @@ func TestSandboxPermissionsHideContent(t *testing.T) {
 		t.Errorf("listed %d items, sandbox says %d visible", len(got), len(want))
 	}
 }
+
+// With tokens that live 20 s and a budget that makes calls wait a minute
+// for their slot, no call goes out with an expired token: the token is
+// taken after the wait. The clock is the sandbox's and the client's, moved
+// by the client's waits.
+func TestSandboxShortTokensNever401(t *testing.T) {
+	clock := &fakeClock{t: sandboxDay.Add(36 * time.Hour)}
+	sim := startSandbox(t, vccsim.Options{TokenLifetime: 20 * time.Second, Now: clock.now})
+	c := sandboxClient(t, sim, func(c *Config) { c.RatePerMinute = 6 })
+	c.now = clock.now
+	var waited time.Duration
+	c.sleep = func(ctx context.Context, d time.Duration) error {
+		waited += d
+		clock.advance(d)
+		return ctx.Err()
+	}
+	ins := sim.Interactions()
+	for i := 0; i < 40; i++ {
+		if _, err := c.GetStats(context.Background(), ins[i%len(ins)].GUID); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		clock.advance(3 * time.Second) // work between calls
+	}
+	sc := sim.Counters()
+	if n := sc.ByStatus[401]; n != 0 {
+		t.Errorf("%d calls answered 401 with 20 s tokens", n)
+	}
+	if sc.TokenRequests < 5 || waited < 4*time.Minute {
+		t.Errorf("%d token requests over %v of waits: the test did not outlive its tokens", sc.TokenRequests, waited)
+	}
+	t.Logf("40 calls over %v of pacing waits, %d tokens", waited, sc.TokenRequests)
+}
+
+// A listing whose end is inclusive returns an interaction starting exactly
+// at the window's end; the client drops it before anyone sees it, in both
+// the content and the stats listing, so it is neither downloaded nor looked
+// up. The one starting exactly at the window's start is kept.
+func TestSandboxWindowClippedToHalfOpen(t *testing.T) {
+	sim := startSandbox(t, vccsim.Options{Days: 2, InteractionsPerDay: 10, Quirks: vccsim.Quirks{InclusiveEnd: true}})
+	from, to := sandboxDay.Add(6*time.Hour), sandboxDay.Add(18*time.Hour)
+	atFrom := sim.AddInteraction(from, "inbound", 4096)
+	atTo := sim.AddInteraction(to, "inbound", 4096)
+	c := sandboxClient(t, sim)
+	ctx := context.Background()
+	var listed []string
+	err := c.ListInteractions(ctx, from, to, func(in Interaction) error {
+		listed = append(listed, in.GUID)
+		// What ingest does with a listed interaction.
+		if _, err := c.GetStats(ctx, in.GUID); err != nil {
+			return err
+		}
+		for _, ci := range in.Content {
+			d, err := c.Download(ctx, in.GUID, ci.ContentKey)
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(io.Discard, d.Body)
+			d.Body.Close()
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stats []string
+	if err := c.ListStats(ctx, from, to, func(s Stats) error {
+		stats = append(stats, s.GUID)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for name, got := range map[string][]string{"content": listed, "stats": stats} {
+		if slices.Contains(got, atTo) {
+			t.Errorf("%s listing passed the interaction starting exactly at to", name)
+		}
+		if !slices.Contains(got, atFrom) {
+			t.Errorf("%s listing lost the interaction starting exactly at from", name)
+		}
+	}
+	for _, a := range sim.Arrivals() {
+		if a.ID == atTo {
+			t.Errorf("%s was called for the interaction at to", a.Endpoint)
+		}
+	}
+	if n := c.Counters().OutOfWindow; n != 2 {
+		t.Errorf("OutOfWindow = %d, want 2 (once per listing)", n)
+	}
+}
+
+// Against the sandbox's rolling-minute limit at the same budget, a client
+// asking far faster than the budget is never refused, uses the budget of
+// every window, and its first burst is not held back.
+func TestSandboxBudgetHeldOverAnyRollingMinute(t *testing.T) {
+	const budget = 160
+	clock := &fakeClock{t: sandboxDay.Add(36 * time.Hour)}
+	sim := startSandbox(t, vccsim.Options{RateLimitPerMinute: budget, Now: clock.now})
+	c := sandboxClient(t, sim, func(c *Config) { c.RatePerMinute = budget })
+	c.now = clock.now
+	var waited time.Duration
+	c.sleep = func(ctx context.Context, d time.Duration) error {
+		waited += d
+		clock.advance(d)
+		return ctx.Err()
+	}
+	g := sim.Interactions()[0].GUID
+	for i := 0; i < 3*budget+10; i++ {
+		if _, err := c.GetStats(context.Background(), g); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		if i == budget-1 && waited != 0 {
+			t.Fatalf("the first %d calls waited %v", budget, waited)
+		}
+		clock.advance(10 * time.Millisecond)
+	}
+	if n := sim.RateLimited(); n != 0 {
+		t.Errorf("the sandbox refused %d calls", n)
+	}
+	if got := sim.MaxPerMinute(); got > budget {
+		t.Errorf("%d calls in one rolling minute, budget %d", got, budget)
+	}
+	// 490 calls: three full windows of waiting, no more.
+	if w := 3 * (time.Minute + pacerMargin); waited > w {
+		t.Errorf("waited %v, want at most %v", waited, w)
+	}
+}

@@ -168,7 +168,8 @@ func (c *Client) GetStats(ctx context.Context, guid string) (Stats, error) {
 
 // ListStats calls fn for every interaction (with or without recordings) that
 // started in [start, end). Windows longer than 31 days are split; pages are
-// numbered from 1; an interaction seen twice is passed once. Comparing it
+// numbered from 1; items outside the window are dropped as by
+// ListInteractions; an interaction seen twice is passed once. Comparing it
 // with ListInteractions shows which interactions have no visible content.
 func (c *Client) ListStats(ctx context.Context, start, end time.Time, fn func(Stats) error) error {
 	seen := make(map[string]struct{})
@@ -212,6 +213,9 @@ func (c *Client) listStatsWindow(ctx context.Context, start, end time.Time, seen
 			s, err := c.stats(ctx, w)
 			if err != nil {
 				continue // counted and logged
+			}
+			if !c.inWindow(s.Start, start, end) {
+				continue
 			}
 			key := strings.ToLower(s.GUID)
 			if _, dup := seen[key]; dup {

@@ -32,6 +32,7 @@ type Counters struct {
 	TokenScopes   [][]string // requested scopes of each token request, in order
 	NonGET        []string   // "METHOD /path" of every non-GET other than the token POST
 	Faults        int64      // injected faults
+	Outage        int64      // API requests answered 503 by an outage
 	// RedirectAuthRejected counts requests to the redirect target that
 	// carried an Authorization header (the bearer token leaked).
 	RedirectAuthRejected int64

@@ -50,9 +50,13 @@ type Options struct {
 	Faults        Faults
 
 	// RateLimitPerMinute, when positive, answers 429 (with Retry-After) to
-	// API requests beyond this many in any rolling minute; token requests
-	// are not limited. Zero: no limit. See ratelimit.go.
+	// API requests beyond this many in any rolling minute (by Now); token
+	// requests are not limited. Zero: no limit. See ratelimit.go.
 	RateLimitPerMinute int
+
+	// Outage makes every API request answer 503 for a spell (see
+	// StartOutage to begin one at run time).
+	Outage Outage
 
 	// Quirks switch on the undocumented or contradictory forms of the API
 	// (see vcc-api.md) so clients can be tested against each of them.

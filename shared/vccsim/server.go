@@ -31,13 +31,15 @@ const TokenPath = "/Auth/connect/token"
 // Sim is one sandbox. Create it with New; serve it with Start (its own
 // listener) or mount Handler on any server. It is safe for concurrent use.
 type Sim struct {
-	opts    Options
-	faults  *faultRoller
-	limit   *rateLimiter // nil: no rate limit
-	count   *counters
-	sigKey  []byte
-	redirMu sync.Mutex
-	redir   *listener // redirect target, started on first need
+	opts     Options
+	faults   *faultRoller
+	limit    *rateLimiter // nil: no rate limit
+	outage   outage
+	count    *counters
+	arrivals arrivals
+	sigKey   []byte
+	redirMu  sync.Mutex
+	redir    *listener // redirect target, started on first need
 
 	mu      sync.RWMutex
 	pop     *population
@@ -96,6 +98,13 @@ func New(opts Options) *Sim {
 		secret:  opts.ClientSecret,
 		tokens:  map[string]tokenInfo{},
 		addRand: newRand(opts.Seed, 3),
+	}
+	if s.limit != nil {
+		s.limit.now = opts.Now // one clock for tokens, outages and the limit
+	}
+	if o := opts.Outage; o.Duration > 0 {
+		from := opts.Now().Add(o.After)
+		s.outage.set(from, from.Add(o.Duration))
 	}
 	return s
 }
@@ -199,8 +208,11 @@ func (s *Sim) IssuedTokens() []string {
 // Counters returns a snapshot of the request counters.
 func (s *Sim) Counters() Counters { return s.count.snapshot() }
 
-// ResetCounters zeroes the counters.
-func (s *Sim) ResetCounters() { s.count.reset() }
+// ResetCounters zeroes the counters and clears the log of Arrivals.
+func (s *Sim) ResetCounters() {
+	s.count.reset()
+	s.arrivals.reset()
+}
 
 // statusWriter records the status for the counters and passes Flush through.
 type statusWriter struct {
@@ -311,8 +323,20 @@ func (s *Sim) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		c.ByEndpoint[rt.endpoint]++
 		c.ByApplication[r.Header.Get("x-nvm-application")]++
 	})
+	arrived := Arrival{At: s.opts.Now(), Endpoint: rt.endpoint}
+	if len(rt.params) > 0 {
+		arrived.ID = rt.params[0]
+	}
+	defer func() {
+		arrived.Status = w.status
+		s.arrivals.add(arrived)
+	}()
 
-	// The rate limit and faults come first, as from a gateway in front of the API.
+	// An outage, the rate limit and faults come first, as from a gateway in
+	// front of the API.
+	if s.down(w, rt.api) {
+		return
+	}
 	if s.limited(w, rt.api) {
 		return
 	}
