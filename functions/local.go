@@ -276,7 +276,7 @@ func localRun(ctx context.Context, o localOptions, stdout, stderr io.Writer, get
 
 	srv := &server{
 		discover: discover.New(client, q, state, discoverOptions(cfg, log)),
-		ingest:   ingest.New(client, sink, state, ingest.Options{IsAudio: cfg.IsAudio, Logger: log}),
+		ingest:   ingest.New(client, sink, state, ingest.Options{IsAudio: cfg.IsAudio, Logger: log, Requeue: q}),
 		log:      log,
 		now:      time.Now,
 		deadline: hs.InvocationDeadline(),
@@ -307,7 +307,7 @@ func localRun(ctx context.Context, o localOptions, stdout, stderr io.Writer, get
 		// expires: the run is not over until they are done too.
 		Pending: func() (int, error) {
 			st, err := q.Stats()
-			return st.Active + st.Locked, err
+			return st.Active + st.Locked + st.Scheduled, err
 		},
 		OnWait: tally.waiting,
 	}
@@ -512,6 +512,7 @@ type tally struct {
 	byDirection         map[string]int
 	lastFailureByReason map[string]int
 	restarts            int
+	deferred            int
 }
 
 func newTally() *tally {
@@ -565,6 +566,9 @@ func (t *tally) add(r devhost.Result) {
 		t.complete++
 	case ingest.Skipped:
 		t.skipped[res.Reason]++
+		return
+	case ingest.Deferred:
+		t.deferred++
 		return
 	}
 	t.recordings += int64(res.Copied)
@@ -680,6 +684,9 @@ func printSummary(w io.Writer, t *tally, deadList []deadLetter, deadFile string,
 		fmt.Fprintf(tw, "  skipped: %s\t%d\n", r, t.skipped[r])
 	}
 	fmt.Fprintf(tw, "  failed attempts (retried)\t%d\n", t.failedAttempts)
+	if t.deferred > 0 {
+		fmt.Fprintf(tw, "  deferred while VCC was unavailable\t%d\n", t.deferred)
+	}
 	total := 0
 	for _, n := range dead {
 		total += n
@@ -735,6 +742,7 @@ type summaryJSON struct {
 	Skipped          map[string]int   `json:"skipped"`
 	FailedAttempts   int              `json:"failedAttempts"`
 	HandlerRestarts  int              `json:"handlerRestarts"`
+	Deferred         int              `json:"deferred"`
 	DeadLetters      []deadLetter     `json:"deadLetters"`
 	VCCCalls         map[string]int64 `json:"vccCalls"`
 	VCCRetries       int64            `json:"vccRetries"`
@@ -749,7 +757,7 @@ func writeSummaryJSON(w io.Writer, t *tally, dead []deadLetter, calls vcc.Counte
 	s := summaryJSON{
 		Seconds: time.Since(t.started).Seconds(), Found: t.found, NoAudio: t.noAud, Enqueued: t.sent,
 		Stored: t.stored, AlreadyComplete: t.complete, Recordings: t.recordings, Bytes: t.bytes,
-		ByDirection: t.byDirection, Skipped: t.skipped, FailedAttempts: t.failedAttempts, HandlerRestarts: t.restarts,
+		ByDirection: t.byDirection, Skipped: t.skipped, FailedAttempts: t.failedAttempts, HandlerRestarts: t.restarts, Deferred: t.deferred,
 		DeadLetters: dead, VCCCalls: calls.Calls, VCCRetries: calls.Retries, VCCThrottled: calls.Throttled,
 		VCCTokenRequests: calls.TokenRequests, Where: where,
 	}

@@ -118,6 +118,7 @@ func (s *server) handleIngest(w http.ResponseWriter, r *http.Request) {
 		MessageID:     msg.MessageID,
 		DeliveryCount: msg.DeliveryCount,
 		Body:          msg.Body,
+		Properties:    msg.Properties,
 	})
 	if err != nil {
 		var f *ingest.Failure

@@ -39,6 +39,19 @@ type Options struct {
 	IsAudio func(contentType string) bool
 	Logger  *slog.Logger
 	Now     func() time.Time
+
+	// Requeue, when set, lets ingest defer a delivery while VCC is
+	// unavailable (its circuit breaker open) instead of failing it: the
+	// queue redelivers a failed message at once, so an outage would spend
+	// its deliveries in minutes. Without it such a delivery fails
+	// (transient) and is retried.
+	Requeue Requeuer
+	// DeferralHorizon is how long work may be put off before it is a
+	// permanent failure (default 24h, DefaultDeferralHorizon).
+	DeferralHorizon time.Duration
+	// DeferBase and DeferMax shape the back-off between deferrals: base
+	// doubled each time, at most max (defaults 15 s and 1 minute).
+	DeferBase, DeferMax time.Duration
 }
 
 // Ingester handles deliveries.
@@ -60,6 +73,15 @@ func New(v VCC, sink store.Sink, state store.State, opts Options) *Ingester {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.DeferralHorizon <= 0 {
+		opts.DeferralHorizon = DefaultDeferralHorizon
+	}
+	if opts.DeferBase <= 0 {
+		opts.DeferBase = defaultDeferBase
+	}
+	if opts.DeferMax <= 0 {
+		opts.DeferMax = defaultDeferMax
+	}
 	return &Ingester{vcc: v, sink: sink, state: state, opts: opts}
 }
 
@@ -68,6 +90,7 @@ type Delivery struct {
 	MessageID     string
 	DeliveryCount int
 	Body          []byte
+	Properties    map[string]string // application properties
 }
 
 // Outcome names what happened to an interaction.
@@ -181,7 +204,15 @@ func (i *Ingester) Handle(ctx context.Context, d Delivery) (Result, error) {
 		return Result{}, &Failure{InteractionID: guid, Permanent: true, Reason: rec.Reason + " (recorded earlier; awaiting dead-letter)"}
 	}
 
+	if i.opts.Requeue != nil {
+		if err := i.unavailable(); err != nil {
+			return i.deferDelivery(ctx, d, body, err, log)
+		}
+	}
 	res, err := i.handle(ctx, body, log)
+	if err != nil && i.opts.Requeue != nil && errors.Is(err, vcc.ErrUnavailable) && ctx.Err() == nil {
+		return i.deferDelivery(ctx, d, body, err, log)
+	}
 	if err != nil {
 		var f *Failure
 		if !errors.As(err, &f) {

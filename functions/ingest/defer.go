@@ -1,0 +1,108 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vcc-ingest/vcc-ingest/shared/message"
+	"github.com/vcc-ingest/vcc-ingest/shared/queue"
+	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
+)
+
+// Deferred is the outcome of a delivery put off while VCC is unavailable:
+// a scheduled copy of the message was accepted by the queue, so the host
+// completes this one without spending its delivery count.
+const Deferred Outcome = "deferred"
+
+// Application properties a deferred copy carries.
+const (
+	PropDeferrals     = "deferrals"     // how many times the work was put off
+	PropDeferredSince = "deferredSince" // RFC 3339: when VCC was first found unavailable for it
+)
+
+// Requeuer sends messages back to the ingest queue (the queue's SendBatch).
+type Requeuer interface {
+	SendBatch(ctx context.Context, msgs []queue.Outgoing) error
+}
+
+// Deferral defaults.
+const (
+	DefaultDeferralHorizon = 24 * time.Hour
+	defaultDeferBase       = 15 * time.Second
+	// defaultDeferMax bounds the back-off so that work resumes within about
+	// a minute of VCC's return, whatever the outage's length.
+	defaultDeferMax = time.Minute
+)
+
+// availability is what a VCC client can tell without calling VCC: whether
+// its circuit breaker is open (vcc.Client.Available).
+type availability interface{ Available() error }
+
+// unavailable reports the breaker's refusal before any work starts.
+func (i *Ingester) unavailable() error {
+	if a, ok := i.vcc.(availability); ok {
+		return a.Available()
+	}
+	return nil
+}
+
+// deferDelivery puts the work off: a copy of the message scheduled after a
+// back-off, under a new message id (so duplicate detection does not drop
+// it, while a second copy of the same deferral, after a crash between the
+// send and the answer, is dropped), with the deferral count and since when
+// in its properties. Past the horizon it is a permanent failure instead,
+// which the queue dead-letters with its reason.
+func (i *Ingester) deferDelivery(ctx context.Context, d Delivery, body message.Body, cause error, log *slog.Logger) (Result, error) {
+	now := i.opts.Now().UTC()
+	n, _ := strconv.Atoi(d.Properties[PropDeferrals])
+	since, err := time.Parse(time.RFC3339, d.Properties[PropDeferredSince])
+	if err != nil {
+		since = now
+	}
+	if now.Sub(since) >= i.opts.DeferralHorizon {
+		f := &Failure{InteractionID: body.InteractionID, Permanent: true, Err: cause,
+			Reason: fmt.Sprintf("VCC unavailable for longer than the deferral horizon (%s, since %s, %d deferrals): %v", i.opts.DeferralHorizon, since.Format(time.RFC3339), n, cause)}
+		i.recordFailure(ctx, d, f, log)
+		return Result{}, f
+	}
+	delay := i.opts.DeferBase << min(n, 16)
+	if delay <= 0 || delay > i.opts.DeferMax {
+		delay = i.opts.DeferMax
+	}
+	var ue *vcc.UnavailableError
+	if errors.As(cause, &ue) && ue.RetryIn > delay {
+		delay = ue.RetryIn
+	}
+	delay += time.Duration(rand.Int64N(int64(delay/10) + 1)) // spread the returns
+	props := make(map[string]string, len(d.Properties)+2)
+	for k, v := range d.Properties {
+		props[k] = v
+	}
+	props[PropDeferrals] = strconv.Itoa(n + 1)
+	props[PropDeferredSince] = since.Format(time.RFC3339)
+	id := baseID(d.MessageID, body.InteractionID) + ".deferred-" + strconv.Itoa(n+1)
+	out := queue.Outgoing{ID: id, Body: d.Body, ContentType: message.ContentType, Properties: props, ScheduledAt: now.Add(delay)}
+	if err := i.opts.Requeue.SendBatch(ctx, []queue.Outgoing{out}); err != nil {
+		// Not deferred: fail the delivery (it is retried), nothing is lost.
+		return Result{}, &Failure{InteractionID: body.InteractionID, Reason: fmt.Sprintf("VCC unavailable and the deferred copy was not accepted: %v", err), Err: err}
+	}
+	log.Warn("VCC unavailable: deferred", "deferrals", n+1, "retryIn", delay.String(), "deferredSince", since, "copyId", id, "cause", cause.Error())
+	return Result{InteractionID: body.InteractionID, Outcome: Deferred, Reason: fmt.Sprintf("VCC unavailable; retried in %s (deferral %d)", delay.Round(time.Second), n+1)}, nil
+}
+
+// baseID is the message id without an earlier deferral's suffix.
+func baseID(id, guid string) string {
+	if id == "" {
+		return guid
+	}
+	if i := strings.Index(id, ".deferred-"); i > 0 {
+		return id[:i]
+	}
+	return id
+}
