@@ -276,7 +276,7 @@ func localRun(ctx context.Context, o localOptions, stdout, stderr io.Writer, get
 
 	srv := &server{
 		discover: discover.New(client, q, state, discoverOptions(cfg, log)),
-		ingest:   ingest.New(client, sink, state, ingest.Options{IsAudio: cfg.IsAudio, Logger: log, Requeue: q}),
+		ingest:   ingest.New(client, sink, state, ingest.Options{IsAudio: cfg.IsAudio, Logger: log, Requeue: q, DeferralHorizon: cfg.DeferralHorizon}),
 		log:      log,
 		now:      time.Now,
 		deadline: hs.InvocationDeadline(),

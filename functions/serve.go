@@ -77,7 +77,7 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 
 	srv := &server{
 		discover: discover.New(client, q, blobs.State(), discoverOptions(cfg, log)),
-		ingest:   ingest.New(client, blobs, blobs.State(), ingest.Options{IsAudio: cfg.IsAudio, Logger: log, Requeue: q}),
+		ingest:   ingest.New(client, blobs, blobs.State(), ingest.Options{IsAudio: cfg.IsAudio, Logger: log, Requeue: q, DeferralHorizon: cfg.DeferralHorizon}),
 		log:      log,
 		now:      time.Now,
 		deadline: hs.InvocationDeadline(),

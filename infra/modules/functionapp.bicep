@@ -118,6 +118,7 @@ var productSettings = {
   DISCOVER_SETTLE: '10m'
   // Must equal the queue's maxDeliveryCount (servicebus.bicep).
   INGEST_MAX_ATTEMPTS: '10'
+  INGEST_DEFERRAL_HORIZON: '24h'
 }
 
 // Settings the Functions host reads: identity-based connections for its own

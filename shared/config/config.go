@@ -52,6 +52,9 @@ type Config struct {
 
 	AudioTypes  []string
 	MaxAttempts int // the queue's maxDeliveryCount: ingest stops calling VCC for a message that cannot succeed
+	// DeferralHorizon is how long ingest puts work off while VCC is
+	// unavailable before it is dead-lettered.
+	DeferralHorizon time.Duration
 
 	Port string // FUNCTIONS_CUSTOMHANDLER_PORT
 }
@@ -85,6 +88,7 @@ var Settings = []Setting{
 	{"DISCOVER_OVERLAP", "6h", "how far before the checkpoint each run re-lists: a call's recording is listed only once it exists, so this covers the longest call plus VCC's processing"},
 	{"DISCOVER_SETTLE", "10m", "how long before now each window ends"},
 	{"INGEST_MAX_ATTEMPTS", strconv.Itoa(DefaultMaxAttempts), "deliveries before a message is dead-lettered (the queue's maxDeliveryCount)"},
+	{"INGEST_DEFERRAL_HORIZON", "24h", "how long an interaction is put off (scheduled again) while VCC is unavailable before it is dead-lettered"},
 }
 
 // Load reads and validates the settings. getenv is os.Getenv in production.
@@ -115,6 +119,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c.DiscoverOverlap = duration(getenv, "DISCOVER_OVERLAP", 6*time.Hour, &errs)
 	c.DiscoverSettle = duration(getenv, "DISCOVER_SETTLE", 10*time.Minute, &errs)
 	c.MaxAttempts = integer(getenv, "INGEST_MAX_ATTEMPTS", DefaultMaxAttempts, &errs)
+	c.DeferralHorizon = duration(getenv, "INGEST_DEFERRAL_HORIZON", 24*time.Hour, &errs)
 	for _, t := range strings.Split(orDefault(getenv("VCC_AUDIO_TYPES"), DefaultAudioTypes), ",") {
 		if t = strings.TrimSpace(t); t != "" {
 			c.AudioTypes = append(c.AudioTypes, t)
@@ -144,6 +149,9 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if c.MaxAttempts < 1 {
 		errs = append(errs, errors.New("INGEST_MAX_ATTEMPTS: must be at least 1"))
+	}
+	if c.DeferralHorizon <= 0 {
+		errs = append(errs, errors.New("INGEST_DEFERRAL_HORIZON: must be positive"))
 	}
 	return c, errors.Join(errs...)
 }
