@@ -29,7 +29,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	dir := fs.String("dir", ".local/bench", "directory for the run's data, logs and bench.json (emptied first)")
 	latency := fs.Duration("latency", 50*time.Millisecond, "sandbox latency per request")
-	only := fs.String("only", "", "comma-separated scenario ids to run (calls, rate, memory, copy, discovery, coldstart)")
+	only := fs.String("only", "", "comma-separated scenario ids to run (calls, rate, memory, copy, discovery, coldstart, smallwindow, rolling, outage)")
+	outage := fs.Duration("outage", 30*time.Minute, "how long VCC is down in the outage scenario")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (for go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -41,7 +42,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	opts := bench.Options{Dir: *dir, Latency: *latency, Progress: stderr}
+	opts := bench.Options{Dir: *dir, Latency: *latency, Progress: stderr, Outage: *outage}
 	if *only != "" {
 		opts.Only = strings.Split(*only, ",")
 	}

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/vcc-ingest/vcc-ingest/functions/discover"
 	"github.com/vcc-ingest/vcc-ingest/functions/ingest"
 	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
 	"github.com/vcc-ingest/vcc-ingest/shared/vccsim"
@@ -81,5 +83,44 @@ func TestDeferralHorizonDeadLetters(t *testing.T) {
 		if err != nil || !found || !strings.Contains(string(data), "deferral horizon") {
 			t.Errorf("%s: failure record %s (found %v, %v), want the horizon as the reason", m.ID, data, found, err)
 		}
+	}
+}
+
+// Discover during an outage fails without moving its checkpoint; the next
+// tick after VCC's return lists on from where the checkpoint stood.
+func TestDiscoverKeepsItsCheckpointThroughAnOutage(t *testing.T) {
+	p := newPipeline(t, vccsim.Options{Seed: 23, Start: day, Days: 1, InteractionsPerDay: 30})
+	ctx := t.Context()
+	through := func() time.Time {
+		t.Helper()
+		data, _, found, err := p.blobs.State().Load(ctx, discover.CheckpointName)
+		if err != nil || !found {
+			t.Fatalf("checkpoint: found %v, %v", found, err)
+		}
+		var cp discover.Checkpoint
+		if err := json.Unmarshal(data, &cp); err != nil {
+			t.Fatal(err)
+		}
+		return cp.Through
+	}
+	now := day.Add(12 * time.Hour)
+	if _, err := p.srv.discover.Run(ctx, now, false); err != nil {
+		t.Fatal(err)
+	}
+	before := through()
+	p.sim.StartOutage(time.Hour)
+	if _, err := p.srv.discover.Run(ctx, now.Add(15*time.Minute), false); err == nil || vcc.IsPermanent(err) {
+		t.Fatalf("discover during the outage: %v, want a transient failure", err)
+	}
+	if got := through(); !got.Equal(before) {
+		t.Fatalf("the checkpoint moved from %v to %v during the outage", before, got)
+	}
+	p.sim.EndOutage()
+	run, err := p.srv.discover.Run(ctx, now.Add(30*time.Minute), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !run.Start.Equal(before.Add(-time.Hour)) || !run.End.Equal(now.Add(20*time.Minute)) {
+		t.Errorf("the tick after the outage listed %v → %v; want from the checkpoint %v less the overlap to now less the settle", run.Start, run.End, before)
 	}
 }

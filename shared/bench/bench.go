@@ -51,6 +51,8 @@ type Options struct {
 	Only []string
 	// Progress receives a line per scenario as it starts (nil: silent).
 	Progress io.Writer
+	// Outage is how long VCC is down in the outage scenario (default 30m).
+	Outage time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -59,6 +61,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Latency <= 0 {
 		o.Latency = 50 * time.Millisecond
+	}
+	if o.Outage <= 0 {
+		o.Outage = 30 * time.Minute
 	}
 	return o
 }
@@ -142,6 +147,9 @@ func scenarios() []scenario {
 		{"copy", "copy throughput vs raw GET→PUT", copyThroughput},
 		{"discovery", "discovery of a 100,000-interaction window", discovery},
 		{"coldstart", "cold start of handler serve", coldStart},
+		{"smallwindow", "a 50-interaction window at the default budget", smallWindow},
+		{"rolling", "the budget over any rolling minute, 20-second tokens", rollingBudget},
+		{"outage", "a VCC outage in the middle of a window", outage},
 	}
 }
 

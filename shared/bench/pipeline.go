@@ -114,14 +114,19 @@ func (e *env) newPipeline(ctx context.Context, o pipelineOptions) (*pipeline, er
 		return nil, err
 	}
 	p.disc = discover.New(p.client, p.queue, p.blobs.State(), discover.Options{IsAudio: isAudio, Logger: log})
-	ing := ingest.New(p.client, p.blobs, p.blobs.State(), ingest.Options{IsAudio: isAudio, Logger: log})
+	ing := ingest.New(p.client, p.blobs, p.blobs.State(), ingest.Options{IsAudio: isAudio, Logger: log, Requeue: p.queue})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
 	p.srv = &http.Server{Handler: e.product.Handler(p.disc, ing, log), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = p.srv.Serve(ln) }()
-	p.host = &devhost.Host{BaseURL: "http://" + ln.Addr().String(), Queue: p.queue, Workers: o.workers, Logger: log, OnResult: p.result}
+	p.host = &devhost.Host{BaseURL: "http://" + ln.Addr().String(), Queue: p.queue, Workers: o.workers, Logger: log, OnResult: p.result,
+		// Deferred copies wait on the queue for their time: not done yet.
+		Pending: func() (int, error) {
+			st, err := p.queue.Stats()
+			return st.Active + st.Locked + st.Scheduled, err
+		}}
 	if err := p.host.WaitReady(ctx, 10*time.Second); err != nil {
 		return nil, err
 	}
