@@ -12,10 +12,10 @@ import (
 	"time"
 
 	"github.com/vcc-ingest/vcc-ingest/functions/discover"
-	"github.com/vcc-ingest/vcc-ingest/functions/ingest"
 	"github.com/vcc-ingest/vcc-ingest/shared/doctor"
 	"github.com/vcc-ingest/vcc-ingest/shared/message"
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
+	"github.com/vcc-ingest/vcc-ingest/shared/records"
 	"github.com/vcc-ingest/vcc-ingest/shared/replay"
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
 	"github.com/vcc-ingest/vcc-ingest/shared/vccsim"
@@ -95,8 +95,8 @@ func deadLetters(t *testing.T, dataDir string, guids []string, reasons []string)
 		if err := q.DeadLetter(ctx, m, queue.ReasonMaxDeliveryCountExceeded, "Message could not be consumed after 10 delivery attempts."); err != nil {
 			t.Fatal(err)
 		}
-		rec, _ := json.Marshal(ingest.FailureRecord{InteractionID: guids[i], MessageID: guids[i], Reason: reasons[i], DeliveryCount: 10, At: time.Now()})
-		if err := state.Put(ctx, ingest.FailureName(guids[i]), rec); err != nil {
+		rec, _ := json.Marshal(records.FailureRecord{InteractionID: guids[i], MessageID: guids[i], Reason: reasons[i], DeliveryCount: 10, At: time.Now()})
+		if err := state.Put(ctx, records.FailureName(guids[i]), rec); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -177,7 +177,7 @@ func TestReplayAfterTheCauseIsFixed(t *testing.T) {
 		t.Fatalf("%d dead letters after the replay", len(left))
 	}
 	for _, e := range entries {
-		if _, _, found, _ := p.blobs.State().Load(ctx, ingest.FailureName(e.InteractionID)); found {
+		if _, _, found, _ := p.blobs.State().Load(ctx, records.FailureName(e.InteractionID)); found {
 			t.Errorf("failure record of %s not cleared", e.InteractionID)
 		}
 	}

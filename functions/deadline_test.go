@@ -11,6 +11,7 @@ import (
 
 	"github.com/vcc-ingest/vcc-ingest/functions/ingest"
 	"github.com/vcc-ingest/vcc-ingest/shared/devhost"
+	"github.com/vcc-ingest/vcc-ingest/shared/records"
 	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
 	"github.com/vcc-ingest/vcc-ingest/shared/vccsim"
 )
@@ -96,7 +97,7 @@ func TestIngestStopsAtTheInvocationDeadline(t *testing.T) {
 		t.Fatalf("%d failed deliveries for %d messages: the stalled copies were not cut at the deadline", len(failed), run.Enqueued)
 	}
 	for _, r := range failed {
-		var f Failure
+		var f records.InvocationFailure
 		_ = json.Unmarshal(r.ReturnValue, &f)
 		if f.Permanent || !strings.Contains(f.Error, "invocation deadline passed") {
 			t.Errorf("%s: failure %+v, want a transient one naming the deadline", r.MessageID, f)

@@ -28,6 +28,7 @@ import (
 	"github.com/vcc-ingest/vcc-ingest/shared/hostjson"
 	"github.com/vcc-ingest/vcc-ingest/shared/message"
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
+	"github.com/vcc-ingest/vcc-ingest/shared/records"
 	"github.com/vcc-ingest/vcc-ingest/shared/secrets"
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
 	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
@@ -466,7 +467,7 @@ func scheduled(ctx context.Context, host *devhost.Host, tally *tally, o localOpt
 		if err != nil && ctx.Err() == nil {
 			log.Error("discover tick failed", "error", err)
 		}
-		var run discover.Run
+		var run records.Run
 		if err == nil && json.Unmarshal(rv, &run) == nil {
 			tally.addDiscovered(run.Found, run.Enqueued, run.NoAudio)
 		}
@@ -551,19 +552,19 @@ func (t *tally) add(r devhost.Result) {
 	defer t.mu.Unlock()
 	if !r.OK() {
 		t.failedAttempts++
-		var f Failure
+		var f records.InvocationFailure
 		_ = json.Unmarshal(r.ReturnValue, &f)
 		t.lastFailureByReason[shortReason(f.Error)]++
 		return
 	}
-	var res ingest.Result
+	var res records.Result
 	_ = json.Unmarshal(r.ReturnValue, &res)
 	switch res.Outcome {
-	case ingest.Stored:
+	case records.Stored:
 		t.stored++
-	case ingest.Complete:
+	case records.Complete:
 		t.complete++
-	case ingest.Skipped:
+	case records.Skipped:
 		t.skipped[res.Reason]++
 		return
 	}
@@ -638,8 +639,8 @@ func listDeadLetters(ctx context.Context, q *queue.Embedded, state store.State, 
 		}
 		if body, err := message.Decode(m.Body); err == nil {
 			d.InteractionID = body.InteractionID
-			if data, _, found, err := state.Load(ctx, ingest.FailureName(body.InteractionID)); err == nil && found {
-				var rec ingest.FailureRecord
+			if data, _, found, err := state.Load(ctx, records.FailureName(body.InteractionID)); err == nil && found {
+				var rec records.FailureRecord
 				if json.Unmarshal(data, &rec) == nil && rec.Reason != "" {
 					d.Reason = rec.Reason
 				}

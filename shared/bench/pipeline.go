@@ -20,6 +20,7 @@ import (
 	"github.com/vcc-ingest/vcc-ingest/shared/config"
 	"github.com/vcc-ingest/vcc-ingest/shared/devhost"
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
+	"github.com/vcc-ingest/vcc-ingest/shared/records"
 	"github.com/vcc-ingest/vcc-ingest/shared/secrets"
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
 	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
@@ -48,7 +49,7 @@ type pipeline struct {
 	log    *os.File
 
 	mu     sync.Mutex
-	copied int   // recordings copied (ingest.Result.Copied)
+	copied int   // recordings copied (records.Result.Copied)
 	bytes  int64 // bytes copied
 	failed int   // failed invocations
 	done   []time.Time
@@ -136,7 +137,7 @@ func (p *pipeline) result(r devhost.Result) {
 		p.failed++
 		return
 	}
-	var res ingest.Result
+	var res records.Result
 	if json.Unmarshal(r.ReturnValue, &res) == nil {
 		p.copied += res.Copied
 		p.bytes += res.Bytes
