@@ -310,3 +310,14 @@ func TestReportCommandAfterALocalRun(t *testing.T) {
 		t.Fatalf("after removing a sidecar: status %d, %+v", status, r)
 	}
 }
+
+// The sandbox flags are one definition: every command that takes --sandbox
+// takes --sandbox-deny and rejects a bad value before doing anything.
+func TestSandboxDenyOnEveryCommand(t *testing.T) {
+	for _, cmd := range []string{"local", "report", "backfill", "doctor"} {
+		status, _, stderr := runCmd(t, cmd, "--sandbox", "--sandbox-deny", "sideways")
+		if status != 2 || !strings.Contains(stderr, "sideways") {
+			t.Errorf("%s: status %d %s", cmd, status, stderr)
+		}
+	}
+}
