@@ -5,6 +5,10 @@
 // after every message of a window was accepted by the queue, so a crash at
 // any point yields duplicates at worst (absorbed by the queue's duplicate
 // detection, MessageId = interaction guid), never a gap.
+//
+// Where changes go: how a window is chosen and listed, here; the run record,
+// shared/records; the message body, shared/message; what VCC returns,
+// shared/vcc.
 package discover
 
 import (

@@ -8,6 +8,10 @@
 // redelivers), or a permanent failure (recorded where replay and reports find
 // it; later deliveries of the same message fail at once without calling VCC,
 // until the queue dead-letters it).
+//
+// Where changes go: how an interaction is copied, here; the documents it
+// writes (the sidecar, failure and skip records), shared/records; what VCC
+// returns, shared/vcc; blob names, shared/store.
 package ingest
 
 import (
