@@ -12,10 +12,10 @@ import (
 	"time"
 
 	"github.com/vcc-ingest/vcc-ingest/functions/discover"
-	"github.com/vcc-ingest/vcc-ingest/functions/ingest"
 	"github.com/vcc-ingest/vcc-ingest/shared/doctor"
 	"github.com/vcc-ingest/vcc-ingest/shared/message"
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
+	"github.com/vcc-ingest/vcc-ingest/shared/records"
 	"github.com/vcc-ingest/vcc-ingest/shared/replay"
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
 	"github.com/vcc-ingest/vcc-ingest/shared/vccsim"
@@ -95,8 +95,8 @@ func deadLetters(t *testing.T, dataDir string, guids []string, reasons []string)
 		if err := q.DeadLetter(ctx, m, queue.ReasonMaxDeliveryCountExceeded, "Message could not be consumed after 10 delivery attempts."); err != nil {
 			t.Fatal(err)
 		}
-		rec, _ := json.Marshal(ingest.FailureRecord{InteractionID: guids[i], MessageID: guids[i], Reason: reasons[i], DeliveryCount: 10, At: time.Now()})
-		if err := state.Put(ctx, ingest.FailureName(guids[i]), rec); err != nil {
+		rec, _ := json.Marshal(records.FailureRecord{InteractionID: guids[i], MessageID: guids[i], Reason: reasons[i], DeliveryCount: 10, At: time.Now()})
+		if err := state.Put(ctx, records.FailureName(guids[i]), rec); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -177,7 +177,7 @@ func TestReplayAfterTheCauseIsFixed(t *testing.T) {
 		t.Fatalf("%d dead letters after the replay", len(left))
 	}
 	for _, e := range entries {
-		if _, _, found, _ := p.blobs.State().Load(ctx, ingest.FailureName(e.InteractionID)); found {
+		if _, _, found, _ := p.blobs.State().Load(ctx, records.FailureName(e.InteractionID)); found {
 			t.Errorf("failure record of %s not cleared", e.InteractionID)
 		}
 	}
@@ -308,5 +308,16 @@ func TestReportCommandAfterALocalRun(t *testing.T) {
 	}
 	if status != 1 || r.Gaps != 1 || r.Total.Missing != 1 {
 		t.Fatalf("after removing a sidecar: status %d, %+v", status, r)
+	}
+}
+
+// The sandbox flags are one definition: every command that takes --sandbox
+// takes --sandbox-deny and rejects a bad value before doing anything.
+func TestSandboxDenyOnEveryCommand(t *testing.T) {
+	for _, cmd := range []string{"local", "report", "backfill", "doctor"} {
+		status, _, stderr := runCmd(t, cmd, "--sandbox", "--sandbox-deny", "sideways")
+		if status != 2 || !strings.Contains(stderr, "sideways") {
+			t.Errorf("%s: status %d %s", cmd, status, stderr)
+		}
 	}
 }

@@ -11,6 +11,8 @@ import (
 
 	"github.com/vcc-ingest/vcc-ingest/functions/ingest"
 	"github.com/vcc-ingest/vcc-ingest/shared/devhost"
+	"github.com/vcc-ingest/vcc-ingest/shared/local"
+	"github.com/vcc-ingest/vcc-ingest/shared/records"
 	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
 	"github.com/vcc-ingest/vcc-ingest/shared/vccsim"
 )
@@ -96,7 +98,7 @@ func TestIngestStopsAtTheInvocationDeadline(t *testing.T) {
 		t.Fatalf("%d failed deliveries for %d messages: the stalled copies were not cut at the deadline", len(failed), run.Enqueued)
 	}
 	for _, r := range failed {
-		var f Failure
+		var f records.InvocationFailure
 		_ = json.Unmarshal(r.ReturnValue, &f)
 		if f.Permanent || !strings.Contains(f.Error, "invocation deadline passed") {
 			t.Errorf("%s: failure %+v, want a transient one naming the deadline", r.MessageID, f)
@@ -122,17 +124,17 @@ func TestHostRestartAfterTimeoutLosesNothing(t *testing.T) {
 	p := newPipeline(t, vccsim.Options{Seed: 20, Start: day, Days: 1, InteractionsPerDay: 6})
 	p.srv.ingest = ingest.New(&stallingFirstDownload{Client: p.client, seen: map[string]bool{}}, p.blobs, p.blobs.State(), ingest.Options{IsAudio: isAudio, Logger: p.srv.log})
 	p.srv.deadline = 0 // a handler that does not bound itself
-	proc := &handlerProcess{handler: p.srv.handler(), log: p.srv.log}
-	url, err := proc.start()
+	proc := &local.HandlerProcess{Handler: p.srv.handler(), Log: p.srv.log}
+	url, err := proc.Start()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { proc.stop(0) })
+	t.Cleanup(func() { proc.Stop(0) })
 	p.host.BaseURL = url
 	p.host.FunctionTimeout = 1500 * time.Millisecond
 	p.host.Restart = func(context.Context) (string, error) {
-		proc.stop(0)
-		return proc.start()
+		proc.Stop(0)
+		return proc.Start()
 	}
 	run := p.enqueueDay(day)
 	p.drain()

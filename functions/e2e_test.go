@@ -21,6 +21,7 @@ import (
 	"github.com/vcc-ingest/vcc-ingest/shared/azuritetest"
 	"github.com/vcc-ingest/vcc-ingest/shared/devhost"
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
+	"github.com/vcc-ingest/vcc-ingest/shared/records"
 	"github.com/vcc-ingest/vcc-ingest/shared/secrets"
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
 	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
@@ -150,7 +151,7 @@ func newPipeline(t *testing.T, opts vccsim.Options) *pipeline {
 	return p
 }
 
-func (p *pipeline) enqueueDay(day time.Time) discover.Run {
+func (p *pipeline) enqueueDay(day time.Time) records.Run {
 	p.t.Helper()
 	run, err := p.srv.discover.Enqueue(context.Background(), day, day.Add(24*time.Hour), "test", time.Now())
 	if err != nil {
@@ -239,13 +240,13 @@ func (p *pipeline) checkStored(want []vccsim.Recording) {
 	}
 }
 
-func (p *pipeline) sidecar(r vccsim.Recording) ingest.Sidecar {
+func (p *pipeline) sidecar(r vccsim.Recording) records.Sidecar {
 	p.t.Helper()
 	data, found, err := p.blobs.GetSidecar(context.Background(), store.SidecarName(r.Start, r.InteractionGUID))
 	if err != nil || !found {
 		p.t.Fatalf("sidecar of %s: found=%v err=%v", r.InteractionGUID, found, err)
 	}
-	var s ingest.Sidecar
+	var s records.Sidecar
 	if err := json.Unmarshal(data, &s); err != nil {
 		p.t.Fatal(err)
 	}

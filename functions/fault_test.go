@@ -12,11 +12,11 @@ import (
 	"time"
 
 	"github.com/vcc-ingest/vcc-ingest/functions/discover"
-	"github.com/vcc-ingest/vcc-ingest/functions/ingest"
 	"github.com/vcc-ingest/vcc-ingest/shared/azuritetest"
 	"github.com/vcc-ingest/vcc-ingest/shared/config"
 	"github.com/vcc-ingest/vcc-ingest/shared/message"
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
+	"github.com/vcc-ingest/vcc-ingest/shared/records"
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
 	"github.com/vcc-ingest/vcc-ingest/shared/vccsim"
 )
@@ -108,11 +108,11 @@ func TestFaultsKillsOutageReplayAndStorageRestart(t *testing.T) {
 		if err != nil {
 			t.Fatalf("dead letter %s: %v", m.ID, err)
 		}
-		data, _, found, err := blobs.State().Load(context.Background(), ingest.FailureName(body.InteractionID))
+		data, _, found, err := blobs.State().Load(context.Background(), records.FailureName(body.InteractionID))
 		if err != nil {
 			t.Fatal(err)
 		}
-		var rec ingest.FailureRecord
+		var rec records.FailureRecord
 		switch {
 		case found && json.Unmarshal(data, &rec) == nil && rec.Reason != "":
 			recorded++

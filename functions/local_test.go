@@ -21,6 +21,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 
 	"github.com/vcc-ingest/vcc-ingest/shared/azuritetest"
+	"github.com/vcc-ingest/vcc-ingest/shared/local"
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
 	"github.com/vcc-ingest/vcc-ingest/shared/vccsim"
 )
@@ -342,11 +343,11 @@ func TestLocalSummaryNamesDeadLetters(t *testing.T) {
 	if named != 20 || !strings.Contains(stdout.String(), fmt.Sprintf("… and %d more", len(want)-20)) {
 		t.Errorf("summary names %d of %d dead letters, want 20 and a count of the rest:\n%s", named, len(want), stdout.String())
 	}
-	file := filepath.Join(data, deadLettersFile)
+	file := filepath.Join(data, local.DeadLettersFile)
 	if !strings.Contains(stdout.String(), file) {
 		t.Errorf("summary does not say where the full list is (%s)", file)
 	}
-	var listed []deadLetter
+	var listed []local.DeadLetter
 	raw, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
@@ -354,7 +355,7 @@ func TestLocalSummaryNamesDeadLetters(t *testing.T) {
 	if err := json.Unmarshal(raw, &listed); err != nil {
 		t.Fatal(err)
 	}
-	checkAll := func(what string, got []deadLetter) {
+	checkAll := func(what string, got []local.DeadLetter) {
 		t.Helper()
 		var ids []string
 		for _, d := range got {
@@ -370,14 +371,14 @@ func TestLocalSummaryNamesDeadLetters(t *testing.T) {
 			t.Errorf("%s lists %d interactions, want all %d", what, len(ids), len(w))
 		}
 	}
-	checkAll(deadLettersFile, listed)
+	checkAll(local.DeadLettersFile, listed)
 
 	stdout.Reset()
 	stderr.Reset()
 	if status := run(context.Background(), args(t.TempDir(), "--json"), &stdout, &stderr, getenv); status != 1 {
 		t.Fatalf("--json: status %d, want 1\n%s", status, stderr.String())
 	}
-	var sum summaryJSON
+	var sum local.SummaryJSON
 	if err := json.Unmarshal(stdout.Bytes(), &sum); err != nil {
 		t.Fatalf("--json stdout is not one JSON summary: %v\n%s", err, stdout.String())
 	}

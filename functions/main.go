@@ -1,17 +1,24 @@
 // Command handler is vcc-ingest's one binary: the Azure Functions custom
 // handler (no subcommand, or "serve"), and the operator commands.
+//
+// Package main is only the dispatch (main.go), the Functions server
+// (server.go: one route per function folder) and its start-up as the host
+// runs it (serve.go). The steps are functions/<name>/ next to their
+// function.json; the local runner is shared/local; the operator commands and
+// the flags and wiring they share are shared/ops. Those packages get the
+// steps from here (steps()), since nothing under shared/ imports functions/.
 package main
 
 import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 
-	"github.com/vcc-ingest/vcc-ingest/shared/logging"
+	"github.com/vcc-ingest/vcc-ingest/shared/local"
+	"github.com/vcc-ingest/vcc-ingest/shared/ops"
 )
 
 const usage = `vcc-ingest copies call recordings from Vonage Contact Center into Azure Blob Storage.
@@ -49,19 +56,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	case "serve":
 		err = runServe(ctx, getenv, stdout, stderr)
 	case "local":
-		return runLocal(ctx, args, stdout, stderr, getenv)
+		return local.Main(ctx, args, stdout, stderr, getenv, steps())
 	case "sandbox":
-		err = runSandbox(ctx, args, stdout, stderr)
+		err = ops.Sandbox(ctx, args, stdout, stderr)
 	case "bench":
-		err = runBench(ctx, args, stdout, stderr)
+		err = ops.Bench(ctx, args, stdout, stderr, steps())
 	case "replay":
-		return runReplay(ctx, args, stdout, stderr, getenv)
+		return ops.Replay(ctx, args, stdout, stderr, getenv)
 	case "backfill":
-		return runBackfill(ctx, args, stdout, stderr, getenv)
+		return ops.Backfill(ctx, args, stdout, stderr, getenv, steps())
 	case "doctor":
-		return runDoctor(ctx, args, stdout, stderr, getenv)
+		return ops.Doctor(ctx, args, stdout, stderr, getenv)
 	case "report":
-		return runReport(ctx, args, stdout, stderr, getenv)
+		return ops.Report(ctx, args, stdout, stderr, getenv)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -74,9 +81,4 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return 1
 	}
 	return 0
-}
-
-// newLogger writes every record to one stream (handler local's run.log).
-func newLogger(w io.Writer) *slog.Logger {
-	return logging.New(w, w, slog.LevelInfo)
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/vcc-ingest/vcc-ingest/functions/discover"
 	"github.com/vcc-ingest/vcc-ingest/functions/ingest"
+	"github.com/vcc-ingest/vcc-ingest/shared/records"
 	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
 	"github.com/vcc-ingest/vcc-ingest/shared/vccsim"
 )
@@ -79,7 +80,7 @@ func TestDeferralHorizonDeadLetters(t *testing.T) {
 	}
 	for _, m := range dead {
 		guid := strings.SplitN(m.ID, ".", 2)[0]
-		data, _, found, err := p.blobs.State().Load(t.Context(), ingest.FailureName(guid))
+		data, _, found, err := p.blobs.State().Load(t.Context(), records.FailureName(guid))
 		if err != nil || !found || !strings.Contains(string(data), "deferral horizon") {
 			t.Errorf("%s: failure record %s (found %v, %v), want the horizon as the reason", m.ID, data, found, err)
 		}

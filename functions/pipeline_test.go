@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/vcc-ingest/vcc-ingest/functions/discover"
-	"github.com/vcc-ingest/vcc-ingest/functions/ingest"
 	"github.com/vcc-ingest/vcc-ingest/shared/invoke/invoketest"
 	"github.com/vcc-ingest/vcc-ingest/shared/message"
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
+	"github.com/vcc-ingest/vcc-ingest/shared/records"
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
 	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
 	"github.com/vcc-ingest/vcc-ingest/shared/vccsim"
@@ -156,9 +156,9 @@ func TestDuplicateDeliveriesDownloadNothing(t *testing.T) {
 	}
 	complete := 0
 	for _, r := range p.results {
-		var res ingest.Result
+		var res records.Result
 		_ = json.Unmarshal(r.ReturnValue, &res)
-		if r.OK() && res.Outcome == ingest.Complete {
+		if r.OK() && res.Outcome == records.Complete {
 			complete++
 		}
 	}
@@ -227,11 +227,11 @@ func TestUnknownInteractionIsDeadLetteredWithReason(t *testing.T) {
 	if got := p.sim.Counters().ByEndpoint["content.get"]; got != 1 {
 		t.Errorf("content.get calls = %d, want 1 (no hammering on redelivery)", got)
 	}
-	data, _, found, err := p.blobs.State().Load(context.Background(), ingest.FailureName(guid))
+	data, _, found, err := p.blobs.State().Load(context.Background(), records.FailureName(guid))
 	if err != nil || !found {
 		t.Fatalf("failure record: found=%v err=%v", found, err)
 	}
-	var rec ingest.FailureRecord
+	var rec records.FailureRecord
 	_ = json.Unmarshal(data, &rec)
 	if !rec.Permanent || !strings.Contains(rec.Reason, "unknown interaction") {
 		t.Errorf("failure record = %+v", rec)
@@ -303,7 +303,7 @@ func TestHandlerAnswersHostFixture(t *testing.T) {
 		t.Fatalf("status %d, want 500 for an interaction the sandbox does not know", rec.Code)
 	}
 	var resp struct {
-		ReturnValue Failure
+		ReturnValue records.InvocationFailure
 		Logs        []string
 	}
 	if err := json.Unmarshal(rec.Body.Bytes(), &resp); err != nil {
@@ -337,7 +337,7 @@ func TestRecordingAddedAfterCompletion(t *testing.T) {
 	victim := want[0]
 	ctx := context.Background()
 	sc := p.sidecar(victim)
-	var kept []ingest.SidecarRecord
+	var kept []records.SidecarRecord
 	for _, r := range sc.Recordings {
 		if r.ContentKey != victim.ContentKey {
 			kept = append(kept, r)

@@ -9,14 +9,12 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
-
 	"github.com/vcc-ingest/vcc-ingest/functions/discover"
 	"github.com/vcc-ingest/vcc-ingest/functions/ingest"
 	"github.com/vcc-ingest/vcc-ingest/shared/config"
 	"github.com/vcc-ingest/vcc-ingest/shared/hostjson"
 	"github.com/vcc-ingest/vcc-ingest/shared/logging"
+	"github.com/vcc-ingest/vcc-ingest/shared/ops"
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
 	"github.com/vcc-ingest/vcc-ingest/shared/secrets"
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
@@ -40,7 +38,7 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 	if err != nil {
 		return err
 	}
-	cred, err := credential(cfg)
+	cred, err := ops.Credential(cfg)
 	if err != nil {
 		return err
 	}
@@ -75,16 +73,12 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 	}
 	defer q.Close()
 
-	srv := &server{
-		discover: discover.New(client, q, blobs.State(), discoverOptions(cfg, log)),
-		ingest:   ingest.New(client, blobs, blobs.State(), ingest.Options{IsAudio: cfg.IsAudio, Logger: log, Requeue: q, DeferralHorizon: cfg.DeferralHorizon}),
-		log:      log,
-		now:      time.Now,
-		deadline: hs.InvocationDeadline(),
-	}
+	h := steps().Handler(ops.Adapters{
+		Config: cfg, Log: log, VCC: client, Queue: q, Sink: blobs, State: blobs.State(), Deadline: hs.InvocationDeadline(),
+	})
 	log.Info("invocation deadline", "deadline", hs.InvocationDeadline().String(), "functionTimeout", hs.FunctionTimeout.String(), "hostJson", hs.Path)
 	addr := net.JoinHostPort("127.0.0.1", cfg.Port)
-	return serve(ctx, addr, srv.handler(), shutdownGrace, log, func(a string) {
+	return serve(ctx, addr, h, shutdownGrace, log, func(a string) {
 		log.Info("custom handler listening", "addr", a)
 	})
 }
@@ -99,66 +93,24 @@ func discoverOptions(cfg config.Config, log *slog.Logger) discover.Options {
 	}
 }
 
-// credential is the app's managed identity: the user-assigned one named by
-// AZURE_CLIENT_ID, or the default chain (developer sign-in) when unset.
-func credential(cfg config.Config) (azcore.TokenCredential, error) {
-	if cfg.AzureClientID != "" {
-		return azidentity.NewManagedIdentityCredential(&azidentity.ManagedIdentityCredentialOptions{
-			ID: azidentity.ClientID(cfg.AzureClientID),
-		})
+// steps are the two steps wired as the product wires them, for the server
+// here and for the packages under shared/ that run them (the local runner,
+// backfill, bench), which may not import functions/.
+func steps() ops.Steps {
+	return ops.Steps{
+		Discover: func(l ops.Lister, s ops.Sender, st store.State, cfg config.Config, log *slog.Logger) ops.Enqueuer {
+			return discover.New(l, s, st, discoverOptions(cfg, log))
+		},
+		Handler: func(a ops.Adapters) http.Handler {
+			srv := &server{
+				discover: discover.New(a.VCC, a.Queue, a.State, discoverOptions(a.Config, a.Log)),
+				ingest: ingest.New(a.VCC, a.Sink, a.State, ingest.Options{IsAudio: a.Config.IsAudio, Logger: a.Log,
+					Requeue: a.Queue, DeferralHorizon: a.Config.DeferralHorizon}),
+				log:      a.Log,
+				now:      time.Now,
+				deadline: a.Deadline,
+			}
+			return srv.handler()
+		},
 	}
-	return azidentity.NewDefaultAzureCredential(nil)
-}
-
-// handlerProcess runs the custom handler's server inside this process for
-// "handler local", standing for the process the Functions host starts and,
-// after a timeout, kills and starts again.
-type handlerProcess struct {
-	handler http.Handler
-	log     *slog.Logger
-
-	srv    *http.Server
-	cancel context.CancelFunc // of the invocations' base context
-	done   chan struct{}
-}
-
-// start serves on a new loopback port and returns its base URL.
-func (p *handlerProcess) start() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	base, cancel := context.WithCancel(context.Background())
-	p.cancel, p.done = cancel, make(chan struct{})
-	p.srv = &http.Server{
-		Handler:           p.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return base },
-	}
-	go func() {
-		defer close(p.done)
-		_ = p.srv.Serve(ln)
-	}()
-	return "http://" + ln.Addr().String(), nil
-}
-
-// stop ends the server: grace lets in-flight invocations finish (a
-// shutdown); past it, or with zero, they are cut as in a killed process:
-// their work is cancelled and commits nothing.
-func (p *handlerProcess) stop(grace time.Duration) {
-	if p.srv == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), grace)
-	defer cancel()
-	if err := p.srv.Shutdown(ctx); err != nil {
-		if grace > 0 {
-			p.log.Warn("in-flight invocations abandoned", "error", err)
-		}
-		p.cancel()
-		_ = p.srv.Close()
-	}
-	p.cancel()
-	<-p.done
-	p.srv = nil
 }

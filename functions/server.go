@@ -13,6 +13,7 @@ import (
 	"github.com/vcc-ingest/vcc-ingest/functions/discover"
 	"github.com/vcc-ingest/vcc-ingest/functions/ingest"
 	"github.com/vcc-ingest/vcc-ingest/shared/invoke"
+	"github.com/vcc-ingest/vcc-ingest/shared/records"
 )
 
 // Binding names, as in each function.json.
@@ -132,22 +133,15 @@ func (s *server) handleIngest(w http.ResponseWriter, r *http.Request) {
 	invoke.Write(w, http.StatusOK, invoke.Response{ReturnValue: res})
 }
 
-// Failure is the ReturnValue of a failed invocation (the host logs it; the
-// local host reads it for its summary).
-type Failure struct {
-	Error     string `json:"error"`
-	Permanent bool   `json:"permanent"`
-}
-
 func fail(w http.ResponseWriter, log *slog.Logger, what string, err error, permanent bool) {
 	log.Error(what, "error", err, "permanent", permanent)
 	invoke.Write(w, http.StatusInternalServerError, invoke.Response{
 		Logs:        []string{what + ": " + err.Error()},
-		ReturnValue: Failure{Error: err.Error(), Permanent: permanent},
+		ReturnValue: records.InvocationFailure{Error: err.Error(), Permanent: permanent},
 	})
 }
 
-func summaryLine(run discover.Run) string {
+func summaryLine(run records.Run) string {
 	b, _ := json.Marshal(map[string]any{
 		"window": []time.Time{run.Start, run.End}, "found": run.Found, "sent": run.Enqueued,
 		"noAudio": run.NoAudio, "sends": run.Sends,

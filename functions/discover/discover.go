@@ -5,6 +5,10 @@
 // after every message of a window was accepted by the queue, so a crash at
 // any point yields duplicates at worst (absorbed by the queue's duplicate
 // detection, MessageId = interaction guid), never a gap.
+//
+// Where changes go: how a window is chosen and listed, here; the run record,
+// shared/records; the message body, shared/message; what VCC returns,
+// shared/vcc.
 package discover
 
 import (
@@ -17,6 +21,7 @@ import (
 
 	"github.com/vcc-ingest/vcc-ingest/shared/message"
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
+	"github.com/vcc-ingest/vcc-ingest/shared/records"
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
 	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
 )
@@ -52,25 +57,6 @@ type Checkpoint struct {
 	UpdatedAt time.Time `json:"updatedAt"`
 }
 
-// Run is the record of one discovery run, written to state and logged.
-type Run struct {
-	Source       string    `json:"source"`
-	Start        time.Time `json:"start"`
-	End          time.Time `json:"end"`
-	PastDue      bool      `json:"pastDue,omitempty"`
-	Chunks       int       `json:"chunks"`
-	Found        int       `json:"interactionsFound"`
-	Enqueued     int       `json:"messagesSent"`
-	NoAudio      int       `json:"skippedNoAudio"`
-	Sends        int       `json:"sends"`
-	WithStats    int       `json:"withStatsDirection"`
-	StartedAt    time.Time `json:"startedAt"`
-	FinishedAt   time.Time `json:"finishedAt"`
-	CheckpointAt time.Time `json:"checkpoint,omitzero"`
-	StatsErrors  []string  `json:"statsErrors,omitempty"`
-	Error        string    `json:"error,omitempty"`
-}
-
 // Discoverer runs discovery over a VCC lister, a queue and the state store.
 type Discoverer struct {
 	vcc   Lister
@@ -102,11 +88,11 @@ func New(l Lister, q Sender, st store.State, opts Options) *Discoverer {
 	return &Discoverer{vcc: l, queue: q, state: st, opts: opts}
 }
 
-// Run discovers the window that ends now-Settle and starts at the checkpoint
+// records.Run discovers the window that ends now-Settle and starts at the checkpoint
 // minus Overlap (or now-Lookback on the first run). Missed runs need no
 // special case: the window simply starts where the last successful run ended.
-func (d *Discoverer) Run(ctx context.Context, now time.Time, pastDue bool) (run Run, err error) {
-	run = Run{Source: "discover", PastDue: pastDue, StartedAt: now.UTC()}
+func (d *Discoverer) Run(ctx context.Context, now time.Time, pastDue bool) (run records.Run, err error) {
+	run = records.Run{Source: "discover", PastDue: pastDue, StartedAt: now.UTC()}
 	defer func() { d.record(ctx, &run, err) }()
 	data, etag, found, err := d.state.Load(ctx, CheckpointName)
 	if err != nil {
@@ -157,8 +143,8 @@ func (d *Discoverer) Run(ctx context.Context, now time.Time, pastDue bool) (run 
 
 // Enqueue sends one message per interaction of [start, end) without touching
 // the checkpoint (backfill).
-func (d *Discoverer) Enqueue(ctx context.Context, start, end time.Time, source string, now time.Time) (run Run, err error) {
-	run = Run{Source: source, Start: start, End: end, StartedAt: now.UTC()}
+func (d *Discoverer) Enqueue(ctx context.Context, start, end time.Time, source string, now time.Time) (run records.Run, err error) {
+	run = records.Run{Source: source, Start: start, End: end, StartedAt: now.UTC()}
 	defer func() { d.record(ctx, &run, err) }()
 	for chunkStart := start; chunkStart.Before(end); chunkStart = chunkStart.Add(d.opts.Chunk) {
 		if err := d.enqueue(ctx, chunkStart, minTime(chunkStart.Add(d.opts.Chunk), end), source, now, &run); err != nil {
@@ -171,7 +157,7 @@ func (d *Discoverer) Enqueue(ctx context.Context, start, end time.Time, source s
 
 // enqueue lists one chunk: Stats first (directions for the whole chunk in a
 // few calls), then the content listing, sending messages in batches.
-func (d *Discoverer) enqueue(ctx context.Context, start, end time.Time, source string, now time.Time, run *Run) error {
+func (d *Discoverer) enqueue(ctx context.Context, start, end time.Time, source string, now time.Time, run *records.Run) error {
 	stats := make(map[string]vcc.Stats)
 	if err := d.vcc.ListStats(ctx, start, end, func(s vcc.Stats) error {
 		stats[s.GUID] = s
@@ -243,7 +229,7 @@ func (d *Discoverer) hasAudio(in vcc.Interaction) bool {
 // record writes the run record and the one-line summary, for failed runs
 // too. A failure to write the record is logged, not fatal: the messages are
 // already on the queue.
-func (d *Discoverer) record(ctx context.Context, run *Run, err error) {
+func (d *Discoverer) record(ctx context.Context, run *records.Run, err error) {
 	run.FinishedAt = time.Now().UTC()
 	if err != nil {
 		run.Error = err.Error()
@@ -253,7 +239,7 @@ func (d *Discoverer) record(ctx context.Context, run *Run, err error) {
 		"found", run.Found, "sent", run.Enqueued, "noAudio", run.NoAudio, "sends", run.Sends,
 		"checkpoint", run.CheckpointAt, "error", run.Error)
 	body, _ := json.Marshal(run)
-	name := fmt.Sprintf("runs/%s/%s.json", run.Source, run.StartedAt.Format("2006/01/02/150405.000000000"))
+	name := records.RunName(run.Source, run.StartedAt)
 	if err := d.state.Put(context.WithoutCancel(ctx), name, body); err != nil {
 		d.opts.Logger.Warn("run record not written", "name", name, "error", err)
 	}

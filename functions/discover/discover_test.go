@@ -10,6 +10,7 @@ import (
 
 	"github.com/vcc-ingest/vcc-ingest/shared/message"
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
+	"github.com/vcc-ingest/vcc-ingest/shared/records"
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
 	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
 )
@@ -227,19 +228,19 @@ func TestFailedRunIsRecorded(t *testing.T) {
 	if _, err := d.Run(context.Background(), now, false); err == nil {
 		t.Fatal("run succeeded")
 	}
-	var records []string
+	var recs []string
 	if err := st.List(context.Background(), "runs/discover/", func(name string) error {
-		records = append(records, name)
+		recs = append(recs, name)
 		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if len(records) != 1 {
-		t.Fatalf("run records %v", records)
+	if len(recs) != 1 {
+		t.Fatalf("run records %v", recs)
 	}
-	data, _, _, _ := st.Load(context.Background(), records[0])
-	var run Run
+	data, _, _, _ := st.Load(context.Background(), recs[0])
+	var run records.Run
 	if err := json.Unmarshal(data, &run); err != nil || run.Error == "" {
-		t.Fatalf("record %s: %s", records[0], data)
+		t.Fatalf("record %s: %s", recs[0], data)
 	}
 }

@@ -12,13 +12,9 @@ import (
 
 	"github.com/vcc-ingest/vcc-ingest/shared/message"
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
+	"github.com/vcc-ingest/vcc-ingest/shared/records"
 	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
 )
-
-// Deferred is the outcome of a delivery put off while VCC is unavailable:
-// a scheduled copy of the message was accepted by the queue, so the host
-// completes this one without spending its delivery count.
-const Deferred Outcome = "deferred"
 
 // Application properties a deferred copy carries.
 const (
@@ -58,7 +54,7 @@ func (i *Ingester) unavailable() error {
 // send and the answer, is dropped), with the deferral count and since when
 // in its properties. Past the horizon it is a permanent failure instead,
 // which the queue dead-letters with its reason.
-func (i *Ingester) deferDelivery(ctx context.Context, d Delivery, body message.Body, cause error, log *slog.Logger) (Result, error) {
+func (i *Ingester) deferDelivery(ctx context.Context, d Delivery, body message.Body, cause error, log *slog.Logger) (records.Result, error) {
 	now := i.opts.Now().UTC()
 	n, _ := strconv.Atoi(d.Properties[PropDeferrals])
 	since, err := time.Parse(time.RFC3339, d.Properties[PropDeferredSince])
@@ -69,7 +65,7 @@ func (i *Ingester) deferDelivery(ctx context.Context, d Delivery, body message.B
 		f := &Failure{InteractionID: body.InteractionID, Permanent: true, Err: cause,
 			Reason: fmt.Sprintf("VCC unavailable for longer than the deferral horizon (%s, since %s, %d deferrals): %v", i.opts.DeferralHorizon, since.Format(time.RFC3339), n, cause)}
 		i.recordFailure(ctx, d, f, log)
-		return Result{}, f
+		return records.Result{}, f
 	}
 	delay := i.opts.DeferBase << min(n, 16)
 	if delay <= 0 || delay > i.opts.DeferMax {
@@ -90,10 +86,10 @@ func (i *Ingester) deferDelivery(ctx context.Context, d Delivery, body message.B
 	out := queue.Outgoing{ID: id, Body: d.Body, ContentType: message.ContentType, Properties: props, ScheduledAt: now.Add(delay)}
 	if err := i.opts.Requeue.SendBatch(ctx, []queue.Outgoing{out}); err != nil {
 		// Not deferred: fail the delivery (it is retried), nothing is lost.
-		return Result{}, &Failure{InteractionID: body.InteractionID, Reason: fmt.Sprintf("VCC unavailable and the deferred copy was not accepted: %v", err), Err: err}
+		return records.Result{}, &Failure{InteractionID: body.InteractionID, Reason: fmt.Sprintf("VCC unavailable and the deferred copy was not accepted: %v", err), Err: err}
 	}
 	log.Warn("VCC unavailable: deferred", "deferrals", n+1, "retryIn", delay.String(), "deferredSince", since, "copyId", id, "cause", cause.Error())
-	return Result{InteractionID: body.InteractionID, Outcome: Deferred, Reason: fmt.Sprintf("VCC unavailable; retried in %s (deferral %d)", delay.Round(time.Second), n+1)}, nil
+	return records.Result{InteractionID: body.InteractionID, Outcome: records.Deferred, Reason: fmt.Sprintf("VCC unavailable; retried in %s (deferral %d)", delay.Round(time.Second), n+1)}, nil
 }
 
 // baseID is the message id without an earlier deferral's suffix.

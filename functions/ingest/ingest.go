@@ -8,6 +8,10 @@
 // redelivers), or a permanent failure (recorded where replay and reports find
 // it; later deliveries of the same message fail at once without calling VCC,
 // until the queue dead-letters it).
+//
+// Where changes go: how an interaction is copied, here; the documents it
+// writes (the sidecar, failure and skip records), shared/records; what VCC
+// returns, shared/vcc; blob names, shared/store.
 package ingest
 
 import (
@@ -22,6 +26,7 @@ import (
 	"time"
 
 	"github.com/vcc-ingest/vcc-ingest/shared/message"
+	"github.com/vcc-ingest/vcc-ingest/shared/records"
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
 	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
 )
@@ -93,26 +98,6 @@ type Delivery struct {
 	Properties    map[string]string // application properties
 }
 
-// Outcome names what happened to an interaction.
-type Outcome string
-
-const (
-	Stored   Outcome = "stored"   // recordings copied now
-	Complete Outcome = "complete" // already complete: nothing downloaded
-	Skipped  Outcome = "skipped"  // nothing to copy, with a reason
-)
-
-// Result describes a successful delivery.
-type Result struct {
-	InteractionID string  `json:"interactionId"`
-	Outcome       Outcome `json:"outcome"`
-	Reason        string  `json:"reason,omitempty"`
-	Recordings    int     `json:"recordings"`
-	Copied        int     `json:"copied"`
-	Bytes         int64   `json:"bytes"`
-	Direction     string  `json:"direction,omitempty"`
-}
-
 // Failure is a delivery that did not succeed.
 type Failure struct {
 	InteractionID string
@@ -134,64 +119,11 @@ func (f *Failure) Error() string {
 
 func (f *Failure) Unwrap() error { return f.Err }
 
-// FailureRecord is kept in state under FailureName while an interaction's
-// last delivery failed; ingest deletes it on success.
-type FailureRecord struct {
-	InteractionID string    `json:"interactionId"`
-	MessageID     string    `json:"messageId"`
-	Permanent     bool      `json:"permanent"`
-	Reason        string    `json:"reason"`
-	DeliveryCount int       `json:"deliveryCount"`
-	At            time.Time `json:"at"`
-}
-
-// FailureName is where an interaction's failure record lives.
-func FailureName(guid string) string { return "failures/" + guid + ".json" }
-
-// SkippedName is where an interaction skipped for a reason is recorded.
-func SkippedName(start time.Time, guid string) string {
-	return "skipped/" + start.UTC().Format("2006/01/02") + "/" + guid + ".json"
-}
-
-// Sidecar is interaction.json, written last.
-type Sidecar struct {
-	InteractionID   string          `json:"interactionId"`
-	Start           time.Time       `json:"start"`
-	DurationMs      int64           `json:"durationMs,omitempty"`
-	Medium          string          `json:"medium,omitempty"`
-	Direction       string          `json:"direction"`
-	DirectionSource string          `json:"directionSource"`
-	ConnectFrom     string          `json:"connectFrom,omitempty"`
-	ConnectTo       string          `json:"connectTo,omitempty"`
-	Agents          []SidecarAgent  `json:"agents"`
-	Recordings      []SidecarRecord `json:"recordings"`
-	IngestedAt      time.Time       `json:"ingestedAt"`
-}
-
-// SidecarAgent is one handling agent.
-type SidecarAgent struct {
-	ID        string `json:"id"`
-	Name      string `json:"name"`
-	Email     string `json:"email"`
-	AgentCode string `json:"agentCode"`
-	Resolved  bool   `json:"resolved"`
-}
-
-// SidecarRecord is one stored recording.
-type SidecarRecord struct {
-	ContentKey  string `json:"contentKey"`
-	Type        string `json:"type"`
-	ContentType string `json:"contentType"`
-	Bytes       int64  `json:"bytes"`
-	SHA256      string `json:"sha256"`
-	Blob        string `json:"blob"`
-}
-
 // Handle processes one delivery.
-func (i *Ingester) Handle(ctx context.Context, d Delivery) (Result, error) {
+func (i *Ingester) Handle(ctx context.Context, d Delivery) (records.Result, error) {
 	body, err := message.Decode(d.Body)
 	if err != nil {
-		return Result{}, &Failure{Permanent: true, Reason: err.Error(), Err: err}
+		return records.Result{}, &Failure{Permanent: true, Reason: err.Error(), Err: err}
 	}
 	guid := body.InteractionID
 	log := i.opts.Logger.With("interactionId", guid, "messageId", d.MessageID, "deliveryCount", d.DeliveryCount)
@@ -201,7 +133,7 @@ func (i *Ingester) Handle(ctx context.Context, d Delivery) (Result, error) {
 	// Only a redelivery of that same message counts: a new message with the
 	// same id (a backfill) starts its delivery count again and is tried.
 	if rec, ok := i.failure(ctx, guid); ok && rec.Permanent && rec.MessageID == d.MessageID && d.MessageID != "" && d.DeliveryCount > rec.DeliveryCount {
-		return Result{}, &Failure{InteractionID: guid, Permanent: true, Reason: rec.Reason + " (recorded earlier; awaiting dead-letter)"}
+		return records.Result{}, &Failure{InteractionID: guid, Permanent: true, Reason: rec.Reason + " (recorded earlier; awaiting dead-letter)"}
 	}
 
 	if i.opts.Requeue != nil {
@@ -226,18 +158,18 @@ func (i *Ingester) Handle(ctx context.Context, d Delivery) (Result, error) {
 		}
 		i.recordFailure(ctx, d, f, log)
 		log.Warn("ingest failed", "permanent", f.Permanent, "reason", f.Reason)
-		return Result{}, f
+		return records.Result{}, f
 	}
-	if err := i.state.Delete(ctx, FailureName(guid)); err != nil {
+	if err := i.state.Delete(ctx, records.FailureName(guid)); err != nil {
 		log.Warn("failure record not cleared", "error", err)
 	}
 	log.Info("ingest done", "outcome", res.Outcome, "recordings", res.Recordings, "copied", res.Copied, "bytes", res.Bytes, "reason", res.Reason)
 	return res, nil
 }
 
-func (i *Ingester) handle(ctx context.Context, body message.Body, log *slog.Logger) (Result, error) {
+func (i *Ingester) handle(ctx context.Context, body message.Body, log *slog.Logger) (records.Result, error) {
 	guid := body.InteractionID
-	res := Result{InteractionID: guid}
+	res := records.Result{InteractionID: guid}
 
 	in, err := i.interaction(ctx, body)
 	if err != nil {
@@ -253,13 +185,13 @@ func (i *Ingester) handle(ctx context.Context, body message.Body, log *slog.Logg
 	if data, found, err := i.sink.GetSidecar(ctx, sidecarName); err != nil {
 		return res, classify(guid, fmt.Errorf("check sidecar: %w", err))
 	} else if found && covers(data, audio) {
-		res.Outcome = Complete
+		res.Outcome = records.Complete
 		return res, nil
 	}
 	// No sidecar, or one written before a recording appeared: copy what is
 	// missing (stored recordings are found, not downloaded) and rewrite it.
 	if len(audio) == 0 {
-		res.Outcome, res.Reason = Skipped, "no audio content"
+		res.Outcome, res.Reason = records.Skipped, "no audio content"
 		i.recordSkip(ctx, in, res.Reason, log)
 		return res, nil
 	}
@@ -274,7 +206,7 @@ func (i *Ingester) handle(ctx context.Context, body message.Body, log *slog.Logg
 		return res, err
 	}
 
-	sidecar := Sidecar{
+	sidecar := records.Sidecar{
 		InteractionID:   guid,
 		Start:           in.Start.UTC(),
 		DurationMs:      body.Duration,
@@ -305,16 +237,16 @@ func (i *Ingester) handle(ctx context.Context, body message.Body, log *slog.Logg
 	if err := i.sink.PutSidecar(ctx, sidecarName, data); err != nil {
 		return res, classify(guid, fmt.Errorf("write sidecar: %w", err))
 	}
-	res.Outcome = Stored
+	res.Outcome = records.Stored
 	if res.Copied == 0 {
-		res.Outcome = Complete
+		res.Outcome = records.Complete
 	}
 	return res, nil
 }
 
 // covers reports whether a sidecar lists every audio item.
 func covers(sidecar []byte, audio []vcc.ContentItem) bool {
-	var sc Sidecar
+	var sc records.Sidecar
 	if json.Unmarshal(sidecar, &sc) != nil {
 		return false
 	}
@@ -377,22 +309,22 @@ func (i *Ingester) direction(ctx context.Context, body message.Body, in vcc.Inte
 	return vcc.DirectionUnknown, "unknown", nil
 }
 
-func (i *Ingester) agents(ctx context.Context, in vcc.Interaction) ([]SidecarAgent, error) {
-	out := make([]SidecarAgent, 0, len(in.HandlingAgents))
+func (i *Ingester) agents(ctx context.Context, in vcc.Interaction) ([]records.SidecarAgent, error) {
+	out := make([]records.SidecarAgent, 0, len(in.HandlingAgents))
 	for _, ref := range in.HandlingAgents {
 		a, err := i.vcc.ResolveAgent(ctx, ref.ID)
 		if err != nil {
 			return nil, classify(in.GUID, fmt.Errorf("resolve agent %s: %w", ref.ID, err))
 		}
-		out = append(out, SidecarAgent{ID: ref.ID, Name: a.Name, Email: a.Email, AgentCode: a.AgentCode, Resolved: a.Resolved})
+		out = append(out, records.SidecarAgent{ID: ref.ID, Name: a.Name, Email: a.Email, AgentCode: a.AgentCode, Resolved: a.Resolved})
 	}
 	return out, nil
 }
 
 // copy streams one recording unless it is already stored. A blob that exists
 // was committed whole (uploads commit only at the end), so it is reused.
-func (i *Ingester) copy(ctx context.Context, in vcc.Interaction, item vcc.ContentItem, dir vcc.Direction, agents []SidecarAgent) (SidecarRecord, bool, error) {
-	rec := SidecarRecord{ContentKey: item.ContentKey, Type: item.Type, ContentType: item.ContentType}
+func (i *Ingester) copy(ctx context.Context, in vcc.Interaction, item vcc.ContentItem, dir vcc.Direction, agents []records.SidecarAgent) (records.SidecarRecord, bool, error) {
+	rec := records.SidecarRecord{ContentKey: item.ContentKey, Type: item.Type, ContentType: item.ContentType}
 	ext := store.ExtensionFor(item.ContentType)
 	if item.ContentType == "" {
 		ext = ""
@@ -449,14 +381,14 @@ func (i *Ingester) copy(ctx context.Context, in vcc.Interaction, item vcc.Conten
 	return rec, true, nil
 }
 
-func blobMetadata(in vcc.Interaction, item vcc.ContentItem, dir vcc.Direction, agents []SidecarAgent) map[string]string {
+func blobMetadata(in vcc.Interaction, item vcc.ContentItem, dir vcc.Direction, agents []records.SidecarAgent) map[string]string {
 	m := map[string]string{
 		"interactionid": in.GUID,
 		"contentkey":    item.ContentKey,
 		"contenttype":   item.Type,
 		"direction":     string(dir),
-		"agentid":       joinAgents(agents, func(a SidecarAgent) string { return a.ID }),
-		"agentcode":     joinAgents(agents, func(a SidecarAgent) string { return a.AgentCode }),
+		"agentid":       joinAgents(agents, func(a records.SidecarAgent) string { return a.ID }),
+		"agentcode":     joinAgents(agents, func(a records.SidecarAgent) string { return a.AgentCode }),
 		"date":          in.Start.UTC().Format("2006-01-02"),
 		"start":         in.Start.UTC().Format(time.RFC3339),
 	}
@@ -483,16 +415,16 @@ func metadataValue(s string) string {
 }
 
 // blobTags are queryable with FilterBlobs; they carry no email or phone number.
-func blobTags(in vcc.Interaction, dir vcc.Direction, agents []SidecarAgent) map[string]string {
+func blobTags(in vcc.Interaction, dir vcc.Direction, agents []records.SidecarAgent) map[string]string {
 	return map[string]string{
 		"interactionId": in.GUID,
 		"direction":     string(dir),
-		"agentCode":     tagValue(joinAgents(agents, func(a SidecarAgent) string { return a.AgentCode })),
+		"agentCode":     tagValue(joinAgents(agents, func(a records.SidecarAgent) string { return a.AgentCode })),
 		"date":          in.Start.UTC().Format("2006-01-02"),
 	}
 }
 
-func joinAgents(agents []SidecarAgent, f func(SidecarAgent) string) string {
+func joinAgents(agents []records.SidecarAgent, f func(records.SidecarAgent) string) string {
 	var parts []string
 	for _, a := range agents {
 		if v := f(a); v != "" {
@@ -521,14 +453,14 @@ func tagValue(s string) string {
 	return b.String()[:256]
 }
 
-func (i *Ingester) failure(ctx context.Context, guid string) (FailureRecord, bool) {
-	data, _, found, err := i.state.Load(ctx, FailureName(guid))
+func (i *Ingester) failure(ctx context.Context, guid string) (records.FailureRecord, bool) {
+	data, _, found, err := i.state.Load(ctx, records.FailureName(guid))
 	if err != nil || !found {
-		return FailureRecord{}, false
+		return records.FailureRecord{}, false
 	}
-	var rec FailureRecord
+	var rec records.FailureRecord
 	if json.Unmarshal(data, &rec) != nil {
-		return FailureRecord{}, false
+		return records.FailureRecord{}, false
 	}
 	return rec, true
 }
@@ -537,7 +469,7 @@ func (i *Ingester) recordFailure(ctx context.Context, d Delivery, f *Failure, lo
 	if f.InteractionID == "" {
 		return // no valid id: the dead-lettered message itself is the record
 	}
-	rec := FailureRecord{
+	rec := records.FailureRecord{
 		InteractionID: f.InteractionID, MessageID: d.MessageID, Permanent: f.Permanent,
 		Reason: f.Reason, DeliveryCount: d.DeliveryCount, At: i.opts.Now().UTC(),
 	}
@@ -545,14 +477,14 @@ func (i *Ingester) recordFailure(ctx context.Context, d Delivery, f *Failure, lo
 	// Recorded even when the invocation's own time ran out.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := i.state.Put(ctx, FailureName(f.InteractionID), data); err != nil {
+	if err := i.state.Put(ctx, records.FailureName(f.InteractionID), data); err != nil {
 		log.Warn("failure record not written", "error", err)
 	}
 }
 
 func (i *Ingester) recordSkip(ctx context.Context, in vcc.Interaction, reason string, log *slog.Logger) {
 	data, _ := json.Marshal(map[string]any{"interactionId": in.GUID, "start": in.Start.UTC(), "reason": reason, "at": i.opts.Now().UTC()})
-	if err := i.state.Put(ctx, SkippedName(in.Start, in.GUID), data); err != nil {
+	if err := i.state.Put(ctx, records.SkippedName(in.Start, in.GUID), data); err != nil {
 		log.Warn("skip record not written", "error", err)
 	}
 }

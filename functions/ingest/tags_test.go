@@ -5,13 +5,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vcc-ingest/vcc-ingest/shared/records"
 	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
 )
 
 func TestTagsCarryNoPersonalDataAndOnlyAllowedCharacters(t *testing.T) {
 	in := vcc.Interaction{GUID: "2480fc2c-7a3b-4b5e-9c61-0d2f4e8a1b7c", Start: time.Date(2026, 11, 2, 23, 59, 0, 0, time.UTC),
 		ConnectFrom: "+441234567890", ConnectTo: "+15551234567"}
-	agents := []SidecarAgent{
+	agents := []records.SidecarAgent{
 		{ID: "1342", Name: "Ada Lovelace", Email: "ada@example.com", AgentCode: "A#17"},
 		{ID: "7", Name: "Bob", Email: "bob@example.com", AgentCode: "B-2"},
 	}

@@ -5,9 +5,10 @@
 // reported as missed, with the reason, and never turned into a pass by
 // changing what is measured.
 //
-// The product's own wiring (the custom handler's routes) lives in package
-// main, so the caller passes it in as a Product; scenarios that need a whole
-// process (peak memory, cold start) run the product's executable.
+// The product's own wiring (the steps and the custom handler's routes) lives
+// under functions/, which no package under shared/ imports, so the caller
+// passes it in as a Product; scenarios that need a whole process (peak
+// memory, cold start) run the product's executable.
 package bench
 
 import (
@@ -24,19 +25,29 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/vcc-ingest/vcc-ingest/functions/discover"
-	"github.com/vcc-ingest/vcc-ingest/functions/ingest"
 	"github.com/vcc-ingest/vcc-ingest/shared/azurite"
+	"github.com/vcc-ingest/vcc-ingest/shared/queue"
+	"github.com/vcc-ingest/vcc-ingest/shared/records"
+	"github.com/vcc-ingest/vcc-ingest/shared/store"
+	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
 )
 
 // Product is what the harness needs of the product.
 type Product struct {
+	// Discover is the discover step over the pipeline's VCC client, queue
+	// and state, with the product's default options.
+	Discover func(v *vcc.Client, q *queue.Embedded, st store.State, log *slog.Logger) Enqueuer
 	// Handler is the custom handler's HTTP surface over the two steps, as
 	// the Functions host (or the local host stand-in) invokes it.
-	Handler func(d *discover.Discoverer, i *ingest.Ingester, log *slog.Logger) http.Handler
+	Handler func(v *vcc.Client, q *queue.Embedded, blobs *store.Blob, log *slog.Logger) http.Handler
 	// Executable is the product binary (bin/handler), run as a child for
 	// peak memory ("local") and cold start ("serve").
 	Executable string
+}
+
+// Enqueuer discovers one window (the discover step's Enqueue).
+type Enqueuer interface {
+	Enqueue(ctx context.Context, start, end time.Time, source string, now time.Time) (records.Run, error)
 }
 
 // Options tune a run. Zero values take the defaults used for the figures

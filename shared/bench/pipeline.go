@@ -14,12 +14,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/vcc-ingest/vcc-ingest/functions/discover"
-	"github.com/vcc-ingest/vcc-ingest/functions/ingest"
 	"github.com/vcc-ingest/vcc-ingest/shared/azurite"
 	"github.com/vcc-ingest/vcc-ingest/shared/config"
 	"github.com/vcc-ingest/vcc-ingest/shared/devhost"
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
+	"github.com/vcc-ingest/vcc-ingest/shared/records"
 	"github.com/vcc-ingest/vcc-ingest/shared/secrets"
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
 	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
@@ -42,13 +41,13 @@ type pipeline struct {
 	client *vcc.Client
 	blobs  *store.Blob
 	queue  *queue.Embedded
-	disc   *discover.Discoverer
+	disc   Enqueuer
 	host   *devhost.Host
 	srv    *http.Server
 	log    *os.File
 
 	mu     sync.Mutex
-	copied int   // recordings copied (ingest.Result.Copied)
+	copied int   // recordings copied (records.Result.Copied)
 	bytes  int64 // bytes copied
 	failed int   // failed invocations
 	done   []time.Time
@@ -113,13 +112,12 @@ func (e *env) newPipeline(ctx context.Context, o pipelineOptions) (*pipeline, er
 	if err != nil {
 		return nil, err
 	}
-	p.disc = discover.New(p.client, p.queue, p.blobs.State(), discover.Options{IsAudio: isAudio, Logger: log})
-	ing := ingest.New(p.client, p.blobs, p.blobs.State(), ingest.Options{IsAudio: isAudio, Logger: log, Requeue: p.queue})
+	p.disc = e.product.Discover(p.client, p.queue, p.blobs.State(), log)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	p.srv = &http.Server{Handler: e.product.Handler(p.disc, ing, log), ReadHeaderTimeout: 10 * time.Second}
+	p.srv = &http.Server{Handler: e.product.Handler(p.client, p.queue, p.blobs, log), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = p.srv.Serve(ln) }()
 	p.host = &devhost.Host{BaseURL: "http://" + ln.Addr().String(), Queue: p.queue, Workers: o.workers, Logger: log, OnResult: p.result,
 		// Deferred copies wait on the queue for their time: not done yet.
@@ -141,7 +139,7 @@ func (p *pipeline) result(r devhost.Result) {
 		p.failed++
 		return
 	}
-	var res ingest.Result
+	var res records.Result
 	if json.Unmarshal(r.ReturnValue, &res) == nil {
 		p.copied += res.Copied
 		p.bytes += res.Bytes

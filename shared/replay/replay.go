@@ -24,9 +24,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vcc-ingest/vcc-ingest/functions/ingest"
 	"github.com/vcc-ingest/vcc-ingest/shared/message"
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
+	"github.com/vcc-ingest/vcc-ingest/shared/records"
 )
 
 // Application properties a replayed message carries.
@@ -67,16 +67,16 @@ type Filter struct {
 
 // Entry is one dead letter as an operator sees it.
 type Entry struct {
-	MessageID      string                `json:"messageId"`
-	InteractionID  string                `json:"interactionId,omitempty"`
-	Reason         string                `json:"reason"`
-	Description    string                `json:"description,omitempty"`
-	DeliveryCount  int                   `json:"deliveryCount"`
-	EnqueuedAt     time.Time             `json:"enqueuedAt"`
-	SequenceNumber int64                 `json:"sequenceNumber"`
-	ReplayCount    int                   `json:"replayCount"` // replays so far
-	Failure        *ingest.FailureRecord `json:"failure,omitempty"`
-	NewMessageID   string                `json:"newMessageId,omitempty"` // set once replayed
+	MessageID      string                 `json:"messageId"`
+	InteractionID  string                 `json:"interactionId,omitempty"`
+	Reason         string                 `json:"reason"`
+	Description    string                 `json:"description,omitempty"`
+	DeliveryCount  int                    `json:"deliveryCount"`
+	EnqueuedAt     time.Time              `json:"enqueuedAt"`
+	SequenceNumber int64                  `json:"sequenceNumber"`
+	ReplayCount    int                    `json:"replayCount"` // replays so far
+	Failure        *records.FailureRecord `json:"failure,omitempty"`
+	NewMessageID   string                 `json:"newMessageId,omitempty"` // set once replayed
 }
 
 // MaxPeek bounds how many dead letters one listing reads.
@@ -114,8 +114,8 @@ func describe(ctx context.Context, m *queue.Message, failures Failures) Entry {
 		e.InteractionID = body.InteractionID
 	}
 	if e.InteractionID != "" && failures != nil {
-		if data, _, found, err := failures.Load(ctx, ingest.FailureName(e.InteractionID)); err == nil && found {
-			var rec ingest.FailureRecord
+		if data, _, found, err := failures.Load(ctx, records.FailureName(e.InteractionID)); err == nil && found {
+			var rec records.FailureRecord
 			if json.Unmarshal(data, &rec) == nil {
 				e.Failure = &rec
 			}

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vcc-ingest/vcc-ingest/functions/ingest"
 	"github.com/vcc-ingest/vcc-ingest/shared/message"
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
+	"github.com/vcc-ingest/vcc-ingest/shared/records"
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
 )
 
@@ -60,8 +60,8 @@ func newFixture(t *testing.T) fixture {
 		if err := q.DeadLetter(ctx, m, reason, desc); err != nil {
 			t.Fatal(err)
 		}
-		rec, _ := json.Marshal(ingest.FailureRecord{InteractionID: guids[i], MessageID: m.ID, Permanent: i == 1, Reason: failure, DeliveryCount: 3})
-		if err := state.Put(ctx, ingest.FailureName(guids[i]), rec); err != nil {
+		rec, _ := json.Marshal(records.FailureRecord{InteractionID: guids[i], MessageID: m.ID, Permanent: i == 1, Reason: failure, DeliveryCount: 3})
+		if err := state.Put(ctx, records.FailureName(guids[i]), rec); err != nil {
 			t.Fatal(err)
 		}
 	}

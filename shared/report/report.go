@@ -14,9 +14,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vcc-ingest/vcc-ingest/functions/ingest"
 	"github.com/vcc-ingest/vcc-ingest/shared/message"
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
+	"github.com/vcc-ingest/vcc-ingest/shared/records"
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
 	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
 )
@@ -181,7 +181,7 @@ func Build(ctx context.Context, src Sources, from, to time.Time) (Report, error)
 	progress("failure records")
 	if err := src.State.List(ctx, "failures/", func(name string) error {
 		guid := strings.TrimSuffix(strings.TrimPrefix(name, "failures/"), ".json")
-		if in, ok := known[strings.ToLower(guid)]; ok && name == ingest.FailureName(guid) {
+		if in, ok := known[strings.ToLower(guid)]; ok && name == records.FailureName(guid) {
 			in.failed = true
 		}
 		return nil

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vcc-ingest/vcc-ingest/functions/ingest"
 	"github.com/vcc-ingest/vcc-ingest/shared/message"
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
+	"github.com/vcc-ingest/vcc-ingest/shared/records"
 	"github.com/vcc-ingest/vcc-ingest/shared/secrets"
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
 	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
@@ -84,12 +84,12 @@ func newWorld(t *testing.T, deny vccsim.Permissions) *world {
 		}
 	}
 	if w.skipped.GUID != "" {
-		if err := w.state.Put(ctx, ingest.SkippedName(w.skipped.Start, w.skipped.GUID), []byte(`{}`)); err != nil {
+		if err := w.state.Put(ctx, records.SkippedName(w.skipped.Start, w.skipped.GUID), []byte(`{}`)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	rec, _ := json.Marshal(ingest.FailureRecord{InteractionID: w.failing.GUID, Reason: "boom"})
-	if err := w.state.Put(ctx, ingest.FailureName(w.failing.GUID), rec); err != nil {
+	rec, _ := json.Marshal(records.FailureRecord{InteractionID: w.failing.GUID, Reason: "boom"})
+	if err := w.state.Put(ctx, records.FailureName(w.failing.GUID), rec); err != nil {
 		t.Fatal(err)
 	}
 	start := w.failing.Start

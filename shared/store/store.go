@@ -7,6 +7,11 @@
 // Recordings are create-only and committed whole: a stream is hashed while it
 // is copied and is committed only when it ended cleanly with the announced
 // length, so a name that exists always holds a complete recording.
+//
+// The blob names of the recordings container (names.go) stay here rather
+// than in shared/records: both stores validate every name against that
+// layout and the fuzz targets pinning it live here. What the documents under
+// those names hold is shared/records.
 package store
 
 import (

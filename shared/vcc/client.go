@@ -9,6 +9,9 @@
 // until a probe gets an answer). Every
 // failure is classified once here, as permanent (IsPermanent) or transient
 // (IsTransient), so callers decide on the class and not on status codes.
+//
+// Where changes go: a new VCC field or API goes here (and to the sandbox,
+// shared/vccsim); storing it is a field in shared/records.
 package vcc
 
 import (

@@ -1,4 +1,4 @@
-package main
+package ops
 
 import (
 	"context"
@@ -11,9 +11,9 @@ import (
 	"github.com/vcc-ingest/vcc-ingest/shared/vccsim"
 )
 
-// runSandbox serves the VCC sandbox until stopped and prints the settings
+// Sandbox is "handler sandbox": it serves the VCC sandbox until stopped and prints the settings
 // that point the product at it.
-func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func Sandbox(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("sandbox", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {

@@ -1,4 +1,4 @@
-package main
+package ops
 
 import (
 	"context"
@@ -43,7 +43,7 @@ Flags:
 `
 
 type replayOptions struct {
-	ops          opsFlags
+	ops          Flags
 	apply, json  bool
 	ids          string
 	reason       string
@@ -51,7 +51,8 @@ type replayOptions struct {
 	limit        int
 }
 
-func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+// Replay is "handler replay".
+func Replay(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	var o replayOptions
 	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -63,12 +64,12 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	fs.StringVar(&o.until, "until", "", "only messages enqueued before this time (RFC 3339 or YYYY-MM-DD)")
 	fs.IntVar(&o.limit, "limit", 0, "at most this many dead letters (0: all)")
 	fs.BoolVar(&o.json, "json", false, "print JSON instead of text")
-	o.ops.dataFlag(fs)
+	o.ops.DataFlag(fs)
 	if err := fs.Parse(args); err != nil {
-		return usageError(err, stderr)
+		return UsageError(err, stderr)
 	}
 	if fs.NArg() > 0 {
-		return usageError(fmt.Errorf("unexpected argument %q", fs.Arg(0)), stderr)
+		return UsageError(fmt.Errorf("unexpected argument %q", fs.Arg(0)), stderr)
 	}
 	filter := replay.Filter{Reason: o.reason, Limit: o.limit}
 	for _, id := range strings.Split(o.ids, ",") {
@@ -78,20 +79,20 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	}
 	var err error
 	if o.since != "" {
-		if filter.Since, err = parseWhen("since", o.since); err != nil {
-			return usageError(err, stderr)
+		if filter.Since, err = ParseWhen("since", o.since); err != nil {
+			return UsageError(err, stderr)
 		}
 	}
 	if o.until != "" {
-		if filter.Until, err = parseWhen("until", o.until); err != nil {
-			return usageError(err, stderr)
+		if filter.Until, err = ParseWhen("until", o.until); err != nil {
+			return UsageError(err, stderr)
 		}
 	}
 	if o.limit < 0 {
-		return usageError(fmt.Errorf("--limit must not be negative"), stderr)
+		return UsageError(fmt.Errorf("--limit must not be negative"), stderr)
 	}
 
-	env, err := openOps(ctx, o.ops, need{state: true, queue: true}, vccsim.Options{}, stdout, stderr, getenv)
+	env, err := Open(ctx, o.ops, Need{State: true, Queue: true}, vccsim.Options{}, stdout, stderr, getenv)
 	if err != nil {
 		fmt.Fprintln(stderr, "error:", err)
 		return 2
@@ -99,7 +100,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	defer env.Close()
 
 	if !o.apply {
-		entries, err := replay.List(ctx, env.q, env.state, filter)
+		entries, err := replay.List(ctx, env.Queue, env.State, filter)
 		if err != nil {
 			fmt.Fprintln(stderr, "error:", err)
 			return 2
@@ -118,11 +119,11 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	started := time.Now()
 	stop := func() {}
 	if !o.json {
-		stop = startProgress(stdout, func() string {
+		stop = StartProgress(stdout, func() string {
 			return fmt.Sprintf("replayed %d/%d  %s", done.Load(), total.Load(), time.Since(started).Round(time.Second))
 		})
 	}
-	res, err := replay.Apply(ctx, env.q, env.state, filter, replay.Options{
+	res, err := replay.Apply(ctx, env.Queue, env.State, filter, replay.Options{
 		Progress: func(d, t int) { done.Store(int64(d)); total.Store(int64(t)) },
 	})
 	stop()
@@ -174,15 +175,15 @@ func printDeadLetters(w io.Writer, entries []replay.Entry) {
 				kind = "permanent"
 			}
 			fmt.Fprintf(w, "    ingest failure (%s, delivery %d, %s): %s\n", kind, f.DeliveryCount, f.At.UTC().Format(time.RFC3339), f.Reason)
-			reasons[shortReason(f.Reason)]++
+			reasons[ShortReason(f.Reason)]++
 		} else {
 			fmt.Fprintln(w, "    ingest failure: none recorded")
-			reasons[shortReason(reason)]++
+			reasons[ShortReason(reason)]++
 		}
 	}
 	fmt.Fprintln(w, "\nBy cause:")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	for _, r := range sortedKeys(reasons) {
+	for _, r := range SortedKeys(reasons) {
 		fmt.Fprintf(tw, "  %s\t%d\n", r, reasons[r])
 	}
 	tw.Flush()

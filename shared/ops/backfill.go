@@ -1,4 +1,4 @@
-package main
+package ops
 
 import (
 	"context"
@@ -9,11 +9,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/vcc-ingest/vcc-ingest/functions/discover"
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
 	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
-	"github.com/vcc-ingest/vcc-ingest/shared/vccsim"
 )
 
 const backfillUsage = `Usage: handler backfill --from TIME --to TIME [flags]
@@ -43,30 +41,33 @@ copied twice), 2 bad usage or set-up.
 Flags:
 `
 
-func runBackfill(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	var o opsFlags
-	var from, to string
+// Backfill is "handler backfill": discovery of a window, over the steps package main passes in.
+func Backfill(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string, steps Steps) int {
+	var o Flags
 	var dryRun bool
 	fs := flag.NewFlagSet("backfill", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, backfillUsage); fs.PrintDefaults() }
-	fs.StringVar(&from, "from", "", "window start (RFC 3339 or YYYY-MM-DD, UTC); required unless --sandbox")
-	fs.StringVar(&to, "to", "", "window end, exclusive (RFC 3339 or YYYY-MM-DD, UTC)")
+	o.WindowFlags(fs, "window start (RFC 3339 or YYYY-MM-DD, UTC); required unless --sandbox", "window end, exclusive (RFC 3339 or YYYY-MM-DD, UTC)")
 	fs.BoolVar(&dryRun, "dry-run", false, "list and count only: nothing is sent")
-	o.dataFlag(fs)
-	o.sandboxFlags(fs, 1)
+	o.DataFlag(fs)
+	o.SandboxFlags(fs, 1)
 	if err := fs.Parse(args); err != nil {
-		return usageError(err, stderr)
+		return UsageError(err, stderr)
 	}
 	if fs.NArg() > 0 {
-		return usageError(fmt.Errorf("unexpected argument %q", fs.Arg(0)), stderr)
+		return UsageError(fmt.Errorf("unexpected argument %q", fs.Arg(0)), stderr)
 	}
-	start, end, err := o.window(from, to)
+	start, end, err := o.Window()
 	if err != nil {
-		return usageError(err, stderr)
+		return UsageError(err, stderr)
+	}
+	sim, err := o.SimOptions()
+	if err != nil {
+		return UsageError(err, stderr)
 	}
 
-	env, err := openOps(ctx, o, need{vcc: true, state: !dryRun, queue: !dryRun}, vccsim.Options{}, stdout, stderr, getenv)
+	env, err := Open(ctx, o, Need{VCC: true, State: !dryRun, Queue: !dryRun}, sim, stdout, stderr, getenv)
 	if err != nil {
 		fmt.Fprintln(stderr, "error:", err)
 		return 2
@@ -78,11 +79,10 @@ func runBackfill(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	sender := &countingSender{}
 	var state store.State = discardState{}
 	if !dryRun {
-		sender.next, state = env.q, env.state
+		sender.next, state = env.Queue, env.State
 	}
-	lister := &countingLister{Lister: env.client}
-	opts := discoverOptions(env.cfg, env.log)
-	d := discover.New(lister, sender, state, opts)
+	lister := &countingLister{Lister: env.Client}
+	d := steps.Discover(lister, sender, state, env.Config, env.Log)
 
 	verb := "Enqueuing"
 	if dryRun {
@@ -91,7 +91,7 @@ func runBackfill(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	fmt.Fprintf(stdout, "%s interactions of %s → %s\n", verb, start.Format(time.RFC3339), end.Format(time.RFC3339))
 	began := time.Now()
 	days := int(end.Sub(start).Hours()/24 + 0.999)
-	stop := startProgress(stdout, func() string {
+	stop := StartProgress(stdout, func() string {
 		return fmt.Sprintf("listed %d interactions  enqueued %d  (%d days in all)  %s",
 			lister.listed.Load(), sender.sent.Load(), days, time.Since(began).Round(time.Second))
 	})
@@ -112,15 +112,15 @@ func runBackfill(ctx context.Context, args []string, stdout, stderr io.Writer, g
 		fmt.Fprintln(stderr, "Run the same command again: what was enqueued is de-duplicated by the queue.")
 		return 1
 	}
-	if !dryRun && env.cfg.ServiceBusNamespace == "" {
-		fmt.Fprintf(stdout, "The messages wait in %s/queue.db: \"handler local --data %s\" ingests them.\n", o.data, o.data)
+	if !dryRun && env.Config.ServiceBusNamespace == "" {
+		fmt.Fprintf(stdout, "The messages wait in %s/queue.db: \"handler local --data %s\" ingests them.\n", o.Data, o.Data)
 	}
 	return 0
 }
 
 // countingLister counts listed interactions, for progress.
 type countingLister struct {
-	discover.Lister
+	Lister
 	listed atomic.Int64
 }
 
@@ -133,7 +133,7 @@ func (l *countingLister) ListInteractions(ctx context.Context, start, end time.T
 
 // countingSender counts messages and passes them on (to nothing in a dry run).
 type countingSender struct {
-	next discover.Sender
+	next Sender
 	sent atomic.Int64
 }
 

@@ -1,4 +1,19 @@
-package main
+// Package local is the local runner, "handler local": the whole pipeline on
+// one machine. The custom handler serves in this process (as the process
+// the Functions host starts and, after a timeout, kills and starts again),
+// the host stand-in (shared/devhost) invokes it over the same HTTP protocol,
+// and an embedded queue with Service Bus semantics stands in for Service Bus.
+//
+// Its API is small: Main runs the command; Run runs a window (--from/--to,
+// or the sandbox's day) or, without one, on a schedule; Tally gathers the
+// outcomes that PrintSummary and WriteSummaryJSON report. The flags and the
+// resources are the operator commands' (shared/ops); the steps come from
+// package main as ops.Steps, since a package under shared/ never imports
+// functions/.
+//
+// Where changes go: a change to how a local run proceeds or what its summary
+// says goes here; a flag other commands take too goes to shared/ops.
+package local
 
 import (
 	"context"
@@ -10,28 +25,19 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"regexp"
-	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-
-	"github.com/vcc-ingest/vcc-ingest/functions/discover"
-	"github.com/vcc-ingest/vcc-ingest/functions/ingest"
-	"github.com/vcc-ingest/vcc-ingest/shared/azurite"
-	"github.com/vcc-ingest/vcc-ingest/shared/config"
 	"github.com/vcc-ingest/vcc-ingest/shared/devhost"
 	"github.com/vcc-ingest/vcc-ingest/shared/hostjson"
+	"github.com/vcc-ingest/vcc-ingest/shared/logging"
 	"github.com/vcc-ingest/vcc-ingest/shared/message"
+	"github.com/vcc-ingest/vcc-ingest/shared/ops"
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
-	"github.com/vcc-ingest/vcc-ingest/shared/secrets"
+	"github.com/vcc-ingest/vcc-ingest/shared/records"
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
 	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
-	"github.com/vcc-ingest/vcc-ingest/shared/vccsim"
 )
 
 const localUsage = `Usage: handler local [flags]
@@ -53,65 +59,57 @@ for the run (--azurite).
 Flags:
 `
 
-// localOptions are the flags of "handler local".
-type localOptions struct {
-	from, to   string
-	out        string
-	data       string
-	sandbox    bool
-	seed       int64
-	perDay     int
-	day        string
-	faults     string
-	schedule   bool
-	azurite    bool
-	workers    int
-	every      time.Duration
-	idle       time.Duration
-	lockPeriod time.Duration
+// shutdownGrace is how long in-flight invocations may finish at the end.
+const shutdownGrace = 30 * time.Second
 
-	functionTimeout time.Duration
-	json            bool
+// Options are the flags of "handler local".
+type Options struct {
+	ops.Flags
+	Schedule   bool
+	Azurite    bool
+	Workers    int
+	Every      time.Duration
+	Idle       time.Duration
+	LockPeriod time.Duration
+
+	FunctionTimeout time.Duration
+	JSON            bool
 }
 
-func parseLocalFlags(args []string, stderr io.Writer) (localOptions, error) {
-	var o localOptions
+// ParseFlags reads the flags of "handler local".
+func ParseFlags(args []string, stderr io.Writer) (Options, error) {
+	var o Options
 	fs := flag.NewFlagSet("local", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, localUsage); fs.PrintDefaults() }
-	fs.StringVar(&o.from, "from", "", "window start, RFC 3339 (e.g. 2026-11-02T00:00:00Z)")
-	fs.StringVar(&o.to, "to", "", "window end, RFC 3339")
-	fs.StringVar(&o.out, "out", "", "write recordings and interaction.json files under this directory instead of Blob Storage")
-	fs.StringVar(&o.data, "data", ".local", "directory for the embedded queue and local state")
-	fs.BoolVar(&o.sandbox, "sandbox", false, "start the VCC sandbox in-process and use it as VCC")
-	fs.Int64Var(&o.seed, "seed", 1, "sandbox: seed of the generated contact centre")
-	fs.IntVar(&o.perDay, "per-day", 200, "sandbox: interactions per day")
-	fs.StringVar(&o.day, "day", "", "sandbox: the generated day, YYYY-MM-DD (default yesterday, UTC)")
-	fs.BoolVar(&o.schedule, "schedule", false, "with --sandbox: run on the schedule (the sandbox then holds yesterday and today) instead of one day")
-	fs.StringVar(&o.faults, "sandbox-faults", "", "sandbox: misbehaviour to inject, e.g. 5xx=0.1,429=0.05,truncate=0.02,redirect=0.01")
-	fs.BoolVar(&o.azurite, "azurite", false, "start Azurite (npm ci --prefix infra/local) for the run and store recordings there")
-	fs.IntVar(&o.workers, "workers", 0, "concurrent ingest invocations (default host.json's maxConcurrentCalls, as the host)")
-	fs.DurationVar(&o.functionTimeout, "function-timeout", 0, "the host's function timeout (default host.json's functionTimeout): an invocation past it restarts the handler, as in Azure")
-	fs.DurationVar(&o.every, "every", 15*time.Minute, "without a window: how often discover runs")
-	fs.DurationVar(&o.idle, "idle", time.Second, "a window run ends when the queue has been empty this long")
-	fs.BoolVar(&o.json, "json", false, "print the summary as JSON on stdout (every dead letter included); progress goes to stderr")
-	fs.DurationVar(&o.lockPeriod, "lock", 5*time.Minute, "message lock duration (the queue's lockDuration)")
+	o.WindowFlags(fs, "window start, RFC 3339 (e.g. 2026-11-02T00:00:00Z) or YYYY-MM-DD (UTC)", "window end, exclusive")
+	o.OutFlag(fs)
+	o.DataFlag(fs)
+	o.SandboxFlags(fs, 1)
+	fs.BoolVar(&o.Schedule, "schedule", false, "with --sandbox: run on the schedule (the sandbox then holds yesterday and today) instead of one day")
+	fs.BoolVar(&o.Azurite, "azurite", false, "start Azurite (npm ci --prefix infra/local) for the run and store recordings there")
+	fs.IntVar(&o.Workers, "workers", 0, "concurrent ingest invocations (default host.json's maxConcurrentCalls, as the host)")
+	fs.DurationVar(&o.FunctionTimeout, "function-timeout", 0, "the host's function timeout (default host.json's functionTimeout): an invocation past it restarts the handler, as in Azure")
+	fs.DurationVar(&o.Every, "every", 15*time.Minute, "without a window: how often discover runs")
+	fs.DurationVar(&o.Idle, "idle", time.Second, "a window run ends when the queue has been empty this long")
+	fs.BoolVar(&o.JSON, "json", false, "print the summary as JSON on stdout (every dead letter included); progress goes to stderr")
+	fs.DurationVar(&o.LockPeriod, "lock", 5*time.Minute, "message lock duration (the queue's lockDuration)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	if (o.from == "") != (o.to == "") {
+	if (o.From == "") != (o.To == "") {
 		return o, errors.New("--from and --to go together")
 	}
 	return o, nil
 }
 
-// runLocal returns the exit status: 0 all stored, 1 something dead-lettered
-// or failed, 2 bad usage or set-up.
-func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	o, err := parseLocalFlags(args, stderr)
+// Main is "handler local" and returns the exit status: 0 all stored, 1
+// something dead-lettered or failed, 2 bad usage or set-up.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string, steps ops.Steps) int {
+	o, err := ParseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
@@ -119,7 +117,7 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		fmt.Fprintln(stderr, "error:", err)
 		return 2
 	}
-	status, err := localRun(ctx, o, stdout, stderr, getenv)
+	status, err := Run(ctx, o, stdout, stderr, getenv, steps)
 	if err != nil {
 		fmt.Fprintln(stderr, "error:", err)
 		if status == 0 {
@@ -129,179 +127,93 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	return status
 }
 
-func localRun(ctx context.Context, o localOptions, stdout, stderr io.Writer, getenv func(string) string) (int, error) {
+// Run runs one window (--from/--to, or the sandbox's day) and reports it, or
+// without a window runs on the schedule until ctx ends.
+func Run(ctx context.Context, o Options, stdout, stderr io.Writer, getenv func(string) string, steps ops.Steps) (int, error) {
+	from, to, err := ops.ParseWindow(o.From, o.To)
+	if err != nil {
+		return 2, err
+	}
+	sim, err := o.SimOptions()
+	if err != nil {
+		return 2, err
+	}
 	jsonOut := stdout
-	if o.json {
+	if o.JSON {
 		stdout = stderr // progress and notes; the summary alone goes to stdout
 	}
-	if err := os.MkdirAll(o.data, 0o755); err != nil {
+	if err := os.MkdirAll(o.Data, 0o755); err != nil {
 		return 2, err
 	}
 	// Logs go to a file so the terminal shows progress and the summary.
-	logPath := filepath.Join(o.data, "run.log")
+	logPath := filepath.Join(o.Data, "run.log")
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return 2, err
 	}
 	defer logFile.Close()
-	log := newLogger(logFile)
+	log := logging.New(logFile, logFile, slog.LevelInfo)
 
-	env := overlayEnv(getenv)
-	var sim *vccsim.Sim
-	var from, to time.Time
-	if o.sandbox {
-		day := time.Now().UTC().Truncate(24 * time.Hour).Add(-24 * time.Hour)
-		if o.day != "" {
-			if day, err = time.Parse("2006-01-02", o.day); err != nil {
-				return 2, fmt.Errorf("--day: %w", err)
-			}
-		}
-		days := 1
-		if o.schedule {
-			days = 2 // yesterday and today: the schedule's look-back finds work
-		}
-		faults, err := parseFaults(o.faults)
-		if err != nil {
-			return 2, fmt.Errorf("--sandbox-faults: %w", err)
-		}
-		sim = vccsim.New(vccsim.Options{Seed: o.seed, Start: day, Days: days, InteractionsPerDay: o.perDay, Faults: faults})
-		if err := sim.Start(); err != nil {
-			return 2, fmt.Errorf("sandbox: %w", err)
-		}
-		defer sim.Close()
-		env.set("VCC_TOKEN_URL", sim.TokenURL())
-		env.set("VCC_API_URL", sim.APIURL())
-		env.set("VCC_CLIENT_ID", sim.ClientID())
-		env.set("VCC_CLIENT_SECRET", sim.ClientSecret())
-		if !o.schedule {
-			from, to = day, day.Add(24*time.Hour)
-		}
-		fmt.Fprintf(stdout, "VCC sandbox at %s (seed %d, %d interactions a day)\n", sim.APIURL(), o.seed, o.perDay)
-	}
-	if o.from != "" {
-		if from, err = time.Parse(time.RFC3339, o.from); err != nil {
-			return 2, fmt.Errorf("--from: %w", err)
-		}
-		if to, err = time.Parse(time.RFC3339, o.to); err != nil {
-			return 2, fmt.Errorf("--to: %w", err)
-		}
-		if !to.After(from) {
-			return 2, errors.New("--to must be after --from")
-		}
-	}
-
-	azuriteDir := ""
-	if o.azurite && o.out == "" {
-		az, err := azurite.Launch(ctx, filepath.Join(o.data, "azurite"), true)
-		if err != nil {
-			return 2, fmt.Errorf("azurite: %w", err)
-		}
-		defer az.Stop()
-		env.set("RECORDINGS_CONNECTION_STRING", az.ConnectionString)
-		azuriteDir = filepath.Join(o.data, "azurite")
-		fmt.Fprintf(stdout, "Azurite at %s (data in %s)\n", az.BlobURL, azuriteDir)
-	}
-	if env.get("VCC_CLIENT_SECRET") == "" {
-		return 2, errors.New("VCC_CLIENT_SECRET: required for a local run (or use --sandbox)")
-	}
-	cfg, err := config.Load(env.get)
-	if err != nil {
-		return 2, fmt.Errorf("configuration:\n%w", err)
-	}
-	hs, err := hostjson.Find(env.get)
-	if err != nil {
-		return 2, err
-	}
-	if o.functionTimeout > 0 {
-		hs.FunctionTimeout = o.functionTimeout
-	}
-	if o.workers == 0 {
-		o.workers = hs.MaxConcurrentCalls
-	}
-
-	vccCfg := cfg.VCC
-	vccCfg.Secret = secrets.Static(cfg.ClientSecret)
-	vccCfg.Logger = log
-	client, err := vcc.New(vccCfg)
-	if err != nil {
-		return 2, err
-	}
-
-	var sink store.Sink
-	var state store.State
-	where := ""
-	switch {
-	case o.out != "":
-		dir := store.NewDir(o.out)
-		sink, state = dir, store.NewDirState(filepath.Join(o.data, "state"))
-		where = o.out
-	case cfg.RecordingsConnectionString != "" || cfg.RecordingsAccountURL != "":
-		var cred azcore.TokenCredential
-		if cfg.RecordingsAccountURL != "" {
-			if cred, err = credential(cfg); err != nil {
-				return 2, err
-			}
-		}
-		blobs, err := store.NewBlob(ctx, store.BlobConfig{
-			ConnectionString: cfg.RecordingsConnectionString,
-			AccountURL:       cfg.RecordingsAccountURL,
-			Credential:       cred,
-			Container:        cfg.RecordingsContainer,
-			StateContainer:   cfg.StateContainer,
-			CreateContainers: cfg.RecordingsConnectionString != "",
-		})
-		if err != nil {
+	if o.Sandbox && from.IsZero() && !o.Schedule {
+		if from, err = o.SandboxStart(); err != nil {
 			return 2, err
 		}
-		sink, state = blobs, blobs.State()
-		where = "container " + cfg.RecordingsContainer
-		if azuriteDir != "" {
-			where += " (Azurite data in " + azuriteDir + ")"
-		}
-	default:
-		return 2, errors.New("nowhere to store recordings: give --out DIR, --azurite, RECORDINGS_CONNECTION_STRING or RECORDINGS_ACCOUNT_URL")
+		to = from.Add(24 * time.Hour)
 	}
-
-	q, err := queue.OpenEmbedded(filepath.Join(o.data, "queue.db"), queue.EmbeddedOptions{
-		LockDuration:     o.lockPeriod,
-		MaxDeliveryCount: cfg.MaxAttempts,
-	})
+	if o.Schedule {
+		sim.Days = 2 // yesterday and today: the schedule's look-back finds work
+	}
+	need := ops.Need{
+		VCC: true, Sink: true, State: true, Queue: true,
+		Log: log, StaticSecret: true, Write: true,
+		Embedded: &queue.EmbeddedOptions{LockDuration: o.LockPeriod},
+	}
+	if o.Azurite {
+		need.Azurite = filepath.Join(o.Data, "azurite")
+	}
+	env, err := ops.Open(ctx, o.Flags, need, sim, stdout, stderr, getenv)
 	if err != nil {
 		return 2, err
 	}
-	defer q.Close()
+	defer env.Close()
+	cfg, client, sink, state, q, where := env.Config, env.Client, env.Sink, env.State, env.Embedded, env.Where
+	hs, err := hostjson.Find(getenv)
+	if err != nil {
+		return 2, err
+	}
+	if o.FunctionTimeout > 0 {
+		hs.FunctionTimeout = o.FunctionTimeout
+	}
+	if o.Workers == 0 {
+		o.Workers = hs.MaxConcurrentCalls
+	}
 	if n := q.ReleasedAtOpen(); n > 0 {
 		fmt.Fprintf(stdout, "Resuming: %d messages an interrupted run had locked are back on the queue\n", n)
 	}
 
-	srv := &server{
-		discover: discover.New(client, q, state, discoverOptions(cfg, log)),
-		ingest:   ingest.New(client, sink, state, ingest.Options{IsAudio: cfg.IsAudio, Logger: log, Requeue: q, DeferralHorizon: cfg.DeferralHorizon}),
-		log:      log,
-		now:      time.Now,
-		deadline: hs.InvocationDeadline(),
-	}
-	proc := &handlerProcess{handler: srv.handler(), log: log}
-	baseURL, err := proc.start()
+	proc := &HandlerProcess{Handler: steps.Handler(ops.Adapters{
+		Config: cfg, Log: log, VCC: client, Queue: q, Sink: sink, State: state, Deadline: hs.InvocationDeadline(),
+	}), Log: log}
+	baseURL, err := proc.Start()
 	if err != nil {
 		return 2, err
 	}
-	defer proc.stop(shutdownGrace)
-	tally := newTally()
+	defer proc.Stop(shutdownGrace)
+	tally := NewTally()
 	host := &devhost.Host{
 		BaseURL:         baseURL,
 		Queue:           q,
-		Workers:         o.workers,
+		Workers:         o.Workers,
 		Logger:          log,
-		OnResult:        tally.add,
+		OnResult:        tally.Add,
 		MaxLockRenewal:  hs.MaxAutoLockRenewal,
 		FunctionTimeout: hs.FunctionTimeout,
 		// As the host does after a timeout: kill the handler, failing what
 		// is in flight, and start it again.
 		Restart: func(context.Context) (string, error) {
-			proc.stop(0)
+			proc.Stop(0)
 			tally.restarted()
-			return proc.start()
+			return proc.Start()
 		},
 		// Messages an interrupted run had locked come back when their lock
 		// expires: the run is not over until they are done too.
@@ -315,19 +227,19 @@ func localRun(ctx context.Context, o localOptions, stdout, stderr io.Writer, get
 		return 2, err
 	}
 
-	stopProgress := startProgress(stdout, tally.line)
+	stopProgress := ops.StartProgress(stdout, tally.Line)
 	defer stopProgress()
-	report := func(dead []deadLetter, calls vcc.Counters, where string) {
-		if o.json {
-			writeSummaryJSON(jsonOut, tally, dead, calls, where)
+	report := func(dead []DeadLetter, calls vcc.Counters, where string) {
+		if o.JSON {
+			WriteSummaryJSON(jsonOut, tally, dead, calls, where)
 			return
 		}
-		printSummary(stdout, tally, dead, filepath.Join(o.data, deadLettersFile), calls, where)
+		PrintSummary(stdout, tally, dead, filepath.Join(o.Data, DeadLettersFile), calls, where)
 	}
 	if from.IsZero() {
 		status, err := scheduled(ctx, host, tally, o, stdout, log)
 		stopProgress()
-		dead, derr := listDeadLetters(context.WithoutCancel(ctx), q, state, o.data)
+		dead, derr := ListDeadLetters(context.WithoutCancel(ctx), q, state, o.Data)
 		if derr != nil {
 			return 1, derr
 		}
@@ -337,13 +249,13 @@ func localRun(ctx context.Context, o localOptions, stdout, stderr io.Writer, get
 	fmt.Fprintf(stdout, "Window %s → %s; recordings to %s; logs in %s\n",
 		from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339), where, logPath)
 	sent := &sentRecorder{Sender: q}
-	window := discover.New(client, sent, state, discoverOptions(cfg, log))
+	window := steps.Discover(client, sent, state, cfg, log)
 	run, err := window.Enqueue(ctx, from.UTC(), to.UTC(), "local", time.Now())
 	if err != nil {
 		return 1, fmt.Errorf("discover: %w", err)
 	}
 	tally.setDiscovered(run.Found, run.Enqueued, run.NoAudio)
-	if _, err := host.Drain(ctx, "ingest", o.idle); err != nil && !errors.Is(err, context.Canceled) {
+	if _, err := host.Drain(ctx, "ingest", o.Idle); err != nil && !errors.Is(err, context.Canceled) {
 		return 1, err
 	}
 	// The window is done only when every interaction sent is complete or
@@ -358,7 +270,7 @@ func localRun(ctx context.Context, o localOptions, stdout, stderr io.Writer, get
 		if err := q.SendBatch(ctx, rerun(missing)); err != nil {
 			return 1, fmt.Errorf("requeue %d interactions: %w", len(missing), err)
 		}
-		if _, err := host.Drain(ctx, "ingest", o.idle); err != nil && !errors.Is(err, context.Canceled) {
+		if _, err := host.Drain(ctx, "ingest", o.Idle); err != nil && !errors.Is(err, context.Canceled) {
 			return 1, err
 		}
 		if missing, err = incomplete(context.WithoutCancel(ctx), q, sink, sent.sent); err != nil {
@@ -366,13 +278,13 @@ func localRun(ctx context.Context, o localOptions, stdout, stderr io.Writer, get
 		}
 	}
 	stopProgress()
-	dead, err := listDeadLetters(context.WithoutCancel(ctx), q, state, o.data)
+	dead, err := ListDeadLetters(context.WithoutCancel(ctx), q, state, o.Data)
 	if err != nil {
 		return 1, err
 	}
 	report(dead, client.Counters(), where)
-	if azuriteDir != "" {
-		fmt.Fprintf(stdout, "To browse them, serve that data again: node infra/local/node_modules/.bin/azurite-blob --location %s --skipApiVersionCheck --disableTelemetry\n", azuriteDir)
+	if env.AzuriteDir != "" {
+		fmt.Fprintf(stdout, "To browse them, serve that data again: node infra/local/node_modules/.bin/azurite-blob --location %s --skipApiVersionCheck --disableTelemetry\n", env.AzuriteDir)
 	}
 	if ctx.Err() != nil {
 		return 1, errors.New("interrupted: run the same command again to finish (nothing is lost or copied twice)")
@@ -391,7 +303,7 @@ func localRun(ctx context.Context, o localOptions, stdout, stderr io.Writer, get
 // sentRecorder remembers the messages a window run sent, to check at the
 // end that each one's interaction is complete.
 type sentRecorder struct {
-	discover.Sender
+	ops.Sender
 	sent []queue.Outgoing
 }
 
@@ -445,9 +357,9 @@ func rerun(msgs []queue.Outgoing) []queue.Outgoing {
 	return out
 }
 
-// scheduled runs discover every o.every and ingests continuously until ctx ends.
-func scheduled(ctx context.Context, host *devhost.Host, tally *tally, o localOptions, stdout io.Writer, log *slog.Logger) (int, error) {
-	fmt.Fprintf(stdout, "Running: discover every %s, %d ingest workers; Ctrl-C stops\n", o.every, o.workers)
+// scheduled runs discover every o.Every and ingests continuously until ctx ends.
+func scheduled(ctx context.Context, host *devhost.Host, tally *Tally, o Options, stdout io.Writer, log *slog.Logger) (int, error) {
+	fmt.Fprintf(stdout, "Running: discover every %s, %d ingest workers; Ctrl-C stops\n", o.Every, o.Workers)
 	drainDone := make(chan error, 1)
 	go func() {
 		for ctx.Err() == nil {
@@ -459,14 +371,14 @@ func scheduled(ctx context.Context, host *devhost.Host, tally *tally, o localOpt
 		drainDone <- nil
 	}()
 	last := time.Now()
-	tick := time.NewTicker(o.every)
+	tick := time.NewTicker(o.Every)
 	defer tick.Stop()
 	for {
 		rv, err := host.Tick(ctx, "discover", last, false)
 		if err != nil && ctx.Err() == nil {
 			log.Error("discover tick failed", "error", err)
 		}
-		var run discover.Run
+		var run records.Run
 		if err == nil && json.Unmarshal(rv, &run) == nil {
 			tally.addDiscovered(run.Found, run.Enqueued, run.NoAudio)
 		}
@@ -482,25 +394,8 @@ func scheduled(ctx context.Context, host *devhost.Host, tally *tally, o localOpt
 	}
 }
 
-// overlay is the process environment with local overrides on top.
-type overlay struct {
-	base func(string) string
-	over map[string]string
-}
-
-func overlayEnv(base func(string) string) *overlay {
-	return &overlay{base: base, over: map[string]string{}}
-}
-func (e *overlay) set(k, v string) { e.over[k] = v }
-func (e *overlay) get(k string) string {
-	if v, ok := e.over[k]; ok {
-		return v
-	}
-	return e.base(k)
-}
-
-// tally gathers ingest outcomes for progress and the summary.
-type tally struct {
+// Tally gathers ingest outcomes for progress and the summary.
+type Tally struct {
 	mu                  sync.Mutex
 	started             time.Time
 	found, sent, noAud  int
@@ -515,31 +410,32 @@ type tally struct {
 	deferred            int
 }
 
-func newTally() *tally {
-	return &tally{started: time.Now(), skipped: map[string]int{}, byDirection: map[string]int{}, lastFailureByReason: map[string]int{}}
+// NewTally starts a tally now.
+func NewTally() *Tally {
+	return &Tally{started: time.Now(), skipped: map[string]int{}, byDirection: map[string]int{}, lastFailureByReason: map[string]int{}}
 }
 
-func (t *tally) setDiscovered(found, sent, noAudio int) {
+func (t *Tally) setDiscovered(found, sent, noAudio int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.found, t.sent, t.noAud = found, sent, noAudio
 }
 
 // restarted notes a restart of the handler after a timeout.
-func (t *tally) restarted() {
+func (t *Tally) restarted() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.restarts++
 }
 
 // waiting notes messages locked by an interrupted run (shown in progress).
-func (t *tally) waiting(pending int) {
+func (t *Tally) waiting(pending int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.pending = pending
 }
 
-func (t *tally) addDiscovered(found, sent, noAudio int) {
+func (t *Tally) addDiscovered(found, sent, noAudio int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.found += found
@@ -547,27 +443,28 @@ func (t *tally) addDiscovered(found, sent, noAudio int) {
 	t.noAud += noAudio
 }
 
-func (t *tally) add(r devhost.Result) {
+// Add counts one invocation's result (devhost.Host.OnResult).
+func (t *Tally) Add(r devhost.Result) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if !r.OK() {
 		t.failedAttempts++
-		var f Failure
+		var f records.InvocationFailure
 		_ = json.Unmarshal(r.ReturnValue, &f)
-		t.lastFailureByReason[shortReason(f.Error)]++
+		t.lastFailureByReason[ops.ShortReason(f.Error)]++
 		return
 	}
-	var res ingest.Result
+	var res records.Result
 	_ = json.Unmarshal(r.ReturnValue, &res)
 	switch res.Outcome {
-	case ingest.Stored:
+	case records.Stored:
 		t.stored++
-	case ingest.Complete:
+	case records.Complete:
 		t.complete++
-	case ingest.Skipped:
+	case records.Skipped:
 		t.skipped[res.Reason]++
 		return
-	case ingest.Deferred:
+	case records.Deferred:
 		t.deferred++
 		return
 	}
@@ -576,29 +473,8 @@ func (t *tally) add(r devhost.Result) {
 	t.byDirection[res.Direction]++
 }
 
-var (
-	blobNamePattern  = regexp.MustCompile(`\d{4}/\d{2}/\d{2}/[0-9a-fA-F-]{36}/[^\s:]+`)
-	byteCountPattern = regexp.MustCompile(`\d+ bytes`)
-	guidPattern      = regexp.MustCompile(`[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}`)
-)
-
-// shortReason turns a failure message into a summary line: the same cause
-// for many interactions reads as one line with a count.
-func shortReason(s string) string {
-	if i := strings.Index(s, ": "); i > 0 && strings.HasPrefix(s, "ingest ") {
-		s = s[i+2:]
-	}
-	s = blobNamePattern.ReplaceAllString(s, "<recording>")
-	s = guidPattern.ReplaceAllString(s, "<interaction>")
-	s = byteCountPattern.ReplaceAllString(s, "N bytes")
-	// Keep the beginning (what was being done) and the end (the root cause).
-	if r := []rune(s); len(r) > 90 {
-		s = string(r[:34]) + " … " + string(r[len(r)-53:])
-	}
-	return s
-}
-
-func (t *tally) line() string {
+// Line is the progress line.
+func (t *Tally) Line() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	elapsed := time.Since(t.started).Seconds()
@@ -615,35 +491,35 @@ func (t *tally) line() string {
 	return line
 }
 
-// deadLetter is one dead-lettered interaction of a local run.
-type deadLetter struct {
+// DeadLetter is one dead-lettered interaction of a local run.
+type DeadLetter struct {
 	InteractionID string `json:"interactionId"`
 	MessageID     string `json:"messageId"`
 	Reason        string `json:"reason"`
 }
 
-// deadLettersFile, under --data, lists every dead letter of the last run.
-const deadLettersFile = "dead-letters.json"
+// DeadLettersFile, under --data, lists every dead letter of the last run.
+const DeadLettersFile = "dead-letters.json"
 
-// listDeadLetters lists the queue's dead letters, each with the ingest failure
+// ListDeadLetters lists the queue's dead letters, each with the ingest failure
 // recorded for its interaction when there is one (the queue's own reason,
 // such as MaxDeliveryCountExceeded, says only that retries ran out), and
-// writes them all to deadLettersFile.
-func listDeadLetters(ctx context.Context, q *queue.Embedded, state store.State, dataDir string) ([]deadLetter, error) {
+// writes them all to DeadLettersFile.
+func ListDeadLetters(ctx context.Context, q *queue.Embedded, state store.State, dataDir string) ([]DeadLetter, error) {
 	msgs, err := q.PeekDeadLetters(ctx, 1000000)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]deadLetter, 0, len(msgs))
+	out := make([]DeadLetter, 0, len(msgs))
 	for _, m := range msgs {
-		d := deadLetter{MessageID: m.ID, Reason: m.DeadLetterReason}
+		d := DeadLetter{MessageID: m.ID, Reason: m.DeadLetterReason}
 		if m.DeadLetterDescription != "" {
 			d.Reason += ": " + m.DeadLetterDescription
 		}
 		if body, err := message.Decode(m.Body); err == nil {
 			d.InteractionID = body.InteractionID
-			if data, _, found, err := state.Load(ctx, ingest.FailureName(body.InteractionID)); err == nil && found {
-				var rec ingest.FailureRecord
+			if data, _, found, err := state.Load(ctx, records.FailureName(body.InteractionID)); err == nil && found {
+				var rec records.FailureRecord
 				if json.Unmarshal(data, &rec) == nil && rec.Reason != "" {
 					d.Reason = rec.Reason
 				}
@@ -652,7 +528,7 @@ func listDeadLetters(ctx context.Context, q *queue.Embedded, state store.State, 
 		out = append(out, d)
 	}
 	data, _ := json.MarshalIndent(out, "", "  ")
-	if err := os.WriteFile(filepath.Join(dataDir, deadLettersFile), append(data, '\n'), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dataDir, DeadLettersFile), append(data, '\n'), 0o644); err != nil {
 		return out, err
 	}
 	return out, nil
@@ -661,10 +537,12 @@ func listDeadLetters(ctx context.Context, q *queue.Embedded, state store.State, 
 // deadListed is how many dead letters the summary names one by one.
 const deadListed = 20
 
-func printSummary(w io.Writer, t *tally, deadList []deadLetter, deadFile string, calls vcc.Counters, where string) {
+// PrintSummary prints the summary of a run as a table; deadFile is where
+// every dead letter is listed.
+func PrintSummary(w io.Writer, t *Tally, deadList []DeadLetter, deadFile string, calls vcc.Counters, where string) {
 	dead := map[string]int{}
 	for _, d := range deadList {
-		dead[shortReason(d.Reason)]++
+		dead[ops.ShortReason(d.Reason)]++
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -677,10 +555,10 @@ func printSummary(w io.Writer, t *tally, deadList []deadLetter, deadFile string,
 	fmt.Fprintf(tw, "  already complete\t%d\n", t.complete)
 	fmt.Fprintf(tw, "  recordings copied\t%d\n", t.recordings)
 	fmt.Fprintf(tw, "  bytes copied\t%s\n", humanBytes(t.bytes))
-	for _, d := range sortedKeys(t.byDirection) {
+	for _, d := range ops.SortedKeys(t.byDirection) {
 		fmt.Fprintf(tw, "  direction %s\t%d\n", d, t.byDirection[d])
 	}
-	for _, r := range sortedKeys(t.skipped) {
+	for _, r := range ops.SortedKeys(t.skipped) {
 		fmt.Fprintf(tw, "  skipped: %s\t%d\n", r, t.skipped[r])
 	}
 	fmt.Fprintf(tw, "  failed attempts (retried)\t%d\n", t.failedAttempts)
@@ -692,17 +570,17 @@ func printSummary(w io.Writer, t *tally, deadList []deadLetter, deadFile string,
 		total += n
 	}
 	fmt.Fprintf(tw, "  dead-lettered\t%d\n", total)
-	for _, r := range sortedKeys(dead) {
+	for _, r := range ops.SortedKeys(dead) {
 		fmt.Fprintf(tw, "    %s\t%d\n", r, dead[r])
 	}
-	for _, r := range sortedKeys(t.lastFailureByReason) {
+	for _, r := range ops.SortedKeys(t.lastFailureByReason) {
 		fmt.Fprintf(tw, "    attempt failed: %s\t%d\n", r, t.lastFailureByReason[r])
 	}
 	if t.restarts > 0 {
 		fmt.Fprintf(tw, "  handler restarts (an invocation passed functionTimeout)\t%d\n", t.restarts)
 	}
 	fmt.Fprintln(tw, "VCC calls\t")
-	for _, e := range sortedKeys(calls.Calls) {
+	for _, e := range ops.SortedKeys(calls.Calls) {
 		fmt.Fprintf(tw, "  %s\t%d\n", e, calls.Calls[e])
 	}
 	fmt.Fprintf(tw, "  retries / 429s / tokens\t%d / %d / %d\n", calls.Retries, calls.Throttled, calls.TokenRequests)
@@ -723,13 +601,13 @@ func printSummary(w io.Writer, t *tally, deadList []deadLetter, deadFile string,
 		if id == "" {
 			id = "message " + d.MessageID
 		}
-		fmt.Fprintf(w, "  %s  %s\n", id, shortReason(d.Reason))
+		fmt.Fprintf(w, "  %s  %s\n", id, ops.ShortReason(d.Reason))
 	}
 	fmt.Fprintf(w, "All of them, with the full reasons, in %s (and with --json).\n", deadFile)
 }
 
-// summaryJSON is the summary of --json.
-type summaryJSON struct {
+// SummaryJSON is the summary --json prints.
+type SummaryJSON struct {
 	Seconds          float64          `json:"seconds"`
 	Found            int              `json:"found"`
 	NoAudio          int              `json:"noAudio"`
@@ -743,7 +621,7 @@ type summaryJSON struct {
 	FailedAttempts   int              `json:"failedAttempts"`
 	HandlerRestarts  int              `json:"handlerRestarts"`
 	Deferred         int              `json:"deferred"`
-	DeadLetters      []deadLetter     `json:"deadLetters"`
+	DeadLetters      []DeadLetter     `json:"deadLetters"`
 	VCCCalls         map[string]int64 `json:"vccCalls"`
 	VCCRetries       int64            `json:"vccRetries"`
 	VCCThrottled     int64            `json:"vccThrottled"`
@@ -751,10 +629,11 @@ type summaryJSON struct {
 	Where            string           `json:"recordingsIn"`
 }
 
-func writeSummaryJSON(w io.Writer, t *tally, dead []deadLetter, calls vcc.Counters, where string) {
+// WriteSummaryJSON writes the summary of --json.
+func WriteSummaryJSON(w io.Writer, t *Tally, dead []DeadLetter, calls vcc.Counters, where string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	s := summaryJSON{
+	s := SummaryJSON{
 		Seconds: time.Since(t.started).Seconds(), Found: t.found, NoAudio: t.noAud, Enqueued: t.sent,
 		Stored: t.stored, AlreadyComplete: t.complete, Recordings: t.recordings, Bytes: t.bytes,
 		ByDirection: t.byDirection, Skipped: t.skipped, FailedAttempts: t.failedAttempts, HandlerRestarts: t.restarts, Deferred: t.deferred,
@@ -764,15 +643,6 @@ func writeSummaryJSON(w io.Writer, t *tally, dead []deadLetter, calls vcc.Counte
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(s)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func humanBytes(n int64) string {
@@ -786,29 +656,4 @@ func humanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
-
-// parseFaults reads "name=probability,..." for the sandbox's fault injection.
-func parseFaults(spec string) (vccsim.Faults, error) {
-	var f vccsim.Faults
-	if strings.TrimSpace(spec) == "" {
-		return f, nil
-	}
-	fields := map[string]*float64{
-		"5xx": &f.Status5xx, "429": &f.Throttle, "429-no-retry-after": &f.ThrottleNoRetryAfter,
-		"truncate": &f.Truncate, "truncate-no-length": &f.TruncateNoLength, "redirect": &f.Redirect,
-	}
-	for _, part := range strings.Split(spec, ",") {
-		name, value, ok := strings.Cut(strings.TrimSpace(part), "=")
-		target, known := fields[name]
-		if !ok || !known {
-			return f, fmt.Errorf("%q: want one of 5xx, 429, 429-no-retry-after, truncate, truncate-no-length, redirect = probability", part)
-		}
-		p, err := strconv.ParseFloat(value, 64)
-		if err != nil || p < 0 || p > 1 {
-			return f, fmt.Errorf("%q: probability must be between 0 and 1", part)
-		}
-		*target = p
-	}
-	return f, nil
 }

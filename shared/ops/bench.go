@@ -1,4 +1,4 @@
-package main
+package ops
 
 import (
 	"context"
@@ -13,14 +13,16 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vcc-ingest/vcc-ingest/functions/discover"
-	"github.com/vcc-ingest/vcc-ingest/functions/ingest"
 	"github.com/vcc-ingest/vcc-ingest/shared/bench"
+	"github.com/vcc-ingest/vcc-ingest/shared/config"
+	"github.com/vcc-ingest/vcc-ingest/shared/queue"
+	"github.com/vcc-ingest/vcc-ingest/shared/store"
+	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
 )
 
-// runBench measures the product against the VCC sandbox and Azurite
+// Bench is "handler bench": it measures the product against the VCC sandbox and Azurite
 // (shared/bench) and prints the table; the figures go to bench.json.
-func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func Bench(ctx context.Context, args []string, stdout, stderr io.Writer, steps Steps) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -46,10 +48,15 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *only != "" {
 		opts.Only = strings.Split(*only, ",")
 	}
+	// The product's defaults: what a fresh deployment selects as audio.
+	cfg := config.Config{AudioTypes: strings.Split(config.DefaultAudioTypes, ",")}
 	product := bench.Product{
 		Executable: exe,
-		Handler: func(d *discover.Discoverer, i *ingest.Ingester, log *slog.Logger) http.Handler {
-			return (&server{discover: d, ingest: i, log: log, now: time.Now}).handler()
+		Discover: func(v *vcc.Client, q *queue.Embedded, st store.State, log *slog.Logger) bench.Enqueuer {
+			return steps.Discover(v, q, st, cfg, log)
+		},
+		Handler: func(v *vcc.Client, q *queue.Embedded, blobs *store.Blob, log *slog.Logger) http.Handler {
+			return steps.Handler(Adapters{Config: cfg, Log: log, VCC: v, Queue: q, Sink: blobs, State: blobs.State()})
 		},
 	}
 	if *cpuProfile != "" {

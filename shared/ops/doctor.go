@@ -1,14 +1,12 @@
-package main
+package ops
 
 import (
 	"context"
 	"flag"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/vcc-ingest/vcc-ingest/shared/doctor"
-	"github.com/vcc-ingest/vcc-ingest/shared/vccsim"
 )
 
 const doctorUsage = `Usage: handler doctor [flags]
@@ -45,74 +43,58 @@ Exit status: 0 all well, 1 a problem found, 2 something could not be checked.
 Flags:
 `
 
-func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	var o opsFlags
-	var from, to string
+// Doctor is "handler doctor".
+func Doctor(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	var o Flags
 	var asJSON bool
 	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, doctorUsage); fs.PrintDefaults() }
-	fs.StringVar(&from, "from", "", "sample window start (RFC 3339 or YYYY-MM-DD, UTC; default 7 days before --to)")
-	fs.StringVar(&to, "to", "", "sample window end, exclusive (default today 00:00 UTC)")
+	o.WindowFlags(fs, "sample window start (RFC 3339 or YYYY-MM-DD, UTC; default 7 days before --to)", "sample window end, exclusive (default today 00:00 UTC)")
 	fs.BoolVar(&asJSON, "json", false, "print JSON instead of a table")
-	o.sandboxFlags(fs, 7)
-	fs.IntVar(&o.days, "days", 7, "sandbox: days of generated interactions")
-	fs.StringVar(&o.deny, "sandbox-deny", "", "sandbox: feature permissions switched off, comma separated: inbound, outbound, groups")
-	fs.StringVar(&o.grant, "sandbox-grant", "", "sandbox: the scopes the credential holds, space separated (default the three)")
+	o.SandboxFlags(fs, 7)
+	fs.IntVar(&o.Days, "days", 7, "sandbox: days of generated interactions")
 	if err := fs.Parse(args); err != nil {
-		return usageError(err, stderr)
+		return UsageError(err, stderr)
 	}
 	if fs.NArg() > 0 {
-		return usageError(fmt.Errorf("unexpected argument %q", fs.Arg(0)), stderr)
+		return UsageError(fmt.Errorf("unexpected argument %q", fs.Arg(0)), stderr)
 	}
-	start, end, err := parseWindow(from, to)
+	start, end, err := ParseWindow(o.From, o.To)
 	if err != nil {
-		return usageError(err, stderr)
+		return UsageError(err, stderr)
 	}
-	var sim vccsim.Options
-	for _, p := range strings.Split(o.deny, ",") {
-		switch strings.TrimSpace(p) {
-		case "":
-		case "inbound":
-			sim.Deny.Inbound = true
-		case "outbound":
-			sim.Deny.Outbound = true
-		case "groups":
-			sim.Deny.Groups = true
-		default:
-			return usageError(fmt.Errorf("--sandbox-deny: %q is not inbound, outbound or groups", p), stderr)
-		}
+	sim, err := o.SimOptions()
+	if err != nil {
+		return UsageError(err, stderr)
 	}
-	if g := strings.Fields(o.grant); len(g) > 0 {
-		sim.GrantedScopes = g
-	}
-	if o.sandbox && start.IsZero() {
-		first, err := o.sandboxStart()
+	if o.Sandbox && start.IsZero() {
+		first, err := o.SandboxStart()
 		if err != nil {
-			return usageError(err, stderr)
+			return UsageError(err, stderr)
 		}
-		start, end = first, first.AddDate(0, 0, o.days)
+		start, end = first, first.AddDate(0, 0, o.Days)
 	}
 
 	info := stdout
 	if asJSON {
 		info = stderr
 	}
-	env, err := openOps(ctx, o, need{vcc: true}, sim, info, stderr, getenv)
+	env, err := Open(ctx, o, Need{VCC: true}, sim, info, stderr, getenv)
 	if err != nil {
 		fmt.Fprintln(stderr, "error:", err)
 		return 2
 	}
 	defer env.Close()
 	prober := &doctor.HTTPProber{
-		TokenURL: env.vccCfg.TokenURL, APIURL: env.vccCfg.APIURL, ClientID: env.vccCfg.ClientID,
-		Secret: env.vccCfg.Secret, HTTPClient: env.vccCfg.HTTPClient, Application: env.vccCfg.Application,
+		TokenURL: env.VCCConfig.TokenURL, APIURL: env.VCCConfig.APIURL, ClientID: env.VCCConfig.ClientID,
+		Secret: env.VCCConfig.Secret, HTTPClient: env.VCCConfig.HTTPClient, Application: env.VCCConfig.Application,
 	}
 	stop := func() {}
 	if !asJSON {
-		stop = startProgress(stdout, func() string { return "checking: listing Stats and Interaction Content over the sample window…" })
+		stop = StartProgress(stdout, func() string { return "checking: listing Stats and Interaction Content over the sample window…" })
 	}
-	r := doctor.Run(ctx, env.client, prober, doctor.Options{From: start, To: end})
+	r := doctor.Run(ctx, env.Client, prober, doctor.Options{From: start, To: end})
 	stop()
 	if asJSON {
 		if err := doctor.WriteJSON(stdout, r); err != nil {

@@ -1,4 +1,4 @@
-package main
+package ops
 
 import (
 	"bytes"
@@ -38,36 +38,40 @@ Exit status: 0 no gaps, 1 gaps found, 2 could not report.
 Flags:
 `
 
-func runReport(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	var o opsFlags
-	var from, to, htmlFile string
+// Report is "handler report".
+func Report(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	var o Flags
+	var htmlFile string
 	var asJSON bool
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, reportUsage); fs.PrintDefaults() }
-	fs.StringVar(&from, "from", "", "first day (YYYY-MM-DD or RFC 3339, UTC); required unless --sandbox")
-	fs.StringVar(&to, "to", "", "end, exclusive (YYYY-MM-DD or RFC 3339, UTC)")
+	o.WindowFlags(fs, "first day (YYYY-MM-DD or RFC 3339, UTC); required unless --sandbox", "end, exclusive (YYYY-MM-DD or RFC 3339, UTC)")
 	fs.BoolVar(&asJSON, "json", false, "print JSON instead of a table")
 	fs.StringVar(&htmlFile, "html", "", "also write a self-contained page with a chart of coverage per day to this file")
-	o.dataFlag(fs)
-	o.outFlag(fs)
-	o.sandboxFlags(fs, 1)
+	o.DataFlag(fs)
+	o.OutFlag(fs)
+	o.SandboxFlags(fs, 1)
 	if err := fs.Parse(args); err != nil {
-		return usageError(err, stderr)
+		return UsageError(err, stderr)
 	}
 	if fs.NArg() > 0 {
-		return usageError(fmt.Errorf("unexpected argument %q", fs.Arg(0)), stderr)
+		return UsageError(fmt.Errorf("unexpected argument %q", fs.Arg(0)), stderr)
 	}
-	start, end, err := o.window(from, to)
+	start, end, err := o.Window()
 	if err != nil {
-		return usageError(err, stderr)
+		return UsageError(err, stderr)
+	}
+	sim, err := o.SimOptions()
+	if err != nil {
+		return UsageError(err, stderr)
 	}
 
 	info := stdout
 	if asJSON {
 		info = stderr
 	}
-	env, err := openOps(ctx, o, need{vcc: true, sink: true, state: true}, vccsim.Options{}, info, stderr, getenv)
+	env, err := Open(ctx, o, Need{VCC: true, Sink: true, State: true}, sim, info, stderr, getenv)
 	if err != nil {
 		fmt.Fprintln(stderr, "error:", err)
 		return 2
@@ -75,13 +79,13 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	defer env.Close()
 	// The dead letters are worth having but not essential: the embedded
 	// queue is held by a running "handler local", Service Bus may refuse.
-	q, qerr := openOps(ctx, o, need{queue: true}, vccsim.Options{}, info, stderr, getenv)
-	src := report.Sources{VCC: env.client, Sink: env.sink, State: env.state, IsAudio: env.cfg.IsAudio}
+	q, qerr := Open(ctx, o, Need{Queue: true}, vccsim.Options{}, info, stderr, getenv)
+	src := report.Sources{VCC: env.Client, Sink: env.Sink, State: env.State, IsAudio: env.Config.IsAudio}
 	if qerr != nil {
 		fmt.Fprintln(stderr, "warning: dead letters not counted:", qerr)
 	} else {
 		defer q.Close()
-		src.Queue = q.q
+		src.Queue = q.Queue
 	}
 	var mu sync.Mutex
 	step := "starting"
@@ -89,7 +93,7 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	began := time.Now()
 	stop := func() {}
 	if !asJSON {
-		stop = startProgress(stdout, func() string {
+		stop = StartProgress(stdout, func() string {
 			mu.Lock()
 			defer mu.Unlock()
 			return fmt.Sprintf("reading %s  %s", step, time.Since(began).Round(time.Second))

@@ -1,0 +1,136 @@
+// Package records is the storage contract: the documents the pipeline writes
+// and its tools (report, replay, the local runner, downstream systems) read.
+//
+//   - Sidecar: interaction.json, next to an interaction's recordings in the
+//     recordings container, written last so that its presence means the
+//     interaction is complete.
+//   - FailureRecord (FailureName): in the state container while an
+//     interaction's last delivery failed; ingest deletes it on success.
+//   - A skip record (SkippedName): an interaction skipped for a reason.
+//   - Run (RunName): the record of one discovery, backfill or local window.
+//   - Result and InvocationFailure: the ReturnValue of an ingest invocation,
+//     which the Functions host logs and the local host stand-in tallies.
+//
+// Where changes go: a new sidecar field, a new kind of record or a new field
+// of one goes here (and is written by its step under functions/); a new VCC
+// field goes to shared/vcc. The blob names of the recordings container
+// (store.RecordingName, store.SidecarName) stay in shared/store: both
+// backends validate every name against that layout and the fuzz targets that
+// pin it live there; this package names only the state container's records.
+//
+// Nothing here imports a step: the steps under functions/ and the tools under
+// shared/ both depend on this package, never on each other.
+package records
+
+import (
+	"fmt"
+	"time"
+)
+
+// Sidecar is interaction.json, written last.
+type Sidecar struct {
+	InteractionID   string          `json:"interactionId"`
+	Start           time.Time       `json:"start"`
+	DurationMs      int64           `json:"durationMs,omitempty"`
+	Medium          string          `json:"medium,omitempty"`
+	Direction       string          `json:"direction"`
+	DirectionSource string          `json:"directionSource"`
+	ConnectFrom     string          `json:"connectFrom,omitempty"`
+	ConnectTo       string          `json:"connectTo,omitempty"`
+	Agents          []SidecarAgent  `json:"agents"`
+	Recordings      []SidecarRecord `json:"recordings"`
+	IngestedAt      time.Time       `json:"ingestedAt"`
+}
+
+// SidecarAgent is one handling agent.
+type SidecarAgent struct {
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	Email     string `json:"email"`
+	AgentCode string `json:"agentCode"`
+	Resolved  bool   `json:"resolved"`
+}
+
+// SidecarRecord is one stored recording.
+type SidecarRecord struct {
+	ContentKey  string `json:"contentKey"`
+	Type        string `json:"type"`
+	ContentType string `json:"contentType"`
+	Bytes       int64  `json:"bytes"`
+	SHA256      string `json:"sha256"`
+	Blob        string `json:"blob"`
+}
+
+// FailureRecord is kept in state under FailureName while an interaction's
+// last delivery failed; ingest deletes it on success.
+type FailureRecord struct {
+	InteractionID string    `json:"interactionId"`
+	MessageID     string    `json:"messageId"`
+	Permanent     bool      `json:"permanent"`
+	Reason        string    `json:"reason"`
+	DeliveryCount int       `json:"deliveryCount"`
+	At            time.Time `json:"at"`
+}
+
+// FailureName is where an interaction's failure record lives.
+func FailureName(guid string) string { return "failures/" + guid + ".json" }
+
+// SkippedName is where an interaction skipped for a reason is recorded.
+func SkippedName(start time.Time, guid string) string {
+	return "skipped/" + start.UTC().Format("2006/01/02") + "/" + guid + ".json"
+}
+
+// Run is the record of one discovery run, written to state and logged.
+type Run struct {
+	Source       string    `json:"source"`
+	Start        time.Time `json:"start"`
+	End          time.Time `json:"end"`
+	PastDue      bool      `json:"pastDue,omitempty"`
+	Chunks       int       `json:"chunks"`
+	Found        int       `json:"interactionsFound"`
+	Enqueued     int       `json:"messagesSent"`
+	NoAudio      int       `json:"skippedNoAudio"`
+	Sends        int       `json:"sends"`
+	WithStats    int       `json:"withStatsDirection"`
+	StartedAt    time.Time `json:"startedAt"`
+	FinishedAt   time.Time `json:"finishedAt"`
+	CheckpointAt time.Time `json:"checkpoint,omitzero"`
+	StatsErrors  []string  `json:"statsErrors,omitempty"`
+	Error        string    `json:"error,omitempty"`
+}
+
+// RunName is where a run record lives: runs/<source>/<yyyy/mm/dd/hhmmss.ns>.json.
+func RunName(source string, startedAt time.Time) string {
+	return fmt.Sprintf("runs/%s/%s.json", source, startedAt.Format("2006/01/02/150405.000000000"))
+}
+
+// Outcome names what happened to an interaction.
+type Outcome string
+
+const (
+	Stored   Outcome = "stored"   // recordings copied now
+	Complete Outcome = "complete" // already complete: nothing downloaded
+	Skipped  Outcome = "skipped"  // nothing to copy, with a reason
+	// Deferred: VCC was unavailable, and a scheduled copy of the message
+	// was accepted by the queue to try again later.
+	Deferred Outcome = "deferred"
+)
+
+// Result describes a successful delivery: the ReturnValue of an ingest
+// invocation.
+type Result struct {
+	InteractionID string  `json:"interactionId"`
+	Outcome       Outcome `json:"outcome"`
+	Reason        string  `json:"reason,omitempty"`
+	Recordings    int     `json:"recordings"`
+	Copied        int     `json:"copied"`
+	Bytes         int64   `json:"bytes"`
+	Direction     string  `json:"direction,omitempty"`
+}
+
+// InvocationFailure is the ReturnValue of a failed invocation (the host logs
+// it; the local host reads it for its summary).
+type InvocationFailure struct {
+	Error     string `json:"error"`
+	Permanent bool   `json:"permanent"`
+}
