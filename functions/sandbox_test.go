@@ -3,7 +3,10 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"io"
+	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -84,5 +87,51 @@ func TestSandboxCommandRejectsNegativeFlags(t *testing.T) {
 		if status == 0 || !strings.Contains(stderr, "negative") {
 			t.Errorf("%s -1: status %d, %q", flag, status, stderr)
 		}
+	}
+}
+
+// `handler sandbox --outage D --token-lifetime L` answers every API call
+// with 503 during the outage and issues tokens that live L.
+func TestSandboxCommandOutageAndTokenLifetime(t *testing.T) {
+	cmd := childCommand(t, nil, "sandbox", "--addr", "127.0.0.1:0", "--per-day", "5", "--outage", "1h", "--token-lifetime", "20s")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	settings := map[string]string{}
+	lines := bufio.NewScanner(out)
+	for settings["VCC_CLIENT_SECRET"] == "" && lines.Scan() {
+		k, v, _ := strings.Cut(lines.Text(), "=")
+		settings[k] = v
+	}
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {settings["VCC_CLIENT_ID"]},
+		"client_secret": {settings["VCC_CLIENT_SECRET"]}, "scope": {"stats"}}
+	resp, err := http.PostForm(settings["VCC_TOKEN_URL"], form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+		ExpiresIn   int    `json:"expires_in"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	if err != nil || tok.ExpiresIn != 20 {
+		t.Fatalf("token: expires_in %d, %v; want 20 (and the token endpoint up during the outage)", tok.ExpiresIn, err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, settings["VCC_API_URL"]+"/stats/interactions?start=2026-11-02T00:00:00Z&end=2026-11-03T00:00:00Z", nil)
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	req.Header.Set("Accept", vccsim.MediaV3)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("API call during the outage: %d, want 503", resp.StatusCode)
 	}
 }

@@ -27,16 +27,23 @@ func Sandbox(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	start := fs.String("start", "", "first day, YYYY-MM-DD (default: the sandbox's default day)")
 	latency := fs.Duration("latency", 0, "added to every response, like a remote service's round trip")
 	large := fs.Int64("add-recording", 0, "bytes of one more interaction's recording, an hour into the first day (0: none); e.g. to try a large one")
+	outageAfter := fs.Duration("outage-after", 0, "with --outage: how long after start VCC goes down")
+	outageFor := fs.Duration("outage", 0, "every API call answers 503 for this long (after --outage-after), as in a VCC outage")
+	tokenLife := fs.Duration("token-lifetime", 0, "lifetime of issued tokens (default 2h, as VCC); e.g. 20s to watch renewals")
+	rateLimit := fs.Int("rate-limit", 0, "answer 429 past this many API requests in any rolling minute (0: no limit; VCC's fair-usage budget is about 160)")
+	inclusiveEnd := fs.Bool("inclusive-end", false, "listings include interactions starting exactly at end (one of VCC's documented forms)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
 		return err
 	}
-	if *perDay < 0 || *large < 0 || *latency < 0 {
-		return errors.New("--per-day, --add-recording and --latency cannot be negative")
+	if *perDay < 0 || *large < 0 || *latency < 0 || *outageAfter < 0 || *outageFor < 0 || *tokenLife < 0 || *rateLimit < 0 {
+		return errors.New("--per-day, --add-recording, --latency, --outage, --outage-after, --token-lifetime and --rate-limit cannot be negative")
 	}
-	opts := vccsim.Options{Seed: *seed, Days: *days, InteractionsPerDay: *perDay, Latency: *latency}
+	opts := vccsim.Options{Seed: *seed, Days: *days, InteractionsPerDay: *perDay, Latency: *latency,
+		Outage: vccsim.Outage{After: *outageAfter, Duration: *outageFor}, TokenLifetime: *tokenLife,
+		RateLimitPerMinute: *rateLimit, Quirks: vccsim.Quirks{InclusiveEnd: *inclusiveEnd}}
 	if *perDay == 0 {
 		opts.InteractionsPerDay = -1 // the sandbox's "none"
 	}
