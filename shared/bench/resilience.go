@@ -83,8 +83,8 @@ func smallWindow(ctx context.Context, e *env) ([]Result, error) {
 }
 
 // rollingWindowSize is large enough for a run held by the default budget
-// for over two minutes.
-const rollingWindowSize = 400
+// for several minutes.
+const rollingWindowSize = 640
 
 // A window held by the default budget, against a sandbox that limits to
 // the same budget over any rolling minute and issues tokens that live
@@ -123,7 +123,7 @@ func rollingBudget(ctx context.Context, e *env) ([]Result, error) {
 	if !roll.Goal.Check(roll.Value) {
 		roll.Reason = fmt.Sprintf("%d calls in one rolling minute", most)
 	}
-	if elapsed < 2*time.Minute {
+	if elapsed < 3*time.Minute {
 		roll.Reason = fmt.Sprintf("the run took %.0fs: too short to be held by the budget", elapsed.Seconds())
 	}
 	unauth := c.ByStatus[http.StatusUnauthorized]
