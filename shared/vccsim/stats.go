@@ -55,6 +55,10 @@ func statsJSON(in *interaction) map[string]any {
 			"events":    []any{},
 		})
 	}
+	plan := map[string]any{"id": "ivr-" + strings.ToLower(in.ServiceName), "name": in.ServiceName + " plan"}
+	if in.Line != nil {
+		plan = map[string]any{"id": in.Line.PlanID, "name": in.Line.PlanName}
+	}
 	return map[string]any{
 		"guid":             in.GUID,
 		"conversationGuid": in.ConversationGUID,
@@ -67,9 +71,7 @@ func statsJSON(in *interaction) map[string]any {
 		"connectFrom":      in.ConnectFrom,
 		"connectTo":        in.ConnectTo,
 		"outcome":          in.Outcome,
-		"interactionPlanMapping": map[string]any{
-			"id": "ivr-" + strings.ToLower(in.ServiceName), "name": in.ServiceName + " plan",
-		},
+		"interactionPlanMapping": plan,
 		"channels": channels,
 	}
 }
