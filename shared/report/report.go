@@ -141,7 +141,7 @@ func Build(ctx context.Context, src Sources, from, to time.Time) (Report, error)
 			in.day, in.dir = v.Start.UTC().Format(time.DateOnly), string(v.Direction)
 		}
 		for _, c := range v.Content {
-			if src.IsAudio(c.Type) {
+			if src.IsAudio(c.Type) && vcc.AudioMedia(c.ContentType) {
 				in.audio = true
 			}
 		}
