@@ -514,10 +514,10 @@ func TestSandboxOwnerPermissions(t *testing.T) {
 
 func TestPermissionsBodies(t *testing.T) {
 	for body, want := range map[string]string{
-		`[{"address":"+44800","name":"Sales"}]`:       "+44800 (Sales)",
-		`{"addresses":["+44801"]}`:                    "+44801",
+		`[{"address":"+44800","name":"Sales"}]`:        "+44800 (Sales)",
+		`{"addresses":["+44801"]}`:                     "+44801",
 		`{"items":[{"groupId":"g1","name":"Team A"}]}`: "Team A",
-		`{"data":[{"id":"a1","phoneNumber":4480}]}`:   "4480",
+		`{"data":[{"id":"a1","phoneNumber":4480}]}`:    "4480",
 	} {
 		var w wirePermissions
 		if err := w.UnmarshalJSON([]byte(body)); err != nil || len(w.items) != 1 || w.items[0].Label() != want {

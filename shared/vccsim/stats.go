@@ -60,19 +60,19 @@ func statsJSON(in *interaction) map[string]any {
 		plan = map[string]any{"id": in.Line.PlanID, "name": in.Line.PlanName}
 	}
 	return map[string]any{
-		"guid":             in.GUID,
-		"conversationGuid": in.ConversationGUID,
-		"start":            formatTime(in.Start),
-		"duration":         ms,
-		"status":           in.Status,
-		"medium":           in.Medium,
-		"direction":        statsDirection(in.Direction),
-		"serviceName":      in.ServiceName,
-		"connectFrom":      in.ConnectFrom,
-		"connectTo":        in.ConnectTo,
-		"outcome":          in.Outcome,
+		"guid":                   in.GUID,
+		"conversationGuid":       in.ConversationGUID,
+		"start":                  formatTime(in.Start),
+		"duration":               ms,
+		"status":                 in.Status,
+		"medium":                 in.Medium,
+		"direction":              statsDirection(in.Direction),
+		"serviceName":            in.ServiceName,
+		"connectFrom":            in.ConnectFrom,
+		"connectTo":              in.ConnectTo,
+		"outcome":                in.Outcome,
 		"interactionPlanMapping": plan,
-		"channels": channels,
+		"channels":               channels,
 	}
 }
 
