@@ -658,9 +658,9 @@ func (r *Report) checkLines(stats map[string]vcc.Stats, listed map[string]vcc.In
 	evidence = append(evidence, "the other explanation: recording is not enabled on these lines; then VCC holds no recording of them at all (check the lines' recording settings in VCC)")
 	r.add(Check{
 		Name: name, Status: Problem,
-		Detail: fmt.Sprintf("%q is probably off: %d lines' interactions are all hidden while %d lines have content listed (VCC then shows content by line permissions only)", PermGroups, len(hidden), s.SeenLines),
+		Detail:   fmt.Sprintf("%q is probably off: %d lines' interactions are all hidden while %d lines have content listed (VCC then shows content by line permissions only)", PermGroups, len(hidden), s.SeenLines),
 		Evidence: evidence,
-		Fix: fmt.Sprintf("in VCC, give the user who owns the API credential the feature permission %q = Yes (it overrides line permissions), or add these lines to its line permissions; then backfill the window (handler backfill --from --to)", PermGroups),
+		Fix:      fmt.Sprintf("in VCC, give the user who owns the API credential the feature permission %q = Yes (it overrides line permissions), or add these lines to its line permissions; then backfill the window (handler backfill --from --to)", PermGroups),
 	})
 }
 
