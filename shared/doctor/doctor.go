@@ -199,7 +199,7 @@ var scopeUse = map[string]string{
 	"stats":                    "the call direction and the coverage comparison",
 }
 
-// Run performs every check. It never returns an error: what could not be
+// Run performs every check (p nil: all but the scope and version probes). It never returns an error: what could not be
 // checked is a check with status Unchecked.
 func Run(ctx context.Context, v VCC, p Prober, opts Options) Report {
 	if opts.Now == nil {
@@ -222,9 +222,11 @@ func Run(ctx context.Context, v VCC, p Prober, opts Options) Report {
 	}
 	var r Report
 	tokenOK := r.checkToken(ctx, v)
-	r.checkScopes(ctx, p)
-	for _, api := range APIs {
-		r.checkAPI(ctx, p, api)
+	if p != nil {
+		r.checkScopes(ctx, p)
+		for _, api := range APIs {
+			r.checkAPI(ctx, p, api)
+		}
 	}
 	if tokenOK {
 		r.checkOwner(ctx, v, opts.OwnerUserID)
@@ -235,6 +237,49 @@ func Run(ctx context.Context, v VCC, p Prober, opts Options) Report {
 	}
 	r.Exit = exitStatus(r.Checks)
 	return r
+}
+
+// RunPermissions performs only the checks that use the product's own token
+// and its three scopes: the token, the owner's permissions and the coverage
+// comparison (what the audit function runs daily). The scope and version
+// probes, which request a token without naming a scope, are left to Run.
+func RunPermissions(ctx context.Context, v VCC, opts Options) Report {
+	return Run(ctx, v, nil, opts) // a nil Prober: no probes
+}
+
+// Hidden summarises the findings of r: the hidden directions, lines and
+// agents, for the audit's event and alert.
+func (r Report) Hidden() (directions, lines, agents []string) {
+	for _, c := range r.Checks {
+		if c.Status == Problem && strings.HasPrefix(c.Name, "permission ") {
+			if d := strings.TrimPrefix(c.Name, "permission "); d == "inbound" || d == "outbound" {
+				directions = append(directions, d)
+			}
+		}
+	}
+	if s := r.Sample; s != nil {
+		for _, l := range s.HiddenLines {
+			lines = append(lines, l.Line)
+		}
+		if r.problem("permission groups") {
+			for _, a := range s.HiddenAgents {
+				agents = append(agents, a.Agent)
+			}
+		}
+		if !r.problem("permission lines") {
+			lines = nil
+		}
+	}
+	return directions, lines, agents
+}
+
+func (r Report) problem(name string) bool {
+	for _, c := range r.Checks {
+		if c.Name == name && c.Status == Problem {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *Report) add(c Check) { r.Checks = append(r.Checks, c) }

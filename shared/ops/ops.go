@@ -231,6 +231,7 @@ func Open(ctx context.Context, f Flags, n Need, simOpts vccsim.Options, stdout, 
 		env.set("VCC_CLIENT_ID", o.Sim.ClientID())
 		env.set("VCC_CLIENT_SECRET", o.Sim.ClientSecret())
 		env.set("KEY_VAULT_URI", "")
+		env.set("VCC_OWNER_USER_ID", o.Sim.OwnerUserID())
 		fmt.Fprintf(stdout, "VCC sandbox at %s (seed %d, %d interactions a day, %s → %s)\n", o.Sim.APIURL(), f.Seed, f.PerDay,
 			start.Format(time.DateOnly), start.AddDate(0, 0, days).Format(time.DateOnly))
 	}

@@ -81,7 +81,7 @@ func TestReportLinesShown(t *testing.T) {
 		t.Fatal(err)
 	}
 	hidden := sim.Lines()[5].Address
-	if !regexp.MustCompile(regexp.QuoteMeta(hidden) + `.*GAP`).MatchString(table.String()) || !strings.Contains(table.String(), "line "+hidden) {
+	if !regexp.MustCompile(regexp.QuoteMeta(hidden)+`.*GAP`).MatchString(table.String()) || !strings.Contains(table.String(), "line "+hidden) {
 		t.Errorf("table:\n%s", table.String())
 	}
 	var page bytes.Buffer
