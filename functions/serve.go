@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/vcc-ingest/vcc-ingest/functions/audit"
 	"github.com/vcc-ingest/vcc-ingest/functions/discover"
 	"github.com/vcc-ingest/vcc-ingest/functions/ingest"
 	"github.com/vcc-ingest/vcc-ingest/shared/config"
@@ -16,6 +17,7 @@ import (
 	"github.com/vcc-ingest/vcc-ingest/shared/logging"
 	"github.com/vcc-ingest/vcc-ingest/shared/ops"
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
+	"github.com/vcc-ingest/vcc-ingest/shared/report"
 	"github.com/vcc-ingest/vcc-ingest/shared/secrets"
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
 	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
@@ -106,6 +108,7 @@ func steps() ops.Steps {
 				discover: discover.New(a.VCC, a.Queue, a.State, discoverOptions(a.Config, a.Log)),
 				ingest: ingest.New(a.VCC, a.Sink, a.State, ingest.Options{IsAudio: a.Config.IsAudio, Logger: a.Log,
 					Requeue: a.Queue, DeferralHorizon: a.Config.DeferralHorizon}),
+				audit:    newAuditor(a),
 				log:      a.Log,
 				now:      time.Now,
 				deadline: a.Deadline,
@@ -113,4 +116,13 @@ func steps() ops.Steps {
 			return srv.handler()
 		},
 	}
+}
+
+// newAuditor is the audit step over a's adapters; dead letters are counted
+// when the queue can browse them (Service Bus and the embedded queue can).
+func newAuditor(a ops.Adapters) *audit.Auditor {
+	dead, _ := a.Queue.(report.Peeker)
+	return audit.New(a.VCC, a.Sink, a.State, dead, audit.Options{
+		Days: a.Config.AuditDays, OwnerUserID: a.Config.OwnerUserID, IsAudio: a.Config.IsAudio, Logger: a.Log,
+	})
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/vcc-ingest/vcc-ingest/functions/audit"
 	"github.com/vcc-ingest/vcc-ingest/functions/discover"
 	"github.com/vcc-ingest/vcc-ingest/functions/ingest"
 	"github.com/vcc-ingest/vcc-ingest/shared/invoke"
@@ -26,6 +27,7 @@ const (
 type server struct {
 	discover *discover.Discoverer
 	ingest   *ingest.Ingester
+	audit    *audit.Auditor
 	log      *slog.Logger
 	now      func() time.Time
 	// deadline bounds each invocation (host.json's functionTimeout less a
@@ -58,6 +60,7 @@ func (s *server) routes() map[string]http.HandlerFunc {
 	return map[string]http.HandlerFunc{
 		"discover": s.handleDiscover,
 		"ingest":   s.handleIngest,
+		"audit":    s.handleAudit,
 	}
 }
 
@@ -98,6 +101,31 @@ func (s *server) handleDiscover(w http.ResponseWriter, r *http.Request) {
 	invoke.Write(w, http.StatusOK, invoke.Response{
 		Logs:        []string{summaryLine(run)},
 		ReturnValue: run,
+	})
+}
+
+func (s *server) handleAudit(w http.ResponseWriter, r *http.Request) {
+	log := s.log.With("function", "audit", "invocationId", r.Header.Get("X-Azure-Functions-InvocationId"))
+	req, err := invoke.ReadRequest(r.Body)
+	if err != nil {
+		fail(w, log, "bad invocation", err, true)
+		return
+	}
+	if _, err := req.Timer(timerBinding); err != nil {
+		fail(w, log, "bad timer payload", err, true)
+		return
+	}
+	ctx, cancel := s.bound(r)
+	defer cancel()
+	res, err := s.audit.Run(ctx, s.now())
+	if err != nil {
+		fail(w, log, "audit failed", overran(ctx, err), false)
+		return
+	}
+	res.Report, res.Doctor = nil, nil // stored in full; the return value is the summary
+	invoke.Write(w, http.StatusOK, invoke.Response{
+		Logs:        []string{fmt.Sprintf("audit: %d gaps, %d hidden lines, %d hidden agents, %d hidden directions, %d dead letters", res.Gaps, len(res.HiddenLines), len(res.HiddenAgents), len(res.HiddenDirections), res.DeadLetters)},
+		ReturnValue: res,
 	})
 }
 

@@ -31,6 +31,12 @@ param vccClientId string
 @description('Six-field NCRONTAB schedule of discover (default every 15 minutes).')
 param discoverSchedule string = '0 */15 * * * *'
 
+@description('Six-field NCRONTAB schedule of audit (default daily at 06:30 UTC).')
+param auditSchedule string = '0 30 6 * * *'
+
+@description('User Admin user id (GUID) of the user who owns the VCC API credential; empty leaves its line permissions and groups unchecked by audit.')
+param vccOwnerUserId string = ''
+
 @description('FlexConsumption (default) or ElasticPremium. See infra/README.md.')
 @allowed([
   'FlexConsumption'
@@ -258,6 +264,8 @@ module functionApp 'modules/functionapp.bicep' = {
     recordingsContainerName: storage.outputs.recordingsContainerName
     stateContainerName: storage.outputs.stateContainerName
     discoverSchedule: discoverSchedule
+    auditSchedule: auditSchedule
+    vccOwnerUserId: vccOwnerUserId
     tags: tags
   }
 }

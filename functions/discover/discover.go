@@ -219,7 +219,7 @@ func (d *Discoverer) enqueue(ctx context.Context, start, end time.Time, source s
 
 func (d *Discoverer) hasAudio(in vcc.Interaction) bool {
 	for _, c := range in.Content {
-		if d.opts.IsAudio(c.Type) {
+		if d.opts.IsAudio(c.Type) && vcc.AudioMedia(c.ContentType) { // a callRecording can be a video
 			return true
 		}
 	}

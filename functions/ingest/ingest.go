@@ -177,7 +177,7 @@ func (i *Ingester) handle(ctx context.Context, body message.Body, log *slog.Logg
 	}
 	var audio []vcc.ContentItem
 	for _, c := range in.Content {
-		if i.opts.IsAudio(c.Type) {
+		if i.opts.IsAudio(c.Type) && vcc.AudioMedia(c.ContentType) { // a callRecording can be a video
 			audio = append(audio, c)
 		}
 	}

@@ -87,6 +87,12 @@ param stateContainerName string
 @description('Six-field NCRONTAB schedule of discover.')
 param discoverSchedule string
 
+@description('Six-field NCRONTAB schedule of audit.')
+param auditSchedule string
+
+@description('User Admin user id of the VCC credential owner (may be empty).')
+param vccOwnerUserId string
+
 @description('Tags applied to every resource.')
 param tags object = {}
 
@@ -119,6 +125,9 @@ var productSettings = {
   // Must equal the queue's maxDeliveryCount (servicebus.bicep).
   INGEST_MAX_ATTEMPTS: '10'
   INGEST_DEFERRAL_HORIZON: '24h'
+  AUDIT_SCHEDULE: auditSchedule
+  AUDIT_DAYS: '2'
+  VCC_OWNER_USER_ID: vccOwnerUserId
 }
 
 // Settings the Functions host reads: identity-based connections for its own

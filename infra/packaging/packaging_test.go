@@ -210,7 +210,7 @@ func TestBuildRealPackage(t *testing.T) {
 	if !slices.Equal(names, want) {
 		t.Fatalf("zip entries %v, want %v", names, want)
 	}
-	for _, fn := range []string{"discover", "ingest"} {
+	for _, fn := range []string{"discover", "ingest", "audit"} {
 		if !slices.Contains(names, fn+"/function.json") {
 			t.Errorf("zip has no %s/function.json", fn)
 		}

@@ -56,8 +56,21 @@ type Config struct {
 	// unavailable before it is dead-lettered.
 	DeferralHorizon time.Duration
 
+	// OwnerUserID is the User Admin id of the user who owns the API
+	// credential: the doctor and audit read its line permissions and
+	// groups. Empty: those stay unchecked.
+	OwnerUserID string
+	// AuditSchedule is audit's NCRONTAB schedule (read by the Functions
+	// host; validated here); AuditDays how many previous whole UTC days
+	// each audit reconciles.
+	AuditSchedule string
+	AuditDays     int
+
 	Port string // FUNCTIONS_CUSTOMHANDLER_PORT
 }
+
+// DefaultAuditSchedule is daily at 06:30 UTC.
+const DefaultAuditSchedule = "0 30 6 * * *"
 
 // Setting describes one application setting, for documentation and checks.
 type Setting struct {
@@ -76,6 +89,7 @@ var Settings = []Setting{
 	{"VCC_RATE_PER_MINUTE", "160", "this instance's share of the VCC request budget"},
 	{"VCC_PAGE_SIZE", "1000", "interaction listing page size (at most 1000)"},
 	{"VCC_AUDIO_TYPES", DefaultAudioTypes, "content types copied to Blob Storage"},
+	{"VCC_OWNER_USER_ID", "", "User Admin user id (GUID) of the user who owns the API credential: doctor and audit read its line permissions and groups"},
 	{"AZURE_CLIENT_ID", "", "client id of the user-assigned managed identity"},
 	{"ServiceBusConnection__fullyQualifiedNamespace", "required in Azure", "Service Bus namespace (<ns>.servicebus.windows.net)"},
 	{"INTERACTIONS_QUEUE", DefaultQueue, "queue of interactions to ingest"},
@@ -88,6 +102,8 @@ var Settings = []Setting{
 	{"DISCOVER_OVERLAP", "6h", "how far before the checkpoint each run re-lists: a call's recording is listed only once it exists, so this covers the longest call plus VCC's processing"},
 	{"DISCOVER_SETTLE", "10m", "how long before now each window ends"},
 	{"INGEST_MAX_ATTEMPTS", strconv.Itoa(DefaultMaxAttempts), "deliveries before a message is dead-lettered (the queue's maxDeliveryCount)"},
+	{"AUDIT_SCHEDULE", DefaultAuditSchedule, "NCRONTAB schedule of audit (read by the Functions host)"},
+	{"AUDIT_DAYS", "2", "previous whole UTC days each audit reconciles"},
 	{"INGEST_DEFERRAL_HORIZON", "24h", "how long an interaction is put off (scheduled again) while VCC is unavailable before it is dead-lettered"},
 }
 
@@ -111,6 +127,18 @@ func Load(getenv func(string) string) (Config, error) {
 		RecordingsContainer:        orDefault(getenv("RECORDINGS_CONTAINER"), DefaultContainer),
 		StateContainer:             orDefault(getenv("STATE_CONTAINER"), DefaultStateContainer),
 		Port:                       strings.TrimSpace(getenv("FUNCTIONS_CUSTOMHANDLER_PORT")),
+		OwnerUserID:                strings.TrimSpace(getenv("VCC_OWNER_USER_ID")),
+		AuditSchedule:              orDefault(getenv("AUDIT_SCHEDULE"), DefaultAuditSchedule),
+	}
+	c.AuditDays = integer(getenv, "AUDIT_DAYS", 2, &errs)
+	if c.AuditDays < 1 || c.AuditDays > 31 {
+		errs = append(errs, errors.New("AUDIT_DAYS: must be between 1 and 31"))
+	}
+	if c.OwnerUserID != "" && !vcc.ValidGUID(c.OwnerUserID) {
+		errs = append(errs, fmt.Errorf("VCC_OWNER_USER_ID: %q is not a User Admin user id (a GUID)", c.OwnerUserID))
+	}
+	if f := strings.Fields(c.AuditSchedule); len(f) != 6 || !ncrontab(f) {
+		errs = append(errs, fmt.Errorf("AUDIT_SCHEDULE: %q is not a six-field NCRONTAB expression ({second} {minute} {hour} {day} {month} {day-of-week})", c.AuditSchedule))
 	}
 	c.DiscoverLookback = duration(getenv, "DISCOVER_LOOKBACK", 24*time.Hour, &errs)
 	// Re-listing is cheap (one call per 1,000 interactions; the queue drops
@@ -180,6 +208,18 @@ func (c Config) IsAudio(contentType string) bool {
 		}
 	}
 	return false
+}
+
+// ncrontab checks each field's characters: numbers, names, * / , - ?.
+func ncrontab(fields []string) bool {
+	for _, f := range fields {
+		for _, r := range f {
+			if !(r >= '0' && r <= '9' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || strings.ContainsRune("*/,-?", r)) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func orDefault(v, def string) string {

@@ -93,3 +93,28 @@ func TestSampleSettingsMatchCode(t *testing.T) {
 		}
 	}
 }
+
+func TestAuditAndOwnerSettings(t *testing.T) {
+	base := map[string]string{"VCC_CLIENT_ID": "c", "VCC_CLIENT_SECRET": "s"}
+	get := func(extra map[string]string) func(string) string {
+		return func(k string) string {
+			if v, ok := extra[k]; ok {
+				return v
+			}
+			return base[k]
+		}
+	}
+	c, err := Load(get(nil))
+	if err != nil || c.AuditSchedule != DefaultAuditSchedule || c.AuditDays != 2 || c.OwnerUserID != "" {
+		t.Fatalf("defaults: %+v %v", c, err)
+	}
+	for k, v := range map[string]string{"AUDIT_SCHEDULE": "0 30 6 * *", "AUDIT_DAYS": "0", "VCC_OWNER_USER_ID": "1342"} {
+		if _, err := Load(get(map[string]string{k: v})); err == nil || !strings.Contains(err.Error(), k) {
+			t.Errorf("%s=%q: %v", k, v, err)
+		}
+	}
+	c, err = Load(get(map[string]string{"VCC_OWNER_USER_ID": "0b0b0b0b-1c1c-4d4d-8e8e-9f9f9f9f9f9f", "AUDIT_SCHEDULE": "0 0 */6 * * 1-5"}))
+	if err != nil || c.OwnerUserID == "" {
+		t.Errorf("%+v %v", c, err)
+	}
+}

@@ -18,8 +18,20 @@
 //     none at all in the content listing: "View <direction> interaction
 //     content" is off;
 //   - agents with several interactions in Stats and none in the content
-//     listing while other agents' content is listed: "Access groups of
-//     users' content" is off (only the owner's reporting line is visible).
+//     listing while other agents' content is listed: the credential owner
+//     sees content by the groups it manages ("Access groups of users'
+//     content") and these agents are outside them;
+//   - lines (the interaction's address: connectTo for inbound, connectFrom
+//     for outbound and internal) with many interactions in Stats and none in
+//     the content listing while other lines have content: "Access groups of
+//     users' content (overrides line permissions)" is off, so VCC shows the
+//     owner content by line permissions only. The other explanation,
+//     recording not enabled on those lines, is named so the operator can
+//     tell them apart.
+//
+// With users:read and the owner's User Admin id (VCC_OWNER_USER_ID), the
+// doctor also reads what VCC can tell directly: the owner's line
+// permissions (addresses) and managed groups.
 package doctor
 
 import (
@@ -69,6 +81,14 @@ type AgentCount struct {
 	Content int    `json:"contentListed"`
 }
 
+// LineCount compares the two listings for one line (address).
+type LineCount struct {
+	Line    string `json:"line"`
+	Plan    string `json:"plan,omitempty"` // Stats' interactionPlanMapping, the most frequent on the line
+	Stats   int    `json:"stats"`
+	Content int    `json:"contentListed"`
+}
+
 // Sample is the evidence of the coverage check.
 type Sample struct {
 	From         time.Time        `json:"from"`
@@ -79,12 +99,23 @@ type Sample struct {
 	ByDirection  []DirectionCount `json:"byDirection"`
 	HiddenAgents []AgentCount     `json:"hiddenAgents,omitempty"`
 	SeenAgents   int              `json:"agentsWithContent"`
+	ByLine       []LineCount      `json:"byLine,omitempty"`
+	HiddenLines  []LineCount      `json:"hiddenLines,omitempty"`
+	SeenLines    int              `json:"linesWithContent"`
+}
+
+// Owner is what VCC says directly of the credential owner's permissions.
+type Owner struct {
+	UserID    string   `json:"userId"`
+	Addresses []string `json:"addresses"` // line permissions
+	Groups    []string `json:"groups"`    // managed groups
 }
 
 // Report is everything the doctor found.
 type Report struct {
 	Checks []Check  `json:"checks"`
 	Sample *Sample  `json:"sample,omitempty"`
+	Owner  *Owner   `json:"owner,omitempty"`
 	Exit   int      `json:"exitStatus"`
 	Scopes []string `json:"grantedScopes,omitempty"`
 }
@@ -95,6 +126,13 @@ type VCC interface {
 	GrantedScopes(ctx context.Context) ([]string, error)
 	ListStats(ctx context.Context, start, end time.Time, fn func(vcc.Stats) error) error
 	ListInteractions(ctx context.Context, start, end time.Time, fn func(vcc.Interaction) error) error
+}
+
+// OwnerReader reads a user's line permissions and managed groups (the
+// product's client does, with users:read).
+type OwnerReader interface {
+	UserAddresses(ctx context.Context, userID string) ([]vcc.Permission, error)
+	UserGroups(ctx context.Context, userID string) ([]vcc.Permission, error)
 }
 
 // Prober makes the calls the product itself never makes.
@@ -146,6 +184,12 @@ type Options struct {
 	// MinAgent is how many Stats interactions an agent needs before none
 	// listed counts as evidence (default 3).
 	MinAgent int
+	// MinLine is how many Stats interactions a line needs before none
+	// listed counts as evidence (default 5).
+	MinLine int
+	// OwnerUserID is the User Admin id of the user who owns the API
+	// credential (VCC_OWNER_USER_ID); "" leaves its permissions unchecked.
+	OwnerUserID string
 }
 
 // Why each scope is needed, for the "missing" message.
@@ -155,7 +199,7 @@ var scopeUse = map[string]string{
 	"stats":                    "the call direction and the coverage comparison",
 }
 
-// Run performs every check. It never returns an error: what could not be
+// Run performs every check (p nil: all but the scope and version probes). It never returns an error: what could not be
 // checked is a check with status Unchecked.
 func Run(ctx context.Context, v VCC, p Prober, opts Options) Report {
 	if opts.Now == nil {
@@ -173,19 +217,69 @@ func Run(ctx context.Context, v VCC, p Prober, opts Options) Report {
 	if opts.MinAgent <= 0 {
 		opts.MinAgent = 3
 	}
+	if opts.MinLine <= 0 {
+		opts.MinLine = 5
+	}
 	var r Report
 	tokenOK := r.checkToken(ctx, v)
-	r.checkScopes(ctx, p)
-	for _, api := range APIs {
-		r.checkAPI(ctx, p, api)
+	if p != nil {
+		r.checkScopes(ctx, p)
+		for _, api := range APIs {
+			r.checkAPI(ctx, p, api)
+		}
 	}
 	if tokenOK {
+		r.checkOwner(ctx, v, opts.OwnerUserID)
 		r.checkCoverage(ctx, v, opts)
 	} else {
+		r.add(Check{Name: "owner permissions", Status: Unchecked, Detail: "no token: the owner's permissions cannot be read"})
 		r.add(Check{Name: "coverage", Status: Unchecked, Detail: "no token: the listings cannot be compared"})
 	}
 	r.Exit = exitStatus(r.Checks)
 	return r
+}
+
+// RunPermissions performs only the checks that use the product's own token
+// and its three scopes: the token, the owner's permissions and the coverage
+// comparison (what the audit function runs daily). The scope and version
+// probes, which request a token without naming a scope, are left to Run.
+func RunPermissions(ctx context.Context, v VCC, opts Options) Report {
+	return Run(ctx, v, nil, opts) // a nil Prober: no probes
+}
+
+// Hidden summarises the findings of r: the hidden directions, lines and
+// agents, for the audit's event and alert.
+func (r Report) Hidden() (directions, lines, agents []string) {
+	for _, c := range r.Checks {
+		if c.Status == Problem && strings.HasPrefix(c.Name, "permission ") {
+			if d := strings.TrimPrefix(c.Name, "permission "); d == "inbound" || d == "outbound" {
+				directions = append(directions, d)
+			}
+		}
+	}
+	if s := r.Sample; s != nil {
+		for _, l := range s.HiddenLines {
+			lines = append(lines, l.Line)
+		}
+		if r.problem("permission groups") {
+			for _, a := range s.HiddenAgents {
+				agents = append(agents, a.Agent)
+			}
+		}
+		if !r.problem("permission lines") {
+			lines = nil
+		}
+	}
+	return directions, lines, agents
+}
+
+func (r Report) problem(name string) bool {
+	for _, c := range r.Checks {
+		if c.Name == name && c.Status == Problem {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *Report) add(c Check) { r.Checks = append(r.Checks, c) }
@@ -390,11 +484,20 @@ func (r *Report) checkCoverage(ctx context.Context, v VCC, opts Options) {
 		}
 	}
 
-	// Agents: compare over the directions not already explained.
+	// Agents: compare over the directions and lines not already
+	// explained: under line permissions an agent whose calls were all on
+	// lines without any content listed is not hidden for who it is (a line
+	// with no content says nothing about its agents).
+	lineHidden := map[string]bool{}
+	for _, c := range lineCounts(stats, listed, hiddenDir, nil) {
+		if c.Content == 0 {
+			lineHidden[c.Line] = true
+		}
+	}
 	agentStats, agentContent := map[string]int{}, map[string]int{}
 	statsAgents, contentAgents := map[string]bool{}, map[string]bool{}
 	for guid, st := range stats {
-		if hiddenDir[string(st.Direction)] {
+		if hiddenDir[string(st.Direction)] || lineHidden[st.Line()] {
 			continue
 		}
 		_, ok := listed[guid]
@@ -453,21 +556,198 @@ func (r *Report) checkCoverage(ctx context.Context, v VCC, opts Options) {
 			}
 			r.add(Check{
 				Name: "permission groups", Status: Problem,
-				Detail: fmt.Sprintf("%q is probably off: %d agents' interactions are all hidden while %d agents' content is listed", PermGroups, len(hidden), s.SeenAgents),
+				Detail: fmt.Sprintf("%q does not cover them: %d agents' interactions are all hidden while %d agents' content is listed", PermGroups, len(hidden), s.SeenAgents),
 				Evidence: []string{
 					fmt.Sprintf("%s: %d interactions of these agents in Stats, none listed by Interaction Content", window, total),
 					"agents (Stats interactions): " + strings.Join(names, ", "),
-					"visible agents are probably the credential owner's reporting line",
+					"visible agents are probably those of the groups the credential owner manages (see owner permissions)",
 				},
-				Fix: fmt.Sprintf("in VCC, give the user who owns the API credential the feature permission %q = Yes (it overrides line permissions), then backfill the window", PermGroups),
+				Fix: fmt.Sprintf("in VCC, make the user who owns the API credential manage these agents' groups (%q = Yes shows the content of the groups it manages), then backfill the window", PermGroups),
 			})
 		} else {
 			r.add(Check{Name: "permission groups", Status: OK, Detail: fmt.Sprintf("every agent with %d or more interactions in Stats has content listed (%d agents)", opts.MinAgent, s.SeenAgents)})
 		}
 	}
+	r.checkLines(stats, listed, hiddenDir, s.HiddenAgents, opts, window)
 	r.add(Check{
 		Name: "coverage", Status: OK,
 		Detail: fmt.Sprintf("%d of %d interactions in Stats have content listed; the other %d are calls without content (not recorded, abandoned) or explained above",
 			s.Content-s.ContentOnly, s.Stats, s.Stats-(s.Content-s.ContentOnly)),
 	})
+}
+
+// checkOwner reads the credential owner's line permissions and managed
+// groups: what VCC can tell directly (no API reads the feature-permission
+// switches themselves).
+func (r *Report) checkOwner(ctx context.Context, v VCC, userID string) {
+	const name = "owner permissions"
+	or, ok := v.(OwnerReader)
+	if !ok {
+		r.add(Check{Name: name, Status: Unchecked, Detail: "the client cannot read User Admin permissions"})
+		return
+	}
+	if userID == "" {
+		r.add(Check{Name: name, Status: Unchecked,
+			Detail: "unchecked: the credential owner's user id is unknown, so its line permissions and groups cannot be read",
+			Fix:    "set VCC_OWNER_USER_ID to the User Admin user id (a GUID) of the user who owns the API credential"})
+		return
+	}
+	addrs, err := or.UserAddresses(ctx, userID)
+	if err != nil {
+		r.add(Check{Name: name, Status: Unchecked, Detail: "unchecked: VCC did not list the owner's line permissions: " + err.Error(),
+			Fix: "check VCC_OWNER_USER_ID and that the credential holds users:read"})
+		return
+	}
+	groups, err := or.UserGroups(ctx, userID)
+	if err != nil {
+		r.add(Check{Name: name, Status: Unchecked, Detail: "unchecked: VCC did not list the owner's managed groups: " + err.Error(),
+			Fix: "check VCC_OWNER_USER_ID and that the credential holds users:read"})
+		return
+	}
+	o := &Owner{UserID: userID, Addresses: []string{}, Groups: []string{}}
+	for _, a := range addrs {
+		o.Addresses = append(o.Addresses, a.Label())
+	}
+	for _, g := range groups {
+		o.Groups = append(o.Groups, g.Label())
+	}
+	r.Owner = o
+	r.add(Check{Name: name, Status: OK,
+		Detail: fmt.Sprintf("user %s: line permissions for %d addresses, manages %d groups", userID, len(o.Addresses), len(o.Groups)),
+		Evidence: []string{
+			"addresses (line permissions): " + listOrNone(o.Addresses),
+			"managed groups: " + listOrNone(o.Groups),
+			fmt.Sprintf("without %q the owner sees content on these addresses only; with it, the content of the agents in these groups", PermGroups),
+		}})
+}
+
+func listOrNone(items []string) string {
+	if len(items) == 0 {
+		return "(none)"
+	}
+	shown := items
+	if len(shown) > 8 {
+		shown = append(slices.Clone(shown[:8]), fmt.Sprintf("and %d more", len(items)-8))
+	}
+	return strings.Join(shown, ", ")
+}
+
+// checkLines compares the listings per line (address), over the
+// interactions not already explained by a hidden direction or agent.
+func (r *Report) checkLines(stats map[string]vcc.Stats, listed map[string]vcc.Interaction, hiddenDir map[string]bool, hiddenAgents []AgentCount, opts Options, window string) {
+	const name = "permission lines"
+	s := r.Sample
+	hiddenAgent := map[string]bool{}
+	for _, a := range hiddenAgents {
+		hiddenAgent[a.Agent] = true
+	}
+	counts := lineCounts(stats, listed, hiddenDir, hiddenAgent)
+	if len(counts) == 0 {
+		r.add(Check{Name: name, Status: Unchecked, Detail: "Stats gives no line (connectTo / connectFrom) in this window: the line comparison cannot be made"})
+		return
+	}
+	var hidden []LineCount
+	for _, c := range counts {
+		s.ByLine = append(s.ByLine, *c)
+		switch {
+		case c.Content > 0:
+			s.SeenLines++
+		case c.Stats >= opts.MinLine:
+			hidden = append(hidden, *c)
+		}
+	}
+	byCount := func(l []LineCount) {
+		sort.Slice(l, func(i, j int) bool {
+			if l[i].Stats != l[j].Stats {
+				return l[i].Stats > l[j].Stats
+			}
+			return l[i].Line < l[j].Line
+		})
+	}
+	byCount(s.ByLine)
+	byCount(hidden)
+	s.HiddenLines = hidden
+	if len(hidden) == 0 || s.SeenLines == 0 {
+		r.add(Check{Name: name, Status: OK, Detail: fmt.Sprintf("every line with %d or more interactions in Stats has content listed (%d lines with content)", opts.MinLine, s.SeenLines)})
+		return
+	}
+	total := 0
+	var names []string
+	for i, h := range hidden {
+		total += h.Stats
+		if i < 8 {
+			label := h.Line
+			if h.Plan != "" {
+				label += " [" + h.Plan + "]"
+			}
+			names = append(names, fmt.Sprintf("%s (%d)", label, h.Stats))
+		}
+	}
+	if len(hidden) > len(names) {
+		names = append(names, fmt.Sprintf("and %d more", len(hidden)-len(names)))
+	}
+	var seen []string
+	for _, c := range s.ByLine {
+		if c.Content > 0 && len(seen) < 8 {
+			seen = append(seen, fmt.Sprintf("%s (%d of %d)", c.Line, c.Content, c.Stats))
+		}
+	}
+	evidence := []string{
+		fmt.Sprintf("%s: %d interactions on these lines in Stats, none listed by Interaction Content", window, total),
+		"hidden lines (Stats interactions): " + strings.Join(names, ", "),
+		fmt.Sprintf("lines with content listed (%d): %s", s.SeenLines, strings.Join(seen, ", ")),
+	}
+	if o := r.Owner; o != nil {
+		evidence = append(evidence, "the owner's line permissions name: "+listOrNone(o.Addresses))
+	}
+	evidence = append(evidence, "the other explanation: recording is not enabled on these lines; then VCC holds no recording of them at all (check the lines' recording settings in VCC)")
+	r.add(Check{
+		Name: name, Status: Problem,
+		Detail:   fmt.Sprintf("%q is probably off: %d lines' interactions are all hidden while %d lines have content listed (VCC then shows content by line permissions only)", PermGroups, len(hidden), s.SeenLines),
+		Evidence: evidence,
+		Fix:      fmt.Sprintf("in VCC, give the user who owns the API credential the feature permission %q = Yes (it overrides line permissions), or add these lines to its line permissions; then backfill the window (handler backfill --from --to)", PermGroups),
+	})
+}
+
+// lineCounts counts Stats interactions and listed ones per line, leaving out
+// the hidden directions and the interactions of hidden agents; each line
+// carries its most frequent interaction plan.
+func lineCounts(stats map[string]vcc.Stats, listed map[string]vcc.Interaction, hiddenDir, hiddenAgent map[string]bool) map[string]*LineCount {
+	counts := map[string]*LineCount{}
+	plans := map[string]map[string]int{}
+	for guid, st := range stats {
+		line := st.Line()
+		if line == "" || hiddenDir[string(st.Direction)] {
+			continue
+		}
+		explained := false
+		for _, a := range st.AgentIDs() {
+			explained = explained || hiddenAgent[a]
+		}
+		if explained {
+			continue
+		}
+		c := counts[line]
+		if c == nil {
+			c = &LineCount{Line: line}
+			counts[line] = c
+			plans[line] = map[string]int{}
+		}
+		c.Stats++
+		if st.Plan != "" {
+			plans[line][st.Plan]++
+		}
+		if _, ok := listed[guid]; ok {
+			c.Content++
+		}
+	}
+	for line, c := range counts {
+		best := 0
+		for p, n := range plans[line] {
+			if n > best || n == best && p < c.Plan {
+				c.Plan, best = p, n
+			}
+		}
+	}
+	return counts
 }

@@ -38,7 +38,7 @@ func diagnose(t *testing.T, opts vccsim.Options) (Report, *vccsim.Sim) {
 		t.Fatal(err)
 	}
 	p := &HTTPProber{TokenURL: sim.TokenURL(), APIURL: sim.APIURL(), ClientID: sim.ClientID(), Secret: secret}
-	r := Run(context.Background(), client, p, Options{From: start, To: start.Add(48 * time.Hour)})
+	r := Run(context.Background(), client, p, Options{From: start, To: start.Add(48 * time.Hour), OwnerUserID: sim.OwnerUserID()})
 	// Nothing the doctor prints may hold a token or the secret.
 	var out bytes.Buffer
 	_ = WriteTable(&out, r)
@@ -85,6 +85,10 @@ func TestDoctor(t *testing.T) {
 			problems: []string{"permission outbound: " + PermOutbound}},
 		{name: "groups off", opts: vccsim.Options{Deny: vccsim.Permissions{Groups: true}}, exit: 1,
 			problems: []string{"permission groups: " + PermGroups}},
+		{name: "lines only (Access groups off)", opts: vccsim.Options{Deny: vccsim.Permissions{Lines: true}}, exit: 1,
+			problems: []string{"permission lines: " + PermGroups}},
+		{name: "inbound and lines off", opts: vccsim.Options{Seed: 5, Deny: vccsim.Permissions{Inbound: true, Lines: true}}, exit: 1,
+			problems: []string{"permission inbound: " + PermInbound, "permission lines: " + PermGroups}},
 		{name: "inbound and groups off", opts: vccsim.Options{Seed: 5, Deny: vccsim.Permissions{Inbound: true, Groups: true}}, exit: 1,
 			problems: []string{"permission inbound: " + PermInbound, "permission groups: " + PermGroups}},
 		{name: "extra scopes", opts: vccsim.Options{GrantedScopes: []string{"interaction-content:read", "users:read", "stats", "users:write", "interaction-content:delete"}}, exit: 1,
@@ -218,5 +222,66 @@ func TestDoctorVersionRefused(t *testing.T) {
 		if res := p.Probe(context.Background(), api); res.Status != 200 {
 			t.Errorf("%s: %+v", api.Name, res)
 		}
+	}
+}
+
+// Over many seeds: clean data raises nothing (no false alarm), and line
+// permissions only are named every time, with exactly the lines the owner
+// is not permitted as evidence.
+func TestDoctorLinesOverSeeds(t *testing.T) {
+	falseAlarms, found := 0, 0
+	const seeds = 12
+	for seed := int64(1); seed <= seeds; seed++ {
+		clean, _ := diagnose(t, vccsim.Options{Seed: seed})
+		if p := problems(clean); len(p) > 0 || clean.Exit != 0 {
+			falseAlarms++
+			t.Errorf("seed %d, clean data: exit %d, %q", seed, clean.Exit, p)
+		}
+		r, sim := diagnose(t, vccsim.Options{Seed: seed, Deny: vccsim.Permissions{Lines: true}})
+		c := find(r, "permission lines")
+		if r.Exit != 1 || len(c) != 1 || c[0].Status != Problem || !strings.Contains(c[0].Fix, PermGroups) {
+			t.Errorf("seed %d, line permissions: exit %d, %+v", seed, r.Exit, c)
+			continue
+		}
+		if p := problems(r); len(p) != 1 {
+			t.Errorf("seed %d, line permissions: problems %q, want only the lines", seed, p)
+		}
+		hidden := map[string]bool{}
+		for _, h := range r.Sample.HiddenLines {
+			hidden[h.Line] = true
+		}
+		for _, l := range sim.Lines() {
+			if hidden[l.Address] == l.Permitted {
+				t.Errorf("seed %d: line %s permitted %v, reported hidden %v", seed, l.Address, l.Permitted, hidden[l.Address])
+			}
+		}
+		found++
+	}
+	t.Logf("%d seeds: %d false alarms on clean data; line permissions named in %d", seeds, falseAlarms, found)
+}
+
+// The owner's permissions are read when its id is known; otherwise, or when
+// VCC refuses, the check says unchecked (exit status 2) and why.
+func TestDoctorOwnerPermissions(t *testing.T) {
+	r, sim := diagnose(t, vccsim.Options{Deny: vccsim.Permissions{Lines: true}})
+	if c := find(r, "owner permissions"); len(c) != 1 || c[0].Status != OK || r.Owner == nil || len(r.Owner.Addresses) != 2 ||
+		!strings.Contains(r.Owner.Addresses[0], sim.Lines()[0].Address) {
+		t.Fatalf("owner %+v, check %+v", r.Owner, c)
+	}
+	if c := find(r, "permission lines"); len(c) != 1 || !strings.Contains(strings.Join(c[0].Evidence, "\n"), "the owner's line permissions name: "+r.Owner.Addresses[0]) {
+		t.Errorf("line finding without the owner's lines: %+v", c)
+	}
+	for name, opts := range map[string]vccsim.Options{
+		"refused": {Quirks: vccsim.Quirks{PermissionsRefused: true}},
+	} {
+		r, _ := diagnose(t, opts)
+		if c := find(r, "owner permissions"); len(c) != 1 || c[0].Status != Unchecked || !strings.Contains(c[0].Detail, "unchecked") || r.Exit != 2 {
+			t.Errorf("%s: exit %d, %+v", name, r.Exit, c)
+		}
+	}
+	var rep Report
+	rep.checkOwner(context.Background(), &vcc.Client{}, "")
+	if c := rep.Checks[0]; c.Status != Unchecked || !strings.Contains(c.Fix, "VCC_OWNER_USER_ID") {
+		t.Errorf("unknown id: %+v", c)
 	}
 }

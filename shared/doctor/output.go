@@ -52,6 +52,19 @@ func WriteTable(w io.Writer, r Report) error {
 			return err
 		}
 		fmt.Fprintf(w, "agents with content listed: %d; agents with none: %d\n", s.SeenAgents, len(s.HiddenAgents))
+		fmt.Fprintf(w, "lines with content listed: %d; lines with none: %d\n", s.SeenLines, len(s.HiddenLines))
+		if len(s.HiddenLines) > 0 {
+			tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "line\tplan\tStats\tcontent listed\t")
+			for _, l := range s.ByLine {
+				if l.Stats >= 5 || l.Content > 0 {
+					fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t\n", l.Line, l.Plan, l.Stats, l.Content)
+				}
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+		}
 	}
 	verdict := map[int]string{0: "All well.", 1: "Problems found (exit status 1).", 2: "Some checks could not be made (exit status 2)."}[r.Exit]
 	_, err := fmt.Fprintf(w, "\n%s\n", verdict)

@@ -74,6 +74,10 @@ type Options struct {
 
 	FunctionTimeout time.Duration
 	JSON            bool
+	// Audit runs the audit function once after the window (or, on the
+	// schedule, at the start and then every AuditEvery).
+	Audit      bool
+	AuditEvery time.Duration
 }
 
 // ParseFlags reads the flags of "handler local".
@@ -94,6 +98,8 @@ func ParseFlags(args []string, stderr io.Writer) (Options, error) {
 	fs.DurationVar(&o.Idle, "idle", time.Second, "a window run ends when the queue has been empty this long")
 	fs.BoolVar(&o.JSON, "json", false, "print the summary as JSON on stdout (every dead letter included); progress goes to stderr")
 	fs.DurationVar(&o.LockPeriod, "lock", 5*time.Minute, "message lock duration (the queue's lockDuration)")
+	fs.BoolVar(&o.Audit, "audit", false, "also run the audit function (as its timer does): once after the window, or on the schedule at the start and every --audit-every; its result goes to the state (audits/yyyy/mm/dd/)")
+	fs.DurationVar(&o.AuditEvery, "audit-every", 24*time.Hour, "without a window and with --audit: how often audit runs (in Azure: AUDIT_SCHEDULE)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -278,6 +284,11 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer, getenv func(s
 		}
 	}
 	stopProgress()
+	if o.Audit && ctx.Err() == nil {
+		if err := runAudit(ctx, host, stdout); err != nil {
+			return 1, err
+		}
+	}
 	dead, err := ListDeadLetters(context.WithoutCancel(ctx), q, state, o.Data)
 	if err != nil {
 		return 1, err
@@ -373,6 +384,15 @@ func scheduled(ctx context.Context, host *devhost.Host, tally *Tally, o Options,
 	last := time.Now()
 	tick := time.NewTicker(o.Every)
 	defer tick.Stop()
+	auditC := make(<-chan time.Time)
+	if o.Audit {
+		if err := runAudit(ctx, host, stdout); err != nil {
+			log.Error("audit tick failed", "error", err)
+		}
+		at := time.NewTicker(max(o.AuditEvery, time.Second))
+		defer at.Stop()
+		auditC = at.C
+	}
 	for {
 		rv, err := host.Tick(ctx, "discover", last, false)
 		if err != nil && ctx.Err() == nil {
@@ -383,15 +403,40 @@ func scheduled(ctx context.Context, host *devhost.Host, tally *Tally, o Options,
 			tally.addDiscovered(run.Found, run.Enqueued, run.NoAudio)
 		}
 		last = time.Now()
+	wait:
 		select {
 		case <-ctx.Done():
 			<-drainDone
 			return 0, nil
 		case err := <-drainDone:
 			return 1, err
+		case <-auditC:
+			if err := runAudit(ctx, host, stdout); err != nil && ctx.Err() == nil {
+				log.Error("audit tick failed", "error", err)
+			}
+			goto wait
 		case <-tick.C:
 		}
 	}
+}
+
+// runAudit invokes the audit function as its timer does and prints its
+// figures.
+func runAudit(ctx context.Context, host *devhost.Host, stdout io.Writer) error {
+	rv, err := host.Tick(ctx, "audit", time.Now().Add(-24*time.Hour), false)
+	if err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	var a records.Audit
+	if err := json.Unmarshal(rv, &a); err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	fmt.Fprintf(stdout, "Audit %s → %s: %d gaps (%d lines), %d hidden directions, %d hidden lines, %d hidden agents, %d dead letters; result in the state at %s\n",
+		a.From.Format(time.DateOnly), a.To.Format(time.DateOnly), a.Gaps, a.LineGaps, len(a.HiddenDirections), len(a.HiddenLines), len(a.HiddenAgents), a.DeadLetters, records.AuditName(a.To))
+	for _, p := range a.Problems {
+		fmt.Fprintf(stdout, "  problem: %s\n", p)
+	}
+	return nil
 }
 
 // Tally gathers ingest outcomes for progress and the summary.

@@ -94,7 +94,7 @@ func Doctor(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	if !asJSON {
 		stop = StartProgress(stdout, func() string { return "checking: listing Stats and Interaction Content over the sample window…" })
 	}
-	r := doctor.Run(ctx, env.Client, prober, doctor.Options{From: start, To: end})
+	r := doctor.Run(ctx, env.Client, prober, doctor.Options{From: start, To: end, OwnerUserID: env.Config.OwnerUserID})
 	stop()
 	if asJSON {
 		if err := doctor.WriteJSON(stdout, r); err != nil {

@@ -81,7 +81,7 @@ func (f *Flags) SandboxFlags(fs *flag.FlagSet, days int) {
 	fs.Int64Var(&f.Seed, "seed", 1, "sandbox: seed of the generated contact centre (as given to handler local)")
 	fs.IntVar(&f.PerDay, "per-day", 200, "sandbox: interactions per day")
 	fs.StringVar(&f.Day, "day", "", fmt.Sprintf("sandbox: first generated day, YYYY-MM-DD (default %s)", map[bool]string{true: "yesterday, UTC", false: fmt.Sprintf("%d days ago, UTC", days)}[days == 1]))
-	fs.StringVar(&f.Deny, "sandbox-deny", "", "sandbox: feature permissions switched off, comma separated: inbound, outbound, groups")
+	fs.StringVar(&f.Deny, "sandbox-deny", "", "sandbox: feature permissions switched off, comma separated: inbound, outbound, groups (only the owner's reporting line), lines (\"Access groups of users' content\" off: only the owner's permitted lines, 2 of 6)")
 	fs.StringVar(&f.Grant, "sandbox-grant", "", "sandbox: the scopes the credential holds, space separated (default the three)")
 	fs.StringVar(&f.Faults, "sandbox-faults", "", "sandbox: misbehaviour to inject, e.g. 5xx=0.1,429=0.05,truncate=0.02,redirect=0.01")
 	f.Days = days
@@ -106,8 +106,10 @@ func (f *Flags) SimOptions() (vccsim.Options, error) {
 			sim.Deny.Outbound = true
 		case "groups":
 			sim.Deny.Groups = true
+		case "lines":
+			sim.Deny.Lines = true
 		default:
-			return sim, fmt.Errorf("--sandbox-deny: %q is not inbound, outbound or groups", p)
+			return sim, fmt.Errorf("--sandbox-deny: %q is not inbound, outbound, groups or lines", p)
 		}
 	}
 	if g := strings.Fields(f.Grant); len(g) > 0 {
@@ -229,6 +231,7 @@ func Open(ctx context.Context, f Flags, n Need, simOpts vccsim.Options, stdout, 
 		env.set("VCC_CLIENT_ID", o.Sim.ClientID())
 		env.set("VCC_CLIENT_SECRET", o.Sim.ClientSecret())
 		env.set("KEY_VAULT_URI", "")
+		env.set("VCC_OWNER_USER_ID", o.Sim.OwnerUserID())
 		fmt.Fprintf(stdout, "VCC sandbox at %s (seed %d, %d interactions a day, %s → %s)\n", o.Sim.APIURL(), f.Seed, f.PerDay,
 			start.Format(time.DateOnly), start.AddDate(0, 0, days).Format(time.DateOnly))
 	}

@@ -15,14 +15,14 @@ func TestSandboxFlags(t *testing.T) {
 	fs := flag.NewFlagSet("x", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	f.SandboxFlags(fs, 1)
-	if err := fs.Parse([]string{"--sandbox", "--sandbox-deny", "inbound, groups", "--sandbox-grant", "stats users:read", "--sandbox-faults", "5xx=0.5"}); err != nil {
+	if err := fs.Parse([]string{"--sandbox", "--sandbox-deny", "inbound, groups,lines", "--sandbox-grant", "stats users:read", "--sandbox-faults", "5xx=0.5"}); err != nil {
 		t.Fatal(err)
 	}
 	sim, err := f.SimOptions()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !sim.Deny.Inbound || sim.Deny.Outbound || !sim.Deny.Groups || len(sim.GrantedScopes) != 2 || sim.Faults.Status5xx != 0.5 {
+	if !sim.Deny.Inbound || sim.Deny.Outbound || !sim.Deny.Groups || !sim.Deny.Lines || len(sim.GrantedScopes) != 2 || sim.Faults.Status5xx != 0.5 {
 		t.Errorf("sim options %+v", sim)
 	}
 	for _, bad := range []Flags{{Deny: "sideways"}, {Faults: "5xx=2"}, {Faults: "boom=0.1"}} {

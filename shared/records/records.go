@@ -8,6 +8,7 @@
 //     interaction's last delivery failed; ingest deletes it on success.
 //   - A skip record (SkippedName): an interaction skipped for a reason.
 //   - Run (RunName): the record of one discovery, backfill or local window.
+//   - Audit (AuditName, AuditPageName): the daily audit's result and page.
 //   - Result and InvocationFailure: the ReturnValue of an ingest invocation,
 //     which the Functions host logs and the local host stand-in tallies.
 //
@@ -23,6 +24,7 @@
 package records
 
 import (
+	"encoding/json"
 	"fmt"
 	"time"
 )
@@ -133,4 +135,42 @@ type Result struct {
 type InvocationFailure struct {
 	Error     string `json:"error"`
 	Permanent bool   `json:"permanent"`
+}
+
+// Audit is the result of one audit run (AuditName, with its coverage page at
+// AuditPageName): the reconciliation of the previous days as "handler
+// report" makes it and the doctor's permission checks, with the figures the
+// run's structured event carries (and the alerts query). Report and Doctor
+// are the two tools' own JSON documents.
+type Audit struct {
+	From             time.Time       `json:"from"`
+	To               time.Time       `json:"to"`
+	GeneratedAt      time.Time       `json:"generatedAt"`
+	Gaps             int             `json:"gaps"`
+	LineGaps         int             `json:"lineGaps"`
+	Missing          int             `json:"missing"`
+	DeadLetters      int             `json:"deadLetters"`
+	HiddenDirections []string        `json:"hiddenDirections"`
+	HiddenLines      []string        `json:"hiddenLines"`
+	HiddenAgents     []string        `json:"hiddenAgents"`
+	PermissionIssue  bool            `json:"probablePermissionProblem"`
+	Problems         []string        `json:"problems"`  // doctor checks with status problem: "name: detail"
+	Unchecked        []string        `json:"unchecked"` // doctor checks that could not be made
+	Report           json.RawMessage `json:"report"`
+	Doctor           json.RawMessage `json:"doctor"`
+}
+
+// AuditEvent is the message of the structured log event each audit run
+// writes (one per run); the alert rule queries it.
+const AuditEvent = "vcc-ingest audit"
+
+// AuditName is where the audit of the days ending at to is stored, and
+// AuditPageName its coverage page (the report's HTML).
+func AuditName(to time.Time) string {
+	return "audits/" + to.UTC().Format("2006/01/02") + "/audit.json"
+}
+
+// AuditPageName is the coverage page next to AuditName(to).
+func AuditPageName(to time.Time) string {
+	return "audits/" + to.UTC().Format("2006/01/02") + "/coverage.html"
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vcc-ingest/vcc-ingest/shared/vccsim"
 )
 
 const chromium = "/usr/bin/chromium"
@@ -43,7 +45,7 @@ var attr = func(name string) *regexp.Regexp { return regexp.MustCompile(name + `
 // The page renders in a real browser, the chart shows the report's numbers,
 // and nothing went wrong in its script.
 func TestHTMLRendersInBrowser(t *testing.T) {
-	w := newWorld(t, struct{ Inbound, Outbound, Groups bool }{})
+	w := newWorld(t, vccsim.Permissions{})
 	r := w.build(t)
 	file := filepath.Join(t.TempDir(), "coverage.html")
 	var page bytes.Buffer

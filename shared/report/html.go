@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"html/template"
 	"io"
+	"sort"
 	"time"
 )
 
@@ -17,12 +18,22 @@ func WriteHTML(w io.Writer, r Report) error {
 	if err != nil {
 		return err
 	}
+	var names []string
+	seen := map[string]bool{}
+	for _, x := range r.Lines {
+		if !seen[x.Line] {
+			seen[x.Line] = true
+			names = append(names, x.Line)
+		}
+	}
+	sort.Strings(names)
 	return page.Execute(w, struct {
-		R    Report
-		From string
-		To   string
-		Data template.JS
-	}{r, r.From.Format(time.DateOnly), r.To.Add(-time.Nanosecond).Format(time.DateOnly), template.JS(data)})
+		R         Report
+		From      string
+		To        string
+		Data      template.JS
+		LineNames []string
+	}{r, r.From.Format(time.DateOnly), r.To.Add(-time.Nanosecond).Format(time.DateOnly), template.JS(data), names})
 }
 
 var page = template.Must(template.New("report").Parse(`<!DOCTYPE html>
@@ -60,10 +71,11 @@ tr.total td { font-weight: bold; }
 </head>
 <body>
 <h1>Recording coverage, {{.From}} to {{.To}} (UTC)</h1>
-<p>{{if .R.Gaps}}<strong class="bad">{{.R.Gaps}} day/direction rows have gaps.</strong>{{else}}<strong class="ok">No gaps: every interaction with audio is stored or skipped with a reason.</strong>{{end}}
+<p>{{if .R.Gaps}}<strong class="bad">{{.R.Gaps}} rows have gaps{{if .R.LineGaps}} ({{.R.LineGaps}} of them lines without any content listed){{end}}.</strong>{{else}}<strong class="ok">No gaps: every interaction with audio is stored or skipped with a reason.</strong>{{end}}
 Interactions in Stats: {{.R.Total.Stats}}; with content: {{.R.Total.Content}}; with audio: {{.R.Total.Audio}}; stored: {{.R.Total.Stored}}; skipped: {{.R.Total.Skipped}}; missing: {{.R.Total.Missing}}.</p>
 <pre id="js-errors" hidden></pre>
-<p><label>Direction <select id="direction"><option value="all">all</option><option>inbound</option><option>outbound</option><option>internal</option></select></label></p>
+<p><label>Direction <select id="direction"><option value="all">all</option><option>inbound</option><option>outbound</option><option>internal</option></select></label>
+<label>Line <select id="line"><option value="">all lines</option>{{range .LineNames}}<option>{{.}}</option>{{end}}</select></label></p>
 <div class="legend"><span><i style="background:#c9ced6"></i>in Stats</span><span><i style="background:#2e8b57"></i>stored</span><span><i style="background:#8c9bab"></i>skipped</span><span><i style="background:#d9412b"></i>missing</span></div>
 <svg id="chart" xmlns="http://www.w3.org/2000/svg" width="900" height="320" role="img" aria-label="coverage per day"></svg>
 <table id="table">
@@ -72,6 +84,13 @@ Interactions in Stats: {{.R.Total.Stats}}; with content: {{.R.Total.Content}}; w
 {{range .R.Rows}}<tr{{if .Gap}} class="gap"{{end}}><td>{{.Day}}</td><td>{{.Direction}}</td><td>{{.Stats}}</td><td>{{.Content}}</td><td>{{.Audio}}</td><td>{{.Stored}}</td><td>{{.Skipped}}</td><td>{{.Failed}}</td><td>{{.DeadLettered}}</td><td>{{.Missing}}</td><td style="text-align:left">{{range .Notes}}{{.}}<br>{{end}}</td></tr>
 {{end}}<tr class="total"><td>all</td><td></td><td>{{.R.Total.Stats}}</td><td>{{.R.Total.Content}}</td><td>{{.R.Total.Audio}}</td><td>{{.R.Total.Stored}}</td><td>{{.R.Total.Skipped}}</td><td>{{.R.Total.Failed}}</td><td>{{.R.Total.DeadLettered}}</td><td>{{.R.Total.Missing}}</td><td></td></tr>
 </tbody>
+</table>
+<h2 style="font-size:1.1em">Per line</h2>
+<table id="lines">
+<thead><tr><th>day</th><th>line</th><th>plan</th><th>direction</th><th>Stats</th><th>content</th><th>audio</th><th>stored</th><th>missing</th><th>notes</th></tr></thead>
+<tbody>
+{{range .R.Lines}}<tr data-line="{{.Line}}"{{if .Gap}} class="gap"{{end}}><td>{{.Day}}</td><td>{{.Line}}</td><td style="text-align:left">{{.Plan}}</td><td>{{.Direction}}</td><td>{{.Stats}}</td><td>{{.Content}}</td><td>{{.Audio}}</td><td>{{.Stored}}</td><td>{{.Missing}}</td><td style="text-align:left">{{range .Notes}}{{.}}<br>{{end}}</td></tr>
+{{end}}</tbody>
 </table>
 {{if not .R.DeadLetters}}<p>Dead letters were not counted (queue not reachable).</p>{{end}}
 <p>Generated {{.R.GeneratedAt.Format "2006-01-02 15:04:05"}} UTC by vcc-ingest (handler report).</p>
@@ -86,19 +105,21 @@ Interactions in Stats: {{.R.Total.Stats}}; with content: {{.R.Total.Content}}; w
     if (text !== undefined) e.textContent = text;
     return e;
   }
-  function perDay(direction) {
+  function perDay(direction, line) {
     var days = {};
     report.days.forEach(function (d) { days[d] = { stats: 0, audio: 0, stored: 0, skipped: 0, missing: 0 }; });
-    report.rows.forEach(function (r) {
+    var source = line ? (report.lines || []).filter(function (r) { return r.line === line; }) : report.rows;
+    source.forEach(function (r) {
       if (direction !== "all" && r.direction !== direction) return;
+      if (!days[r.day]) return;
       var d = days[r.day];
-      d.stats += r.stats; d.audio += r.audio; d.stored += r.stored; d.skipped += r.skipped; d.missing += r.missing;
+      d.stats += r.stats; d.audio += r.audio; d.stored += r.stored; d.skipped += (r.skipped || 0); d.missing += r.missing;
     });
     return days;
   }
-  function draw(direction) {
+  function draw(direction, line) {
     while (chart.firstChild) chart.removeChild(chart.firstChild);
-    var days = perDay(direction);
+    var days = perDay(direction, line);
     var W = 900, H = 320, left = 40, bottom = 40, top = 20;
     var n = report.days.length, slot = (W - left - 10) / Math.max(n, 1);
     var max = 1;
@@ -138,10 +159,20 @@ Interactions in Stats: {{.R.Total.Stats}}; with content: {{.R.Total.Content}}; w
     ready.setAttribute("data-days", String(n));
     ready.setAttribute("data-bars", String(bars));
     ready.setAttribute("data-direction", direction);
+    ready.setAttribute("data-line", line || "");
   }
-  var select = document.getElementById("direction");
-  select.addEventListener("change", function () { draw(select.value); });
-  draw("all");
+  var select = document.getElementById("direction"), lineSelect = document.getElementById("line");
+  function redraw() {
+    draw(select.value, lineSelect.value);
+    Array.prototype.forEach.call(document.querySelectorAll("#lines tbody tr"), function (tr) {
+      tr.hidden = lineSelect.value !== "" && tr.getAttribute("data-line") !== lineSelect.value;
+    });
+  }
+  select.addEventListener("change", redraw);
+  lineSelect.addEventListener("change", redraw);
+  var wanted = (location.hash.match(/line=([^&]+)/) || [])[1];
+  if (wanted) lineSelect.value = decodeURIComponent(wanted);
+  redraw();
 })();
 </script>
 </body>

@@ -41,10 +41,33 @@ func WriteTable(w io.Writer, r Report) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if len(r.Lines) > 0 {
+		fmt.Fprintf(w, "\nPer line (the address: connectTo inbound, connectFrom otherwise; lines with %d or more interactions, or a gap)\n\n", minSilent)
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintf(tw, "day\tline\tplan\tdirection\tStats\tcontent\taudio\tstored\tmissing\t\t\n")
+		for _, x := range r.Lines {
+			if x.Stats < minSilent && !x.Gap {
+				continue
+			}
+			mark := ""
+			if x.Gap {
+				mark = "GAP"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t\n", x.Day, x.Line, x.Plan, x.Direction, x.Stats, x.Content, x.Audio, x.Stored, x.Missing, mark)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
 	var notes []string
 	for _, x := range r.Rows {
 		for _, n := range x.Notes {
 			notes = append(notes, fmt.Sprintf("  %s %-8s %s", x.Day, x.Direction, n))
+		}
+	}
+	for _, x := range r.Lines {
+		for _, n := range x.Notes {
+			notes = append(notes, fmt.Sprintf("  %s line %s %s", x.Day, x.Line, n))
 		}
 	}
 	if len(notes) > 0 {

@@ -64,6 +64,23 @@ type Row struct {
 	Notes        []string `json:"notes,omitempty"`
 }
 
+// LineRow is one day and line (the interaction's address: connectTo for
+// inbound, connectFrom for outbound and internal, as VCC's line permissions
+// see it).
+type LineRow struct {
+	Day       string   `json:"day"`
+	Line      string   `json:"line"`
+	Plan      string   `json:"plan,omitempty"` // Stats' interactionPlanMapping, the most frequent
+	Direction string   `json:"direction"`      // the most frequent on the line that day
+	Stats     int      `json:"stats"`
+	Content   int      `json:"content"`
+	Audio     int      `json:"audio"`
+	Stored    int      `json:"stored"`
+	Missing   int      `json:"missing"`
+	Gap       bool     `json:"gap"`
+	Notes     []string `json:"notes,omitempty"`
+}
+
 // Report is the reconciliation of a window.
 type Report struct {
 	From        time.Time `json:"from"`
@@ -71,7 +88,9 @@ type Report struct {
 	Days        []string  `json:"days"`
 	Rows        []Row     `json:"rows"`
 	Total       Row       `json:"total"`
-	Gaps        int       `json:"gaps"` // rows with a gap
+	Lines       []LineRow `json:"lines"`
+	Gaps        int       `json:"gaps"`     // rows and line rows with a gap
+	LineGaps    int       `json:"lineGaps"` // line rows with a gap
 	DeadLetters bool      `json:"deadLettersCounted"`
 	GeneratedAt time.Time `json:"generatedAt"`
 }
@@ -85,6 +104,7 @@ const minSilent = 5
 
 type interaction struct {
 	day, dir                              string
+	line, plan                            string
 	stats, content, audio                 bool
 	stored, skipped, failed, deadLettered bool
 	inWindow                              bool
@@ -129,6 +149,7 @@ func Build(ctx context.Context, src Sources, from, to time.Time) (Report, error)
 		in := get(s.GUID)
 		in.stats, in.inWindow, in.fromStats = true, true, true
 		in.day, in.dir = s.Start.UTC().Format(time.DateOnly), string(s.Direction)
+		in.line, in.plan = s.Line(), s.Plan
 		return nil
 	}); err != nil {
 		return r, fmt.Errorf("stats listing: %w", err)
@@ -139,9 +160,10 @@ func Build(ctx context.Context, src Sources, from, to time.Time) (Report, error)
 		in.content, in.inWindow = true, true
 		if !in.fromStats {
 			in.day, in.dir = v.Start.UTC().Format(time.DateOnly), string(v.Direction)
+			in.line = v.Line()
 		}
 		for _, c := range v.Content {
-			if src.IsAudio(c.Type) {
+			if src.IsAudio(c.Type) && vcc.AudioMedia(c.ContentType) {
 				in.audio = true
 			}
 		}
@@ -261,8 +283,98 @@ func Build(ctx context.Context, src Sources, from, to time.Time) (Report, error)
 		r.Total.DeadLettered += x.DeadLettered
 		r.Total.Missing += x.Missing
 	}
+	r.Lines = lineRows(known, rows, r.Days)
+	for _, x := range r.Lines {
+		if x.Gap {
+			r.LineGaps++
+		}
+	}
+	r.Gaps += r.LineGaps
 	r.Total.Gap = r.Gaps > 0
 	return r, nil
+}
+
+// lineRows counts per day and line. A line with many interactions in Stats
+// and no content listed at all, on a day other lines have content, is a
+// gap: VCC hides it (line permissions without "Access groups of users'
+// content"), or the line is not recorded. A line whose direction is already
+// a silent row is explained there.
+func lineRows(known map[string]*interaction, rows map[[2]string]*Row, days []string) []LineRow {
+	type key struct{ day, line string }
+	lines := map[key]*LineRow{}
+	dirs := map[key]map[string]int{}
+	plans := map[key]map[string]int{}
+	first, last := days[0], days[len(days)-1]
+	for _, in := range known {
+		if !in.inWindow || in.line == "" || in.day < first || in.day > last {
+			continue
+		}
+		k := key{in.day, in.line}
+		x := lines[k]
+		if x == nil {
+			x = &LineRow{Day: in.day, Line: in.line}
+			lines[k], dirs[k], plans[k] = x, map[string]int{}, map[string]int{}
+		}
+		dirs[k][string(vcc.NormalizeDirection(in.dir))]++
+		if in.plan != "" {
+			plans[k][in.plan]++
+		}
+		if in.stats {
+			x.Stats++
+		}
+		if in.content {
+			x.Content++
+		}
+		if in.audio {
+			x.Audio++
+		}
+		if in.stored {
+			x.Stored++
+		}
+		if in.audio && !in.stored && !in.skipped {
+			x.Missing++
+		}
+	}
+	withContent := map[string]int{} // lines with content, per day
+	for k, x := range lines {
+		x.Direction, x.Plan = mostFrequent(dirs[k]), mostFrequent(plans[k])
+		if x.Content > 0 {
+			withContent[k.day]++
+		}
+	}
+	out := make([]LineRow, 0, len(lines))
+	for k, x := range lines {
+		silentDir := false
+		if d := rows[[2]string{k.day, x.Direction}]; d != nil && d.Stats >= minSilent && d.Content == 0 {
+			silentDir = true
+		}
+		if x.Stats >= minSilent && x.Content == 0 && withContent[k.day] > 0 && !silentDir {
+			x.Gap = true
+			x.Notes = append(x.Notes, fmt.Sprintf("VCC lists no content for any of %d interactions on this line while %d other lines have content: "+
+				"\"Access groups of users' content\" is probably off (VCC then shows content by line permissions only), or recording is not enabled on this line (handler doctor)", x.Stats, withContent[k.day]))
+		}
+		out = append(out, *x)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Day != out[j].Day {
+			return out[i].Day < out[j].Day
+		}
+		if out[i].Stats != out[j].Stats {
+			return out[i].Stats > out[j].Stats
+		}
+		return out[i].Line < out[j].Line
+	})
+	return out
+}
+
+func mostFrequent(m map[string]int) string {
+	best, n := "", 0
+	for k, v := range m {
+		if v > n || v == n && k < best {
+			best, n = k, v
+		}
+	}
+	return best
 }
 
 func vccDirection(dirs ...string) string {
@@ -320,7 +432,7 @@ func judge(x *Row) {
 	}
 	if x.Stats >= minSilent && x.Content == 0 && x.Direction != "unknown" {
 		x.Gap = true
-		x.Notes = append(x.Notes, fmt.Sprintf("VCC lists no content for any of %d interactions: a feature permission is probably off (handler doctor)", x.Stats))
+		x.Notes = append(x.Notes, fmt.Sprintf("VCC lists no content for any of %d interactions: a feature permission (or the line permissions) probably hides them (handler doctor)", x.Stats))
 	}
 }
 

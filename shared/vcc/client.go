@@ -37,11 +37,15 @@ const (
 	endpointStatsList       = "stats.list"
 	endpointUsersGet        = "users.get"
 	endpointUsersList       = "users.list"
+	endpointUsersByDisplay  = "users.byDisplayId"
+	endpointUsersAddresses  = "users.permissions.addresses"
+	endpointUsersGroups     = "users.permissions.groups"
 )
 
 var endpointNames = []string{
 	endpointToken, endpointContentList, endpointContentGet, endpointContentDownload,
 	endpointStatsGet, endpointStatsList, endpointUsersGet, endpointUsersList,
+	endpointUsersByDisplay, endpointUsersAddresses, endpointUsersGroups,
 }
 
 // Versioned media types; VCC answers 400 without them.

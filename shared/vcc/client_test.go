@@ -381,8 +381,13 @@ func TestRotatedSecretReadOnce(t *testing.T) {
 	if _, err := c.GetStats(context.Background(), guid(1)); err != nil {
 		t.Fatalf("with rotated secret: %v", err)
 	}
-	if src.freshReads.Load() != 1 || f.tokenRequests.Load() != 2 {
-		t.Errorf("fresh reads %d, token requests %d; want 1, 2", src.freshReads.Load(), f.tokenRequests.Load())
+	// The old secret is refused as form fields and as Basic; the fresh one
+	// is accepted as form fields.
+	if src.freshReads.Load() != 1 || f.tokenRequests.Load() != 3 {
+		t.Errorf("fresh reads %d, token requests %d; want 1, 3", src.freshReads.Load(), f.tokenRequests.Load())
+	}
+	if got := strings.Join(f.tokenStyles, " "); got != "form basic form" {
+		t.Errorf("token requests as %s", got)
 	}
 
 	// Both secrets wrong: one fresh read, then a permanent error without the secret.
@@ -398,8 +403,8 @@ func TestRotatedSecretReadOnce(t *testing.T) {
 	if !IsPermanent(err) {
 		t.Error("a rejected credential must be permanent")
 	}
-	if src2.freshReads.Load() != 1 || f2.tokenRequests.Load() != 2 {
-		t.Errorf("fresh reads %d, token requests %d; want 1, 2", src2.freshReads.Load(), f2.tokenRequests.Load())
+	if src2.freshReads.Load() != 1 || f2.tokenRequests.Load() != 4 {
+		t.Errorf("fresh reads %d, token requests %d; want 1, 4", src2.freshReads.Load(), f2.tokenRequests.Load())
 	}
 	if s := err.Error(); strings.Contains(s, "old-secret-AAA") || strings.Contains(s, "new-secret-BBB") {
 		t.Errorf("error contains the secret: %s", s)
@@ -485,5 +490,34 @@ func TestContextCancelStopsRetries(t *testing.T) {
 	_, err := c.GetStats(ctx, guid(1))
 	if !errors.Is(err, context.DeadlineExceeded) || time.Since(began) > 5*time.Second {
 		t.Fatalf("err = %v after %v", err, time.Since(began))
+	}
+}
+
+// The token is requested in the documented form (client id and secret as
+// form fields); HTTP Basic only when the form is refused, and then for good.
+func TestTokenFormFirstThenBasic(t *testing.T) {
+	f := newFake(t)
+	f.mux.HandleFunc("/stats/interactions/{guid}", statsHandler)
+	c := newTestClient(t, f)
+	if _, err := c.GetStats(context.Background(), guid(1)); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(f.tokenStyles, " "); got != "form" {
+		t.Errorf("token requests as %q, want form", got)
+	}
+
+	b := newFake(t)
+	b.basicOnly = true
+	b.mux.HandleFunc("/stats/interactions/{guid}", statsHandler)
+	cb := newTestClient(t, b)
+	if _, err := cb.GetStats(context.Background(), guid(1)); err != nil {
+		t.Fatal(err)
+	}
+	cb.tokens.invalidate(cb.tokens.current().access)
+	if _, err := cb.GetStats(context.Background(), guid(1)); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(b.tokenStyles, " "); got != "form basic basic" {
+		t.Errorf("token requests as %q, want form basic basic", got)
 	}
 }

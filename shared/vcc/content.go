@@ -57,6 +57,17 @@ type Interaction struct {
 	Content                []ContentItem
 }
 
+// Line is the address VCC's line permissions see (see Stats.Line).
+func (in Interaction) Line() string { return LineOf(in.Direction, in.ConnectFrom, in.ConnectTo) }
+
+// AudioMedia reports whether a content item's contentType is audio: a
+// callRecording can be a video. An item without a contentType is judged by
+// its type alone.
+func AudioMedia(contentType string) bool {
+	ct := strings.ToLower(strings.TrimSpace(contentType))
+	return ct == "" || strings.HasPrefix(ct, "audio/")
+}
+
 // maxContentWindow is the longest window the listing accepts.
 const maxContentWindow = 7 * 24 * time.Hour
 

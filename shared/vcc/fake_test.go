@@ -42,6 +42,8 @@ type fakeVCC struct {
 	apiRequests   atomic.Int64
 	badHeaders    atomic.Int64
 	tokenScopes   []string
+	tokenStyles   []string // "form" or "basic", per token request
+	basicOnly     bool     // the client is read from HTTP Basic only
 }
 
 func newFake(t testing.TB) *fakeVCC {
@@ -106,9 +108,13 @@ func (f *fakeVCC) token(w http.ResponseWriter, r *http.Request) {
 	if ok {
 		id, _ = url.QueryUnescape(id)
 		sec, _ = url.QueryUnescape(sec)
+	} else if !f.basicOnly {
+		id, sec = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+		ok = id != ""
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.tokenStyles = append(f.tokenStyles, map[bool]string{true: "basic", false: "form"}[r.Header.Get("Authorization") != ""])
 	f.tokenScopes = append(f.tokenScopes, r.PostForm.Get("scope"))
 	if !ok || id != testClientID || sec != f.secret {
 		writeJSON(w, 400, map[string]any{"error": "invalid_client"})

@@ -205,18 +205,28 @@ func TestSandboxGetInteractionAndStats(t *testing.T) {
 }
 
 func TestSandboxResolveAgents(t *testing.T) {
-	for _, q := range []vccsim.Quirks{{}, {UsersBareArray: true, UsersZeroBasedPages: true}} {
-		sim := startSandbox(t, vccsim.Options{Quirks: q})
+	for _, q := range []vccsim.Quirks{{}, {UsersBareArray: true}} {
+		sim := startSandbox(t, vccsim.Options{Quirks: q, Agents: 12}) // one unlisted, one deleted
 		c := sandboxClient(t, sim)
 		c.usersPageSize = 3 // several pages
 		ctx := context.Background()
 		resolved := 0
+		deleted := map[string]bool{}
+		for _, a := range sim.Agents() {
+			deleted[a.ID] = !a.InDirectory
+		}
 		var loadCalls int64 = -1
 		for _, info := range sim.Interactions() {
 			for _, id := range info.AgentIDs {
 				a, err := c.ResolveAgent(ctx, id)
 				if err != nil {
 					t.Fatalf("%+v: ResolveAgent(%q): %v", q, id, err)
+				}
+				if deleted[id] {
+					if a.Resolved {
+						t.Errorf("%+v: deleted agent %q resolved: %+v", q, id, a)
+					}
+					continue
 				}
 				if !a.Resolved || a.ID != id || a.UserID == "" || a.Name == "" {
 					t.Errorf("%+v: ResolveAgent(%q) = %+v", q, id, a)
@@ -235,6 +245,11 @@ func TestSandboxResolveAgents(t *testing.T) {
 			t.Errorf("unknown agent: %+v, %v", a, err)
 		}
 		cc := c.Counters()
+		// The agent outside the owner's listing is found by display id,
+		// once; the deleted one and "no-such-agent" are asked for once each.
+		if cc.Calls["users.byDisplayId"] != 3 {
+			t.Errorf("%+v: users.byDisplayId %d", q, cc.Calls["users.byDisplayId"])
+		}
 		if cc.Calls["users.get"] != 0 || cc.Calls["users.list"] != loadCalls || loadCalls < 2 {
 			t.Errorf("%+v: users calls %+v; the directory must be read once", q, cc.Calls)
 		}
@@ -473,5 +488,40 @@ func TestSandboxBudgetHeldOverAnyRollingMinute(t *testing.T) {
 	// 490 calls: three full windows of waiting, no more.
 	if w := 3 * (time.Minute + pacerMargin); waited > w {
 		t.Errorf("waited %v, want at most %v", waited, w)
+	}
+}
+
+func TestSandboxOwnerPermissions(t *testing.T) {
+	sim := startSandbox(t, vccsim.Options{Deny: vccsim.Permissions{Lines: true}})
+	c := sandboxClient(t, sim)
+	ctx := context.Background()
+	addrs, err := c.UserAddresses(ctx, sim.OwnerUserID())
+	if err != nil || len(addrs) != 2 || addrs[0].Address != sim.Lines()[0].Address {
+		t.Fatalf("addresses %+v, %v", addrs, err)
+	}
+	groups, err := c.UserGroups(ctx, sim.OwnerUserID())
+	if err != nil || len(groups) != 1 || groups[0].Name != "Reporting line" {
+		t.Fatalf("groups %+v, %v", groups, err)
+	}
+	if _, err := c.UserAddresses(ctx, "not-a-guid"); err == nil {
+		t.Error("an invalid user id was sent")
+	}
+	refused := startSandbox(t, vccsim.Options{Quirks: vccsim.Quirks{PermissionsRefused: true}})
+	if _, err := sandboxClient(t, refused).UserGroups(ctx, refused.OwnerUserID()); !IsPermanent(err) {
+		t.Errorf("refused: %v", err)
+	}
+}
+
+func TestPermissionsBodies(t *testing.T) {
+	for body, want := range map[string]string{
+		`[{"address":"+44800","name":"Sales"}]`:        "+44800 (Sales)",
+		`{"addresses":["+44801"]}`:                     "+44801",
+		`{"items":[{"groupId":"g1","name":"Team A"}]}`: "Team A",
+		`{"data":[{"id":"a1","phoneNumber":4480}]}`:    "4480",
+	} {
+		var w wirePermissions
+		if err := w.UnmarshalJSON([]byte(body)); err != nil || len(w.items) != 1 || w.items[0].Label() != want {
+			t.Errorf("%s: %+v %v, want %q", body, w.items, err, want)
+		}
 	}
 }

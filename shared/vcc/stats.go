@@ -26,6 +26,22 @@ type Stats struct {
 	// them with the content listing's handling agents shows whose
 	// interactions are hidden (see the doctor command). See AgentIDs.
 	Agents string
+	// ConnectFrom and ConnectTo are the call's addresses; Plan is the name
+	// (or id) of its interactionPlanMapping, "" when Stats gave none.
+	ConnectFrom, ConnectTo, Plan string
+}
+
+// Line is the address VCC's line permissions see for the interaction:
+// connectTo for inbound, connectFrom for outbound and internal; "" when
+// Stats did not say.
+func (s Stats) Line() string { return LineOf(s.Direction, s.ConnectFrom, s.ConnectTo) }
+
+// LineOf is the line (address) of an interaction of direction d.
+func LineOf(d Direction, connectFrom, connectTo string) string {
+	if d == DirectionInbound {
+		return strings.TrimSpace(connectTo)
+	}
+	return strings.TrimSpace(connectFrom)
 }
 
 // AgentIDs returns Agents as a list.
@@ -45,6 +61,10 @@ type wireStats struct {
 	Medium      flexString `json:"medium"`
 	Status      flexString `json:"status"`
 	ServiceName flexString `json:"serviceName"`
+	ConnectFrom flexString `json:"connectFrom"`
+	ConnectTo   flexString `json:"connectTo"`
+	// Plan is read leniently: an object with name/id, or a bare string.
+	Plan json.RawMessage `json:"interactionPlanMapping"`
 	// Channels is decoded leniently by statsAgents: an odd shape there
 	// must not make the whole record unreadable.
 	Channels json.RawMessage `json:"channels"`
@@ -107,6 +127,9 @@ func (c *Client) stats(ctx context.Context, w wireStats) (Stats, error) {
 		Medium:      string(w.Medium),
 		Status:      string(w.Status),
 		ServiceName: string(w.ServiceName),
+		ConnectFrom: string(w.ConnectFrom),
+		ConnectTo:   string(w.ConnectTo),
+		Plan:        planName(w.Plan),
 	}
 	// A duration beyond a year is not a call: ignore it rather than
 	// overflow time.Duration.
@@ -115,6 +138,29 @@ func (c *Client) stats(ctx context.Context, w wireStats) (Stats, error) {
 	}
 	s.Agents = strings.Join(statsAgents(w.Channels), " ")
 	return s, nil
+}
+
+// planName reads interactionPlanMapping: {"name", "id"} (name preferred) or
+// a bare string; anything else gives "".
+func planName(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	var str flexString
+	if json.Unmarshal(raw, &str) == nil && str != "" {
+		return string(str)
+	}
+	var o struct {
+		Name flexString `json:"name"`
+		ID   flexString `json:"id"`
+	}
+	if json.Unmarshal(raw, &o) != nil {
+		return ""
+	}
+	if o.Name != "" {
+		return string(o.Name)
+	}
+	return string(o.ID)
 }
 
 // statsAgents reads the agent parties of a Stats record's channels

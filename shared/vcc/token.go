@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -36,6 +37,9 @@ type tokenSource struct {
 	sem chan struct{} // held while fetching
 	mu  sync.Mutex    // guards cur
 	cur *token
+	// basic is set once the endpoint refused the client as form fields and
+	// accepted it as HTTP Basic: later requests go straight to Basic.
+	basic atomic.Bool
 }
 
 func newTokenSource(c *Client) *tokenSource {
@@ -107,15 +111,38 @@ func (ts *tokenSource) fetch(ctx context.Context) (*token, error) {
 	return t, err
 }
 
-// request performs one token request with oauth2's client-credentials flow
-// (client id and secret in HTTP Basic, as Vonage's sample does).
+// request obtains a token in the documented form: the client id and secret
+// as form fields. Only if the endpoint refuses the client that way is it
+// asked again with HTTP Basic (what Vonage's node sample sends), and Basic is
+// then used from there on.
 func (ts *tokenSource) request(ctx context.Context, sec secrets.Secret) (t *token, invalidClient bool, err error) {
+	if ts.basic.Load() {
+		return ts.requestAs(ctx, sec, oauth2.AuthStyleInHeader)
+	}
+	t, invalidClient, err = ts.requestAs(ctx, sec, oauth2.AuthStyleInParams)
+	if !invalidClient {
+		return t, false, err
+	}
+	bt, binvalid, berr := ts.requestAs(ctx, sec, oauth2.AuthStyleInHeader)
+	if binvalid {
+		return nil, true, err // refused both ways: the secret is wrong
+	}
+	if berr == nil {
+		ts.basic.Store(true)
+		ts.c.cfg.Logger.InfoContext(ctx, "vcc token endpoint refused the client as form fields and accepted HTTP Basic; using Basic")
+	}
+	return bt, false, berr
+}
+
+// requestAs performs one token request with oauth2's client-credentials
+// flow, the client sent as style says.
+func (ts *tokenSource) requestAs(ctx context.Context, sec secrets.Secret, style oauth2.AuthStyle) (t *token, invalidClient bool, err error) {
 	cc := clientcredentials.Config{
 		ClientID:     ts.c.cfg.ClientID,
 		ClientSecret: sec.Reveal(),
 		TokenURL:     ts.c.cfg.TokenURL,
 		Scopes:       strings.Fields(Scopes),
-		AuthStyle:    oauth2.AuthStyleInHeader,
+		AuthStyle:    style,
 	}
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, ts.c.cfg.HTTPClient)
 	ts.c.count.call(endpointToken)

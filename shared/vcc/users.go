@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -156,9 +155,23 @@ func (c *Client) ResolveAgent(ctx context.Context, id string) (Agent, error) {
 		return a, nil
 	}
 	if !ValidGUID(id) {
-		return unresolved, nil
+		// Interaction Content's agent ids are display ids, and the listing
+		// may not hold every user: ask for this one before calling it
+		// unresolved.
+		return c.lookupDisplayID(ctx, id)
 	}
 	return c.lookupUser(ctx, id)
+}
+
+// lookupDisplayID resolves an agent display id with
+// GET /useradmin/users/by/agentDisplayId/{id}, caching the answer (found or
+// not) for the TTL, so each unknown id costs one call.
+func (c *Client) lookupDisplayID(ctx context.Context, id string) (Agent, error) {
+	return c.cachedLookup(ctx, "display:"+id, id, request{
+		endpoint: endpointUsersByDisplay,
+		accept:   acceptUserAdmin,
+		segments: []string{"useradmin", "users", "by", "agentDisplayId", id},
+	})
 }
 
 // loadDirectory loads the directory unless another caller did so while this
@@ -208,14 +221,19 @@ func (c *Client) loadDirectory(ctx context.Context) error {
 }
 
 // listUsers reads every page of the directory (include=All: archived users
-// still appear on old interactions). The documentation says pages start at 1
-// in one place and at 0 in another, so page 0 is asked for first: a server
-// counting from 1 answers it with an error, nothing, or page 1 again, and
-// users are de-duplicated by userId. A short or empty page is the last.
+// still appear on old interactions). Pages count from 1, as the endpoint's
+// own page documents (default 1); users are de-duplicated by userId, and a
+// short or empty page is the last. The listing holds only the users the
+// requester may see: ResolveAgent looks an unknown id up by display id.
 func (c *Client) listUsers(ctx context.Context) ([]wireUser, error) {
 	var all []wireUser
 	seen := make(map[string]bool)
-	add := func(us []wireUser) (added int) {
+	for page := 1; page <= maxPages; page++ {
+		us, err := c.usersPage(ctx, page)
+		if err != nil {
+			return nil, err
+		}
+		added := 0
 		for _, u := range us {
 			key := strings.ToLower(string(u.UserID))
 			if key != "" && seen[key] {
@@ -225,35 +243,8 @@ func (c *Client) listUsers(ctx context.Context) ([]wireUser, error) {
 			all = append(all, u)
 			added++
 		}
-		return added
-	}
-	first, err := c.usersPage(ctx, 0)
-	switch {
-	case err == nil:
-		add(first)
-		if len(first) > 0 && len(first) < c.usersPageSize {
-			return all, nil // a short page 0 is the whole directory either way
-		}
-	case IsPermanent(err) && !errors.Is(err, ErrNotFound):
-		var ae *APIError
-		if !errors.As(err, &ae) || ae.Status != http.StatusBadRequest {
-			return nil, err // e.g. 403: users:read missing
-		}
-		// 400: this server counts pages from 1.
-	default:
-		return nil, err
-	}
-	for page := 1; page <= maxPages; page++ {
-		us, err := c.usersPage(ctx, page)
-		if err != nil {
-			return nil, err
-		}
-		added := add(us)
-		if len(us) < c.usersPageSize {
-			return all, nil
-		}
-		if added == 0 && page > 1 {
-			return all, nil // the server ignores the page number
+		if len(us) < c.usersPageSize || added == 0 {
+			return all, nil // last page, or a server that ignores the page number
 		}
 	}
 	return nil, &transientError{fmt.Errorf("vcc: %s: more than %d pages", endpointUsersList, maxPages)}
@@ -277,7 +268,15 @@ func (c *Client) usersPage(ctx context.Context, page int) ([]wireUser, error) {
 // lookupUser resolves a guid-shaped id with GET /useradmin/users/{id},
 // caching the answer (found or not) for the TTL.
 func (c *Client) lookupUser(ctx context.Context, id string) (Agent, error) {
-	key := strings.ToLower(id)
+	return c.cachedLookup(ctx, strings.ToLower(id), id, request{
+		endpoint: endpointUsersGet,
+		accept:   acceptUserAdmin,
+		segments: []string{"useradmin", "users", id},
+	})
+}
+
+// cachedLookup asks User Admin for one user, caching the answer under key.
+func (c *Client) cachedLookup(ctx context.Context, key, id string, req request) (Agent, error) {
 	d := c.users
 	d.mu.Lock()
 	l, ok := d.lookups[key]
@@ -286,11 +285,7 @@ func (c *Client) lookupUser(ctx context.Context, id string) (Agent, error) {
 		return l.agent, nil
 	}
 	var u wireUser
-	err := c.getJSON(ctx, request{
-		endpoint: endpointUsersGet,
-		accept:   acceptUserAdmin,
-		segments: []string{"useradmin", "users", id},
-	}, &u)
+	err := c.getJSON(ctx, req, &u)
 	a := Agent{ID: id}
 	switch {
 	case err == nil:

@@ -26,8 +26,23 @@ type pageMode int
 const (
 	oneBasedRejectZero pageMode = iota // page=0 is a 400
 	oneBasedZeroIsOne                  // page=0 is served as page 1
-	zeroBased                          // pages count from 0
+	zeroBased                          // pages count from 0 (page 1 is the second page)
 )
+
+// displayIDServer serves GET /useradmin/users/by/agentDisplayId/{id} for the
+// n users of directoryServer (display ids 1301..1300+n).
+func displayIDServer(f *fakeVCC, n int) *atomic.Int64 {
+	var lookups atomic.Int64
+	f.mux.HandleFunc("/useradmin/users/by/agentDisplayId/{id}", func(w http.ResponseWriter, r *http.Request) {
+		lookups.Add(1)
+		if k, err := strconv.Atoi(r.PathValue("id")); err == nil && k > 1300 && k <= 1300+n {
+			writeJSON(w, 200, user(k-1300))
+			return
+		}
+		writeJSON(w, 404, map[string]any{"statusCode": 404, "error": "Not Found", "message": "User not found"})
+	})
+	return &lookups
+}
 
 // directoryServer serves n users in pages; bare makes it answer arrays.
 func directoryServer(t *testing.T, f *fakeVCC, n int, bare bool, mode pageMode) *atomic.Int64 {
@@ -69,17 +84,22 @@ func TestResolveAgent(t *testing.T) {
 		bare  bool
 		mode  pageMode
 		lists int64 // directory requests for 5 users in pages of 2
+		// display-id lookups: "9999" (unknown) always; on a 0-based
+		// server the first page is never read, and its users are found
+		// by display id.
+		lookups int64
 	}{
-		{"object, 1-based, page 0 rejected", false, oneBasedRejectZero, 1 + 3},
-		{"array, 1-based, page 0 rejected", true, oneBasedRejectZero, 1 + 3},
-		{"object, 1-based, page 0 is page 1", false, oneBasedZeroIsOne, 4},
-		{"object, 0-based", false, zeroBased, 3},
-		{"array, 0-based", true, zeroBased, 3},
+		{"object, 1-based, page 0 rejected", false, oneBasedRejectZero, 3, 1},
+		{"array, 1-based, page 0 rejected", true, oneBasedRejectZero, 3, 1},
+		{"object, 1-based, page 0 is page 1", false, oneBasedZeroIsOne, 3, 1},
+		{"object, 0-based", false, zeroBased, 2, 2},
+		{"array, 0-based", true, zeroBased, 2, 2},
 	}
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
 			f := newFake(t)
 			lists := directoryServer(t, f, 5, m.bare, m.mode)
+			lookups := displayIDServer(f, 5)
 			var gets atomic.Int64
 			f.mux.HandleFunc("/useradmin/users/{id}", func(w http.ResponseWriter, r *http.Request) {
 				gets.Add(1)
@@ -105,7 +125,7 @@ func TestResolveAgent(t *testing.T) {
 				{"1302", want("1302", 2)},         // agentDisplayId (numeric on the wire)
 				{guid(1003), want(guid(1003), 3)}, // userId
 				{"sso-5", want("sso-5", 5)},       // ssoExternalId
-				{"9999", Agent{ID: "9999"}},       // unknown, not guid-shaped: no lookup
+				{"9999", Agent{ID: "9999"}},       // unknown display id: looked up once, unresolved
 				{guid(7), Agent{ID: guid(7)}},     // guid-shaped, 404: unresolved
 				{"", Agent{}},                     // nothing to resolve
 			}
@@ -120,7 +140,7 @@ func TestResolveAgent(t *testing.T) {
 				t.Errorf("fallback lookup = %+v, %v", got, err)
 			}
 			// Cached: no more requests for repeats.
-			for _, id := range []string{"1302", guid(7), guid(4242)} {
+			for _, id := range []string{"1302", "9999", guid(7), guid(4242)} {
 				if _, err := c.ResolveAgent(ctx, id); err != nil {
 					t.Fatal(err)
 				}
@@ -128,7 +148,10 @@ func TestResolveAgent(t *testing.T) {
 			if lists.Load() != m.lists || gets.Load() != 2 {
 				t.Errorf("users.list %d (want %d: one load), users.get %d (want 2)", lists.Load(), m.lists, gets.Load())
 			}
-			if cn := c.Counters(); cn.Calls["users.list"] != m.lists || cn.Calls["users.get"] != 2 {
+			if lookups.Load() != m.lookups {
+				t.Errorf("display-id lookups %d, want %d", lookups.Load(), m.lookups)
+			}
+			if cn := c.Counters(); cn.Calls["users.list"] != m.lists || cn.Calls["users.get"] != 2 || cn.Calls["users.byDisplayId"] != m.lookups {
 				t.Errorf("counters = %+v", cn)
 			}
 			if f.badHeaders.Load() != 0 {
@@ -140,7 +163,7 @@ func TestResolveAgent(t *testing.T) {
 
 func TestResolveAgentTTL(t *testing.T) {
 	f := newFake(t)
-	lists := directoryServer(t, f, 1, false, zeroBased)
+	lists := directoryServer(t, f, 1, false, oneBasedRejectZero)
 	c := newTestClient(t, f, func(c *Config) { c.AgentCacheTTL = time.Hour })
 	clock := &fakeClock{t: time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)}
 	c.now = clock.now

@@ -16,6 +16,9 @@ const (
 	EndpointStatsList       = "stats.list"
 	EndpointUsersGet        = "users.get"
 	EndpointUsersList       = "users.list"
+	EndpointUsersByDisplay  = "users.byDisplayId"
+	EndpointUsersAddresses  = "users.permissions.addresses"
+	EndpointUsersGroups     = "users.permissions.groups"
 	// EndpointRedirected counts requests to the redirect target (the
 	// "storage" host a download may be sent to).
 	EndpointRedirected = "redirect.target"

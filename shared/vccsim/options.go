@@ -71,6 +71,8 @@ type Quirks struct {
 	InclusiveEnd         bool // listing windows include interactions starting exactly at end
 	UsersBareArray       bool // /useradmin/users answers a bare JSON array
 	UsersZeroBasedPages  bool // /useradmin/users pages start at 0
+	TokenBasicOnly       bool // the token endpoint refuses client id and secret as form fields (HTTP Basic only)
+	PermissionsRefused   bool // /useradmin/users/{id}/permissions/... answer 403
 }
 
 // Permissions are the credential owner's feature permissions, true meaning
@@ -79,6 +81,11 @@ type Permissions struct {
 	Inbound  bool // "View inbound interaction content" off
 	Outbound bool // "View outbound interaction content" off
 	Groups   bool // "Access groups of users' content" off: only the owner's reporting line
+	// Lines: "Access groups of users' content (overrides line permissions)"
+	// off, as VCC documents it: the owner sees content by line permissions,
+	// only on the lines (addresses) it is permitted (2 of the 6 lines; see
+	// Sim.Lines), whoever handled the call.
+	Lines bool
 }
 
 // Faults are per-request probabilities of misbehaviour, drawn from a

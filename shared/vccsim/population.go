@@ -40,6 +40,7 @@ type agent struct {
 	Active         bool
 	InLine         bool // in the credential owner's reporting line
 	InDirectory    bool // false: appears on interactions but not in User Admin
+	Unlisted       bool // in User Admin but not in the listing the owner sees: found only by display id
 	ActAsAgent     bool
 	Role           string
 }
@@ -99,6 +100,7 @@ type interaction struct {
 	Status, Outcome        string
 	Agents                 []*agent
 	Content                []*contentItem
+	Line                   *line     // the company line (nil for internal calls, whose line is an extension)
 	Late                   bool      // content appears only at AvailableAt (when Options.LateRecording > 0)
 	AvailableAt            time.Time // start + duration + LateRecording
 }
@@ -111,6 +113,29 @@ func (in *interaction) agentIDs() []string {
 	return ids
 }
 
+// line is one of the account's phone lines (addresses), with the
+// interaction plan it maps to.
+type line struct {
+	Address, PlanID, PlanName string
+	Permitted                 bool // in the credential owner's line permissions
+}
+
+// lineCount is how many company lines the account has; the owner is
+// permitted the first permittedLines of them.
+const (
+	lineCount      = 6
+	permittedLines = 2
+)
+
+// lineOf is the interaction's line (address): connectTo for inbound,
+// connectFrom for outbound and internal, as line permissions see it.
+func (in *interaction) lineOf() string {
+	if in.Direction == dirInbound {
+		return in.ConnectTo
+	}
+	return in.ConnectFrom
+}
+
 // population is the generated account: its users and interactions (sorted
 // by start, then guid).
 type population struct {
@@ -119,6 +144,7 @@ type population struct {
 	interactions []*interaction
 	byGUID       map[string]*interaction
 	owner        *agent
+	lines        []*line
 }
 
 // newRand derives an independent, deterministic generator for one purpose so
@@ -150,6 +176,7 @@ var (
 func generate(opts Options) *population {
 	p := &population{byGUID: map[string]*interaction{}}
 	p.genAgents(opts)
+	p.genLines(opts)
 	for d := 0; d < opts.Days; d++ {
 		r := newRand(opts.Seed, 1000+uint64(d))
 		day := opts.Start.AddDate(0, 0, d)
@@ -203,6 +230,9 @@ func (p *population) genAgents(opts Options) {
 		if opts.Agents >= 10 && i == opts.Agents-1 {
 			a.InDirectory = false // deleted from User Admin: unresolvable
 		}
+		if opts.Agents >= 10 && i == 4 {
+			a.Unlisted = true // outside what the owner's listing shows: found by display id
+		}
 		p.agents = append(p.agents, a)
 	}
 	rOwner := newRand(opts.Seed, 2)
@@ -217,6 +247,38 @@ func (p *population) genAgents(opts Options) {
 		}
 	}
 	sort.Slice(p.users, func(i, j int) bool { return p.users[i].UserID < p.users[j].UserID })
+}
+
+// genLines creates the account's lines from a generator of their own, so
+// the rest of the population does not change with them.
+func (p *population) genLines(opts Options) {
+	r := newRand(opts.Seed, 4)
+	used := map[string]bool{}
+	for i := 0; i < lineCount; i++ {
+		addr := ""
+		for addr == "" || used[addr] {
+			addr = fmt.Sprintf("+44800%06d", r.IntN(1000000))
+		}
+		used[addr] = true
+		svc := services[i%len(services)]
+		p.lines = append(p.lines, &line{
+			Address: addr, PlanID: fmt.Sprintf("plan-%d-%s", i+1, strings.ToLower(svc)),
+			PlanName: fmt.Sprintf("%s line %d", svc, i+1), Permitted: i < permittedLines,
+		})
+	}
+}
+
+// lineFor picks a company line for a generated number without drawing from
+// the interaction's generator (which would change every later draw).
+func (p *population) lineFor(number string) *line {
+	if len(p.lines) == 0 {
+		return nil
+	}
+	h := uint32(2166136261)
+	for i := 0; i < len(number); i++ {
+		h = (h ^ uint32(number[i])) * 16777619
+	}
+	return p.lines[h%uint32(len(p.lines))]
 }
 
 func phone(r *rand.Rand) string {
@@ -284,6 +346,9 @@ func (p *population) genInteraction(opts Options, r *rand.Rand, start time.Time)
 	}
 	in.Agents = p.pickAgents(r, k)
 	company, customer := phone(r), phone(r)
+	if l := p.lineFor(company); l != nil {
+		in.Line, company = l, l.Address
+	}
 	switch in.Direction {
 	case dirInbound:
 		in.ConnectFrom, in.ConnectTo = customer, company
@@ -291,6 +356,7 @@ func (p *population) genInteraction(opts Options, r *rand.Rand, start time.Time)
 		in.ConnectFrom, in.ConnectTo = company, customer
 	default:
 		in.ConnectFrom, in.ConnectTo = "ext-"+in.Agents[0].ID, "ext-"+in.Agents[len(in.Agents)-1].ID
+		in.Line = nil // an extension, not one of the account's lines
 	}
 	roll := r.IntN(100)
 	late := r.IntN(100) < 5
@@ -317,7 +383,10 @@ func (p *population) genInteraction(opts Options, r *rand.Rand, start time.Time)
 	case roll < 6: // chat: only a transcript
 		in.Medium = "Chat"
 		in.Direction = dirInbound
-		in.ConnectFrom = "web-" + in.ConnectFrom[5:]
+		in.ConnectFrom, in.ConnectTo = "web-"+customer[5:], company
+		if in.Line == nil {
+			in.ConnectTo = "web-chat"
+		}
 		in.Content = append(in.Content, jsonItem(TypeChatTranscript, TypeChatTranscript, owner, end, in))
 	case roll < 14: // no content at all: only Stats knows the call
 		in.Outcome = []string{"Abandoned", "NoRecording"}[r.IntN(2)]
@@ -410,6 +479,9 @@ func (in *interaction) permitted(deny Permissions) bool {
 				return false
 			}
 		}
+	}
+	if deny.Lines && (in.Line == nil || !in.Line.Permitted) {
+		return false // not on a line the owner's line permissions name
 	}
 	return true
 }

@@ -272,6 +272,12 @@ func match(path string) (route, bool) {
 		return route{endpoint: EndpointUsersList, api: apiUsers}, true
 	case len(seg) == 3 && seg[0] == "useradmin" && seg[1] == "users":
 		return route{endpoint: EndpointUsersGet, api: apiUsers, params: seg[2:]}, true
+	case len(seg) == 5 && seg[0] == "useradmin" && seg[1] == "users" && seg[2] == "by" && seg[3] == "agentDisplayId":
+		return route{endpoint: EndpointUsersByDisplay, api: apiUsers, params: seg[4:]}, true
+	case len(seg) == 5 && seg[0] == "useradmin" && seg[1] == "users" && seg[3] == "permissions" && seg[4] == "addresses":
+		return route{endpoint: EndpointUsersAddresses, api: apiUsers, params: seg[2:3]}, true
+	case len(seg) == 5 && seg[0] == "useradmin" && seg[1] == "users" && seg[3] == "permissions" && seg[4] == "groups":
+		return route{endpoint: EndpointUsersGroups, api: apiUsers, params: seg[2:3]}, true
 	}
 	return route{}, false
 }
@@ -390,6 +396,10 @@ func (s *Sim) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		s.usersList(w, r)
 	case EndpointUsersGet:
 		s.usersGet(w, rt.params[0])
+	case EndpointUsersByDisplay:
+		s.usersByDisplayID(w, rt.params[0])
+	case EndpointUsersAddresses, EndpointUsersGroups:
+		s.usersPermissions(w, rt.params[0], rt.endpoint == EndpointUsersGroups)
 	}
 }
 

@@ -55,22 +55,24 @@ func statsJSON(in *interaction) map[string]any {
 			"events":    []any{},
 		})
 	}
+	plan := map[string]any{"id": "ivr-" + strings.ToLower(in.ServiceName), "name": in.ServiceName + " plan"}
+	if in.Line != nil {
+		plan = map[string]any{"id": in.Line.PlanID, "name": in.Line.PlanName}
+	}
 	return map[string]any{
-		"guid":             in.GUID,
-		"conversationGuid": in.ConversationGUID,
-		"start":            formatTime(in.Start),
-		"duration":         ms,
-		"status":           in.Status,
-		"medium":           in.Medium,
-		"direction":        statsDirection(in.Direction),
-		"serviceName":      in.ServiceName,
-		"connectFrom":      in.ConnectFrom,
-		"connectTo":        in.ConnectTo,
-		"outcome":          in.Outcome,
-		"interactionPlanMapping": map[string]any{
-			"id": "ivr-" + strings.ToLower(in.ServiceName), "name": in.ServiceName + " plan",
-		},
-		"channels": channels,
+		"guid":                   in.GUID,
+		"conversationGuid":       in.ConversationGUID,
+		"start":                  formatTime(in.Start),
+		"duration":               ms,
+		"status":                 in.Status,
+		"medium":                 in.Medium,
+		"direction":              statsDirection(in.Direction),
+		"serviceName":            in.ServiceName,
+		"connectFrom":            in.ConnectFrom,
+		"connectTo":              in.ConnectTo,
+		"outcome":                in.Outcome,
+		"interactionPlanMapping": plan,
+		"channels":               channels,
 	}
 }
 

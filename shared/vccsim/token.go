@@ -45,6 +45,9 @@ func (s *Sim) serveToken(w http.ResponseWriter, r *http.Request) {
 		}
 	} else {
 		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+		if s.opts.Quirks.TokenBasicOnly {
+			id, secret = "", "" // this server reads the client only from HTTP Basic
+		}
 	}
 	s.mu.RLock()
 	want := s.secret

@@ -61,6 +61,7 @@ type InteractionInfo struct {
 	Direction  string // inbound | outbound | internal
 	Medium     string // Phone | Chat
 	AgentIDs   []string
+	Line       string // the address line permissions see: connectTo inbound, connectFrom otherwise
 	HasContent bool
 	Visible    bool // listed by the content API now
 	Late       bool
@@ -77,7 +78,7 @@ func (s *Sim) Interactions() []InteractionInfo {
 	for _, in := range s.pop.interactions {
 		out = append(out, InteractionInfo{
 			GUID: in.GUID, Start: in.Start, Duration: in.Duration, Direction: in.Direction, Medium: in.Medium,
-			AgentIDs: in.agentIDs(), HasContent: len(in.Content) > 0, Visible: in.visible(now, s.deny),
+			AgentIDs: in.agentIDs(), Line: in.lineOf(), HasContent: len(in.Content) > 0, Visible: in.visible(now, s.deny),
 			Late: in.Late, AvailableAt: in.AvailableAt,
 		})
 	}
@@ -94,6 +95,31 @@ type AgentInfo struct {
 	Active          bool
 	InReportingLine bool
 	InDirectory     bool // false: unresolvable through User Admin
+	Unlisted        bool // in User Admin, but only found by display id (not in the listing)
+}
+
+// LineInfo is the ground truth of one of the account's phone lines.
+type LineInfo struct {
+	Address, PlanID, PlanName string
+	Permitted                 bool // in the credential owner's line permissions
+}
+
+// Lines returns the account's company lines, in generation order.
+func (s *Sim) Lines() []LineInfo {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]LineInfo, 0, len(s.pop.lines))
+	for _, l := range s.pop.lines {
+		out = append(out, LineInfo{Address: l.Address, PlanID: l.PlanID, PlanName: l.PlanName, Permitted: l.Permitted})
+	}
+	return out
+}
+
+// OwnerUserID is the User Admin id of the user who owns the API credential.
+func (s *Sim) OwnerUserID() string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.pop.owner.UserID
 }
 
 // Agents returns the handling agents, in generation order.
@@ -105,6 +131,7 @@ func (s *Sim) Agents() []AgentInfo {
 		out = append(out, AgentInfo{
 			ID: a.ID, UserID: a.UserID, Name: a.Name, Email: a.Email, AgentDisplayID: a.AgentDisplayID,
 			SSOExternalID: a.SSOExternalID, Active: a.Active, InReportingLine: a.InLine, InDirectory: a.InDirectory,
+			Unlisted: a.Unlisted,
 		})
 	}
 	return out
@@ -134,11 +161,26 @@ func (s *Sim) AddInteraction(start time.Time, direction string, recordingBytes i
 	if agents == nil && len(s.pop.agents) > 0 {
 		agents = s.pop.agents[:1]
 	}
+	var ln *line
+	for _, l := range s.pop.lines {
+		if l.Permitted {
+			ln = l
+			break
+		}
+	}
 	in := &interaction{
-		GUID: newGUID(r), ConversationGUID: newGUID(r), Start: start.UTC(),
+		GUID: newGUID(r), ConversationGUID: newGUID(r), Start: start.UTC(), Line: ln,
 		Duration: 5 * time.Minute, Direction: dir, Medium: "Phone",
 		ConnectFrom: phone(r), ConnectTo: phone(r), ServiceName: services[0],
 		Status: "Completed", Outcome: "Handled", Agents: agents,
+	}
+	switch {
+	case dir == dirInternal && len(agents) > 0:
+		in.Line, in.ConnectFrom, in.ConnectTo = nil, "ext-"+agents[0].ID, "ext-"+agents[0].ID
+	case ln != nil && dir == dirInbound:
+		in.ConnectTo = ln.Address
+	case ln != nil:
+		in.ConnectFrom = ln.Address
 	}
 	owner := ""
 	if len(agents) > 0 {

@@ -59,6 +59,9 @@ func (s *Sim) usersList(w http.ResponseWriter, r *http.Request) {
 	var all []*agent
 	s.mu.RLock()
 	for _, u := range s.pop.users {
+		if u.Unlisted {
+			continue // outside what the owner may list; found by display id
+		}
 		if include == "all" || (include == "active") == u.Active {
 			all = append(all, u)
 		}
@@ -89,4 +92,60 @@ func (s *Sim) usersGet(w http.ResponseWriter, id string) {
 		}
 	}
 	writeError(w, apiUsers, http.StatusNotFound, "User not found")
+}
+
+// usersByDisplayID serves GET /useradmin/users/by/agentDisplayId/{id}: the
+// one user whose agent display id it is, listed or not.
+func (s *Sim) usersByDisplayID(w http.ResponseWriter, id string) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, u := range s.pop.users {
+		if u.ActAsAgent && u.AgentDisplayID == id {
+			writeJSON(w, http.StatusOK, userJSON(u))
+			return
+		}
+	}
+	writeError(w, apiUsers, http.StatusNotFound, "User not found")
+}
+
+// usersPermissions serves GET /useradmin/users/{userId}/permissions/addresses
+// (the user's line permissions: the addresses whose content it may see) and
+// .../permissions/groups (the groups it manages). Only the credential owner
+// has permissions in the sandbox; other users have none.
+func (s *Sim) usersPermissions(w http.ResponseWriter, userID string, groups bool) {
+	if s.opts.Quirks.PermissionsRefused {
+		writeError(w, apiUsers, http.StatusForbidden, "Forbidden")
+		return
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var user *agent
+	for _, u := range s.pop.users {
+		if strings.EqualFold(u.UserID, userID) {
+			user = u
+		}
+	}
+	if user == nil {
+		writeError(w, apiUsers, http.StatusNotFound, "User not found")
+		return
+	}
+	items := []map[string]any{}
+	switch {
+	case user != s.pop.owner:
+	case groups:
+		var members []string
+		for _, a := range s.pop.agents {
+			if a.InLine && a.InDirectory {
+				members = append(members, a.UserID)
+			}
+		}
+		items = append(items, map[string]any{"groupId": derivedGUID(user.UserID, "group"), "name": "Reporting line", "members": len(members)})
+	default:
+		for _, l := range s.pop.lines {
+			if l.Permitted || !s.deny.Lines {
+				items = append(items, map[string]any{"addressId": derivedGUID(l.Address, "address"), "address": l.Address, "name": l.PlanName})
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": items})
 }
