@@ -36,6 +36,7 @@ import (
 	"github.com/vcc-ingest/vcc-ingest/shared/ops"
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
 	"github.com/vcc-ingest/vcc-ingest/shared/records"
+	"github.com/vcc-ingest/vcc-ingest/shared/secrets"
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
 	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
 )
@@ -74,6 +75,10 @@ type Options struct {
 
 	FunctionTimeout time.Duration
 	JSON            bool
+	// Listen, when set, serves the HTTP-triggered functions (POST
+	// /api/vcc/events) on this address while the run lasts, through the
+	// host stand-in as the Functions host would deliver them.
+	Listen string
 }
 
 // ParseFlags reads the flags of "handler local".
@@ -94,6 +99,7 @@ func ParseFlags(args []string, stderr io.Writer) (Options, error) {
 	fs.DurationVar(&o.Idle, "idle", time.Second, "a window run ends when the queue has been empty this long")
 	fs.BoolVar(&o.JSON, "json", false, "print the summary as JSON on stdout (every dead letter included); progress goes to stderr")
 	fs.DurationVar(&o.LockPeriod, "lock", 5*time.Minute, "message lock duration (the queue's lockDuration)")
+	fs.StringVar(&o.Listen, "listen", "", "serve VCC webhooks (POST /api/vcc/events) on this address, e.g. 127.0.0.1:7071, while running; with --sandbox the sandbox sends its live calls' webhooks there")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -193,6 +199,7 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer, getenv func(s
 
 	proc := &HandlerProcess{Handler: steps.Handler(ops.Adapters{
 		Config: cfg, Log: log, VCC: client, Queue: q, Sink: sink, State: state, Deadline: hs.InvocationDeadline(),
+		WebhookKey: secrets.Static(cfg.WebhookSecret),
 	}), Log: log}
 	baseURL, err := proc.Start()
 	if err != nil {
@@ -226,6 +233,12 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer, getenv func(s
 	if err := host.WaitReady(ctx, 10*time.Second); err != nil {
 		return 2, err
 	}
+
+	stopListen, err := listen(ctx, host, env, o, stdout, log)
+	if err != nil {
+		return 2, err
+	}
+	defer stopListen()
 
 	stopProgress := ops.StartProgress(stdout, tally.Line)
 	defer stopProgress()
