@@ -2,8 +2,8 @@ package main
 
 import (
 	"bytes"
-	"encoding/base64"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -20,6 +20,7 @@ import (
 	"github.com/vcc-ingest/vcc-ingest/shared/local"
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
 	"github.com/vcc-ingest/vcc-ingest/shared/records"
+	"github.com/vcc-ingest/vcc-ingest/shared/report"
 	"github.com/vcc-ingest/vcc-ingest/shared/secrets"
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
 	"github.com/vcc-ingest/vcc-ingest/shared/vccsim"
@@ -303,6 +304,19 @@ func TestEventsPollUntilTheContentAppears(t *testing.T) {
 	}
 	if sc2, _ := p.sidecarOf(call.GUID); sc2.StoredVia != "event" || !sc2.IngestedAt.Equal(sc.IngestedAt) {
 		t.Fatalf("discover's pass rewrote the sidecar: %+v", sc2)
+	}
+	// The report tells the path per day.
+	d := call.End.Truncate(24 * time.Hour)
+	r, err := report.Build(context.Background(), report.Sources{VCC: p.client, Sink: p.blobs, State: p.blobs.State(), IsAudio: isAudio}, d, d.Add(24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Total.ViaEvent != 1 || r.Total.ViaDiscover != 0 {
+		t.Fatalf("report: stored via event %d, discover %d; want 1, 0", r.Total.ViaEvent, r.Total.ViaDiscover)
+	}
+	var table strings.Builder
+	if err := report.WriteTable(&table, r); err != nil || !strings.Contains(table.String(), "Stored by path") {
+		t.Fatalf("report table lacks the path section: %v\n%s", err, table.String())
 	}
 }
 

@@ -8,6 +8,7 @@
 package report
 
 import (
+	"encoding/json"
 	"context"
 	"fmt"
 	"sort"
@@ -30,6 +31,12 @@ type VCC interface {
 // Names lists stored names (store.Sink and store.State both do).
 type Names interface {
 	List(ctx context.Context, prefix string, fn func(name string) error) error
+}
+
+// SidecarReader reads a sidecar (store.Sink does): with it the report
+// tells which path stored each interaction (the sidecar's storedVia).
+type SidecarReader interface {
+	GetSidecar(ctx context.Context, name string) (data []byte, found bool, err error)
 }
 
 // Peeker browses the dead-letter sub-queue.
@@ -60,6 +67,12 @@ type Row struct {
 	Failed       int      `json:"failed"`       // last delivery failed (failure record)
 	DeadLettered int      `json:"deadLettered"` // in the dead-letter queue
 	Missing      int      `json:"missing"`      // with audio, neither stored nor skipped
+	// Of Stored, by the path that stored them (the sidecar's storedVia):
+	// a VCC webhook event, or discover's listing (discover, backfill,
+	// replay, a local window; sidecars older than the field). Counted only
+	// when the sink can read sidecars.
+	ViaEvent    int `json:"storedViaEvent"`
+	ViaDiscover int `json:"storedViaDiscover"`
 	Gap          bool     `json:"gap"`
 	Notes        []string `json:"notes,omitempty"`
 }
@@ -87,6 +100,7 @@ type interaction struct {
 	day, dir                              string
 	stats, content, audio                 bool
 	stored, skipped, failed, deadLettered bool
+	via                                   string // event | discover, "" unread
 	inWindow                              bool
 	fromStats                             bool
 }
@@ -157,6 +171,9 @@ func Build(ctx context.Context, src Sources, from, to time.Time) (Report, error)
 			if guid, ok := sidecarGUID(name); ok {
 				in := get(guid)
 				in.stored = true
+				if sr, ok := src.Sink.(SidecarReader); ok {
+					in.via = storedVia(ctx, sr, name)
+				}
 				if in.day == "" {
 					in.day, in.inWindow = day, true
 				}
@@ -260,9 +277,30 @@ func Build(ctx context.Context, src Sources, from, to time.Time) (Report, error)
 		r.Total.Failed += x.Failed
 		r.Total.DeadLettered += x.DeadLettered
 		r.Total.Missing += x.Missing
+		r.Total.ViaEvent += x.ViaEvent
+		r.Total.ViaDiscover += x.ViaDiscover
 	}
 	r.Total.Gap = r.Gaps > 0
 	return r, nil
+}
+
+// storedVia reads the path that stored a sidecar: "event" for a webhook,
+// "discover" for every listing path; "" when it cannot be read.
+func storedVia(ctx context.Context, sr SidecarReader, name string) string {
+	data, found, err := sr.GetSidecar(ctx, name)
+	if err != nil || !found {
+		return ""
+	}
+	var sc struct {
+		StoredVia string `json:"storedVia"`
+	}
+	if json.Unmarshal(data, &sc) != nil {
+		return ""
+	}
+	if sc.StoredVia == "event" {
+		return "event"
+	}
+	return "discover"
 }
 
 func vccDirection(dirs ...string) string {
@@ -286,6 +324,12 @@ func count(x *Row, in *interaction) {
 	}
 	if in.stored {
 		x.Stored++
+		switch in.via {
+		case "event":
+			x.ViaEvent++
+		case "discover":
+			x.ViaDiscover++
+		}
 	}
 	if in.skipped {
 		x.Skipped++
