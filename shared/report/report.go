@@ -8,8 +8,8 @@
 package report
 
 import (
-	"encoding/json"
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -57,24 +57,24 @@ type Sources struct {
 
 // Row is one day and direction.
 type Row struct {
-	Day          string   `json:"day"` // YYYY-MM-DD, UTC
-	Direction    string   `json:"direction"`
-	Stats        int      `json:"stats"`        // interactions VCC knows
-	Content      int      `json:"content"`      // listed by Interaction Content
-	Audio        int      `json:"audio"`        // of those, with audio to copy
-	Stored       int      `json:"stored"`       // sidecars in the sink
-	Skipped      int      `json:"skipped"`      // skipped by ingest, with a reason
-	Failed       int      `json:"failed"`       // last delivery failed (failure record)
-	DeadLettered int      `json:"deadLettered"` // in the dead-letter queue
-	Missing      int      `json:"missing"`      // with audio, neither stored nor skipped
+	Day          string `json:"day"` // YYYY-MM-DD, UTC
+	Direction    string `json:"direction"`
+	Stats        int    `json:"stats"`        // interactions VCC knows
+	Content      int    `json:"content"`      // listed by Interaction Content
+	Audio        int    `json:"audio"`        // of those, with audio to copy
+	Stored       int    `json:"stored"`       // sidecars in the sink
+	Skipped      int    `json:"skipped"`      // skipped by ingest, with a reason
+	Failed       int    `json:"failed"`       // last delivery failed (failure record)
+	DeadLettered int    `json:"deadLettered"` // in the dead-letter queue
+	Missing      int    `json:"missing"`      // with audio, neither stored nor skipped
 	// Of Stored, by the path that stored them (the sidecar's storedVia):
 	// a VCC webhook event, or discover's listing (discover, backfill,
 	// replay, a local window; sidecars older than the field). Counted only
 	// when the sink can read sidecars.
-	ViaEvent    int `json:"storedViaEvent"`
-	ViaDiscover int `json:"storedViaDiscover"`
-	Gap          bool     `json:"gap"`
-	Notes        []string `json:"notes,omitempty"`
+	ViaEvent    int      `json:"storedViaEvent"`
+	ViaDiscover int      `json:"storedViaDiscover"`
+	Gap         bool     `json:"gap"`
+	Notes       []string `json:"notes,omitempty"`
 }
 
 // Report is the reconciliation of a window.
