@@ -31,7 +31,8 @@ FUZZ_TARGETS := \
 	shared/invoke:FuzzHostRequest shared/invoke:FuzzServiceBus \
 	shared/message:FuzzDecode \
 	shared/vcc:FuzzContentPage shared/vcc:FuzzStatsPage shared/vcc:FuzzUsersPage \
-	shared/store:FuzzRecordingName shared/store:FuzzValidateName
+	shared/store:FuzzRecordingName shared/store:FuzzValidateName \
+	shared/webhook:FuzzVerify
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \

@@ -40,6 +40,8 @@ func TestFunctionFoldersMatchRoutes(t *testing.T) {
 
 type binding struct {
 	Name, Type, Direction, Schedule, QueueName, Connection string
+	AuthLevel, Route                                       string
+	Methods                                                []string
 }
 
 func readBindings(t *testing.T, function string) []binding {
@@ -65,5 +67,26 @@ func TestFunctionJSONMatchesCode(t *testing.T) {
 	if len(i) != 1 || i[0].Type != "serviceBusTrigger" || i[0].Name != messageBinding ||
 		i[0].QueueName != "%INTERACTIONS_QUEUE%" || i[0].Connection != "ServiceBusConnection" {
 		t.Errorf("ingest bindings = %+v", i)
+	}
+	// events: exactly an httpTrigger and an http output, or the host does
+	// not forward the raw request (IsHttpInAndOutFunction); anonymous, as
+	// the signature is the authentication; the route the server serves.
+	e := readBindings(t, "events")
+	if len(e) != 2 || e[0].Type != "httpTrigger" || e[0].AuthLevel != "anonymous" || e[0].Route != "vcc/events" ||
+		len(e[0].Methods) != 1 || e[0].Methods[0] != "post" || e[1].Type != "http" || e[1].Direction != "out" {
+		t.Errorf("events bindings = %+v", e)
+	}
+	if EventsPath != "/api/"+e[0].Route {
+		t.Errorf("server serves %s, function.json routes %s", EventsPath, e[0].Route)
+	}
+	hj, err := os.ReadFile("../host.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h struct {
+		CustomHandler struct{ EnableForwardingHttpRequest bool } `json:"customHandler"`
+	}
+	if err := json.Unmarshal(hj, &h); err != nil || !h.CustomHandler.EnableForwardingHttpRequest {
+		t.Errorf("host.json: customHandler.enableForwardingHttpRequest must be true (the webhook body is verified byte for byte): %v", err)
 	}
 }

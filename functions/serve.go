@@ -11,6 +11,7 @@ import (
 
 	"github.com/vcc-ingest/vcc-ingest/functions/audit"
 	"github.com/vcc-ingest/vcc-ingest/functions/discover"
+	"github.com/vcc-ingest/vcc-ingest/functions/events"
 	"github.com/vcc-ingest/vcc-ingest/functions/ingest"
 	"github.com/vcc-ingest/vcc-ingest/shared/config"
 	"github.com/vcc-ingest/vcc-ingest/shared/hostjson"
@@ -75,8 +76,18 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 	}
 	defer q.Close()
 
+	var hook secrets.Source = secrets.Static(cfg.WebhookSecret)
+	if cfg.WebhookSecret.IsZero() && cfg.KeyVaultURI != "" {
+		// Read at the first webhook, not at start-up (cold start).
+		kv, err := secrets.NewKeyVault(cfg.KeyVaultURI, cfg.WebhookSecretName, cred, nil)
+		if err != nil {
+			return err
+		}
+		hook = kv
+	}
 	h := steps().Handler(ops.Adapters{
 		Config: cfg, Log: log, VCC: client, Queue: q, Sink: blobs, State: blobs.State(), Deadline: hs.InvocationDeadline(),
+		WebhookKey: hook,
 	})
 	log.Info("invocation deadline", "deadline", hs.InvocationDeadline().String(), "functionTimeout", hs.FunctionTimeout.String(), "hostJson", hs.Path)
 	addr := net.JoinHostPort("127.0.0.1", cfg.Port)
@@ -107,8 +118,10 @@ func steps() ops.Steps {
 			srv := &server{
 				discover: discover.New(a.VCC, a.Queue, a.State, discoverOptions(a.Config, a.Log)),
 				ingest: ingest.New(a.VCC, a.Sink, a.State, ingest.Options{IsAudio: a.Config.IsAudio, Logger: a.Log,
-					Requeue: a.Queue, DeferralHorizon: a.Config.DeferralHorizon}),
-				audit:    newAuditor(a),
+					Requeue: a.Queue, DeferralHorizon: a.Config.DeferralHorizon, PollHorizon: a.Config.WebhookPollHorizon}),
+				audit: newAuditor(a),
+				events: events.New(a.Queue, events.Options{Key: a.WebhookKey, Types: a.Config.WebhookEvents,
+					Settle: a.Config.WebhookSettle, Logger: a.Log}),
 				log:      a.Log,
 				now:      time.Now,
 				deadline: a.Deadline,

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -12,9 +13,11 @@ import (
 
 	"github.com/vcc-ingest/vcc-ingest/functions/audit"
 	"github.com/vcc-ingest/vcc-ingest/functions/discover"
+	"github.com/vcc-ingest/vcc-ingest/functions/events"
 	"github.com/vcc-ingest/vcc-ingest/functions/ingest"
 	"github.com/vcc-ingest/vcc-ingest/shared/invoke"
 	"github.com/vcc-ingest/vcc-ingest/shared/records"
+	"github.com/vcc-ingest/vcc-ingest/shared/webhook"
 )
 
 // Binding names, as in each function.json.
@@ -28,6 +31,7 @@ type server struct {
 	discover *discover.Discoverer
 	ingest   *ingest.Ingester
 	audit    *audit.Auditor
+	events   *events.Receiver
 	log      *slog.Logger
 	now      func() time.Time
 	// deadline bounds each invocation (host.json's functionTimeout less a
@@ -61,13 +65,28 @@ func (s *server) routes() map[string]http.HandlerFunc {
 		"discover": s.handleDiscover,
 		"ingest":   s.handleIngest,
 		"audit":    s.handleAudit,
+		"events":   s.handleEvents,
 	}
 }
+
+// EventsPath is where the host forwards the events function's requests:
+// host.json's routePrefix ("api") and function.json's route. A tenants
+// document will add /api/vcc/events/{tenant} beside it.
+const EventsPath = "/api/vcc/events"
+
+// paths are the functions the host does not invoke at /<name>: an HTTP
+// trigger with only an http output is forwarded as the request itself, to
+// its own path (host.json enableForwardingHttpRequest; see handleEvents).
+var paths = map[string]string{"events": EventsPath}
 
 func (s *server) handler() http.Handler {
 	mux := http.NewServeMux()
 	for name, h := range s.routes() {
-		mux.HandleFunc("POST /"+name, h)
+		path := "/" + name
+		if p, ok := paths[name]; ok {
+			path = p
+		}
+		mux.HandleFunc("POST "+path, h)
 	}
 	// The host probes any path for readiness; answer without work.
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -159,6 +178,81 @@ func (s *server) handleIngest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	invoke.Write(w, http.StatusOK, invoke.Response{ReturnValue: res})
+}
+
+// handleEvents answers a VCC webhook delivery.
+//
+// How the host hands an HTTP trigger to a custom handler, read from
+// Azure/azure-functions-host (src/WebJobs.Script/Workers/Http/
+// DefaultHttpWorkerService.cs, InvokeAsync; Extensions/HttpRequestExtensions.cs):
+//   - without enableForwardingHttpRequest, the request becomes Data.req of
+//     an invocation payload (GetRequestAsJObject): Url, Method, Query,
+//     Headers, Params, Identities, and Body read with ReadAsStringAsync,
+//     i.e. decoded to a string (a BOM dropped, invalid UTF-8 replaced) and
+//     JSON-encoded again, unless the type is octet-stream or multipart;
+//   - with customHandler.enableForwardingHttpRequest true, a function whose
+//     only bindings are an httpTrigger and an http output
+//     (FunctionMetadataExtensions.IsHttpInAndOutFunction) is
+//     forwarded as the request itself (ProcessHttpInAndOutInvocationRequest,
+//     ToHttpRequestMessage): same method, same path (GetPathValue: the
+//     request's AbsolutePath, /api/vcc/events), query, every header, the
+//     body as a StreamContent of the original stream, plus
+//     X-Azure-Functions-InvocationId; the handler's answer is the HTTP
+//     response. Other functions keep the invocation payload.
+//
+// The signature covers the raw body bytes, so host.json forwards: the
+// body reaches the verifier byte for byte, and the answer is a plain
+// status (no invocation response).
+func (s *server) handleEvents(w http.ResponseWriter, r *http.Request) {
+	log := s.log.With("function", "events", "invocationId", r.Header.Get("X-Azure-Functions-InvocationId"))
+	start := s.now()
+	if r.ContentLength > webhook.MaxBody {
+		s.answerEvent(w, log, events.Outcome{Status: http.StatusRequestEntityTooLarge, Reason: "body larger than 1 MiB (Content-Length)"}, start)
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, webhook.MaxBody+1))
+	if err != nil {
+		s.answerEvent(w, log, events.Outcome{Status: http.StatusBadRequest, Reason: "read body: " + err.Error()}, start)
+		return
+	}
+	if len(body) > webhook.MaxBody {
+		s.answerEvent(w, log, events.Outcome{Status: http.StatusRequestEntityTooLarge, Reason: "body larger than 1 MiB"}, start)
+		return
+	}
+	if s.events == nil {
+		s.answerEvent(w, log, events.Outcome{Status: http.StatusServiceUnavailable, Reason: "events not configured"}, start)
+		return
+	}
+	// Detached from the request: an enqueue the queue accepted is answered
+	// even if VCC hung up meanwhile (it then delivers again: a duplicate).
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 9*time.Second)
+	defer cancel()
+	out := s.events.Receive(ctx, r.Header.Get(webhook.SignatureHeader), body)
+	s.answerEvent(w, log, out, start)
+}
+
+// answerEvent writes only a status and a fixed word: no reason, least of
+// all for a 401. The reason goes to the log.
+func (s *server) answerEvent(w http.ResponseWriter, log *slog.Logger, out events.Outcome, start time.Time) {
+	attrs := []any{"status", out.Status, "reason", out.Reason, "ms", s.now().Sub(start).Milliseconds()}
+	if out.InteractionID != "" {
+		attrs = append(attrs, "interactionId", out.InteractionID, "eventId", out.EventID)
+	}
+	if out.MessageID != "" {
+		attrs = append(attrs, "messageId", out.MessageID)
+	}
+	switch {
+	case out.Status >= 500:
+		log.Error("webhook not accepted", attrs...)
+	case out.Status >= 400:
+		log.Warn("webhook refused", attrs...)
+	default:
+		log.Info("webhook accepted", attrs...)
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(out.Status)
+	_, _ = io.WriteString(w, http.StatusText(out.Status)+"\n")
 }
 
 func fail(w http.ResponseWriter, log *slog.Logger, what string, err error, permanent bool) {

@@ -195,6 +195,14 @@ if [[ -n "$vault" ]] &&
 	[[ "$(ask 0 az keyvault secret list --vault-name "$vault" --query "length([?name=='$secret'])" -o tsv 2>/dev/null || echo 0)" == "1" ]]; then
 	provisioned=true
 fi
+# The VCC webhook secret likewise (the events function verifies with it).
+hook_provisioned=false
+hook_secret=$(out webhookSecretName)
+hook_secret=${hook_secret:-vcc-webhook-secret}
+if [[ -n "$vault" ]] &&
+	[[ "$(ask 0 az keyvault secret list --vault-name "$vault" --query "length([?name=='$hook_secret'])" -o tsv 2>/dev/null || echo 0)" == "1" ]]; then
+	hook_provisioned=true
+fi
 
 # 4. Templates. On Elastic Premium the deployer uploads the package, so it
 # gets Storage Blob Data Contributor on the package container.
@@ -206,6 +214,7 @@ echo "Deploying templates to $rg with $params (secret present: $provisioned)..."
 run az deployment group create -g "$rg" -n "$name" \
 	--parameters "$params" \
 	--parameters vccSecretProvisioned="$provisioned" \
+	--parameters webhookSecretProvisioned="$hook_provisioned" \
 	"${deployer[@]}" \
 	--only-show-errors -o none
 
@@ -257,6 +266,19 @@ the terminal, never from the command line), then run this script again:
     --scope "\$(az keyvault show -n $vault --query id -o tsv)"
   read -rsp 'VCC client secret: ' s && printf '%s' "\$s" | \\
     az keyvault secret set --vault-name $vault --name $secret --file /dev/stdin -o none; unset s
+
+MSG
+fi
+if [[ "$hook_provisioned" != true ]]; then
+	cat >&2 <<MSG
+
+The VCC webhook secret is not in Key Vault yet: until it is, the events
+function refuses every webhook (discover still runs). Once the customer's VCC
+admin has created the subscription (infra/README.md, "Webhooks"), set the
+secret VCC showed (base64) the same way, then run this script again:
+
+  read -rsp 'VCC webhook secret (base64): ' s && printf '%s' "\$s" | \\
+    az keyvault secret set --vault-name $vault --name $hook_secret --file /dev/stdin -o none; unset s
 
 MSG
 fi

@@ -176,6 +176,7 @@ func settingsSample(t *testing.T) map[string]string {
 // Settings of local.settings.sample.json that must never be set in Azure.
 var neverInAzure = map[string]string{
 	"VCC_CLIENT_SECRET":            "the secret comes from Key Vault in Azure",
+	"VCC_WEBHOOK_SECRET":           "the webhook secret comes from Key Vault in Azure",
 	"RECORDINGS_CONNECTION_STRING": "local Azurite only; Azure uses RECORDINGS_ACCOUNT_URL and the identity",
 	"AzureWebJobsStorage":          "a connection string; Azure uses AzureWebJobsStorage__accountName and the identity",
 	"FUNCTIONS_CUSTOMHANDLER_PORT": "set by the Functions host",
@@ -340,6 +341,7 @@ func TestNamesAgreeWithCodeAndFunctionJSON(t *testing.T) {
 		{"recordingsContainerName", config.DefaultContainer, "RECORDINGS_CONTAINER"},
 		{"stateContainerName", config.DefaultStateContainer, "STATE_CONTAINER"},
 		{"secretName", config.DefaultSecretName, "VCC_CLIENT_SECRET_NAME"},
+		{"webhookSecretName", config.DefaultWebhookSecretName, "VCC_WEBHOOK_SECRET_NAME"},
 	} {
 		got := mustLiteral(t, "main.bicep var "+c.v, main.decl(t, "variable_declaration", c.v).Body)
 		if got != c.want {
@@ -494,6 +496,7 @@ var wantAssignments = []string{
 	"Azure Service Bus Data Receiver @ Microsoft.ServiceBus/namespaces/queues",
 	"Azure Service Bus Data Sender @ Microsoft.ServiceBus/namespaces/queues",
 	"Key Vault Secrets User @ Microsoft.KeyVault/vaults/secrets",
+	"Key Vault Secrets User @ Microsoft.KeyVault/vaults/secrets", // the webhook secret
 	"Monitoring Metrics Publisher @ Microsoft.Insights/components",
 	"Storage Blob Data Contributor @ Microsoft.Storage/storageAccounts/blobServices/containers",
 	"Storage Blob Data Contributor @ Microsoft.Storage/storageAccounts/blobServices/containers",
@@ -599,7 +602,7 @@ func TestRoleAssignmentsAreLeastPrivilege(t *testing.T) {
 			typ := resourceType(target.TypeText)
 			got = append(got, role+" @ "+typ)
 			scopes[role] = append(scopes[role], sc.Text)
-			if r.Name == "secretReader" && r.Cond == nil {
+			if (r.Name == "secretReader" || r.Name == "webhookSecretReader") && r.Cond == nil {
 				t.Errorf("%s: the secret assignment must be conditional on the secret existing", where)
 			}
 		}

@@ -71,6 +71,9 @@ param flexRuntimeVersion string = '1.0'
 @description('Set to true once the operator has created the secret in Key Vault (deploy.sh detects it): the app\'s read access is scoped to that one secret, which must exist first.')
 param vccSecretProvisioned bool = false
 
+@description('Set to true once the operator has stored the VCC webhook subscription\'s secret in Key Vault (deploy.sh detects it): the events function reads it to verify each webhook; until then every webhook is refused.')
+param webhookSecretProvisioned bool = false
+
 @description('Replication of the recordings account.')
 @allowed([
   'Standard_LRS'
@@ -138,6 +141,9 @@ var queueName = 'interactions'
 var recordingsContainerName = 'recordings'
 var stateContainerName = 'vcc-ingest-state'
 var secretName = 'vcc-client-secret'
+// The VCC webhook subscription's secret (base64, as VCC shows it when the
+// customer's admin creates the subscription); set like the client secret.
+var webhookSecretName = 'vcc-webhook-secret'
 var deploymentContainerName = 'app-package'
 
 var suffix = take(uniqueString(resourceGroup().id), 6)
@@ -225,6 +231,8 @@ module roles 'modules/roles.bicep' = {
     keyVaultName: keyVault.outputs.name
     secretName: secretName
     grantSecretAccess: vccSecretProvisioned
+    webhookSecretName: webhookSecretName
+    grantWebhookSecretAccess: webhookSecretProvisioned
     appInsightsName: monitoring.outputs.appInsightsName
     deploymentContainerName: storage.outputs.deploymentContainerName
     // Only Elastic Premium has the deployer upload the package itself.
@@ -258,6 +266,7 @@ module functionApp 'modules/functionapp.bicep' = {
     vccRatePerMinute: vccRatePerInstance
     keyVaultUri: keyVault.outputs.uri
     secretName: secretName
+    webhookSecretName: webhookSecretName
     serviceBusFullyQualifiedNamespace: serviceBus.outputs.fullyQualifiedNamespace
     queueName: serviceBus.outputs.queueName
     recordingsAccountUrl: storage.outputs.recordingsAccountUrl
@@ -290,6 +299,10 @@ output keyVaultName string = keyVault.outputs.name
 output keyVaultUri string = keyVault.outputs.uri
 output secretName string = secretName
 output secretAccessGranted bool = vccSecretProvisioned
+output webhookSecretName string = webhookSecretName
+output webhookSecretAccessGranted bool = webhookSecretProvisioned
+// Where the customer's VCC admin points the webhook subscription.
+output eventsUrl string = functionApp.outputs.eventsUrl
 output serviceBusNamespace string = serviceBus.outputs.fullyQualifiedNamespace
 output queueName string = serviceBus.outputs.queueName
 output hostStorageAccountName string = storage.outputs.hostAccountName

@@ -92,13 +92,81 @@ func (i *Ingester) deferDelivery(ctx context.Context, d Delivery, body message.B
 	return records.Result{InteractionID: body.InteractionID, Outcome: records.Deferred, Reason: fmt.Sprintf("VCC unavailable; retried in %s (deferral %d)", delay.Round(time.Second), n+1)}, nil
 }
 
-// baseID is the message id without an earlier deferral's suffix.
+// baseID is the message id without an earlier deferral's or poll's suffix.
 func baseID(id, guid string) string {
 	if id == "" {
 		return guid
 	}
-	if i := strings.Index(id, ".deferred-"); i > 0 {
-		return id[:i]
+	cut := len(id)
+	for _, suffix := range []string{".deferred-", ".poll-"} {
+		if i := strings.Index(id, suffix); i > 0 && i < cut {
+			cut = i
+		}
 	}
-	return id
+	return id[:cut]
+}
+
+// Application properties a poll's copy carries.
+const (
+	PropPolls       = "polls"       // how many times VCC was asked for the content
+	PropPolledSince = "polledSince" // RFC 3339: when the event was accepted
+)
+
+// Poll defaults.
+const (
+	DefaultPollHorizon = 2 * time.Hour
+	defaultPollBase    = 30 * time.Second
+	defaultPollMax     = 8 * time.Minute
+)
+
+// errNotYet: a webhook event's interaction has no audio in VCC yet.
+var errNotYet = errors.New("no content in VCC yet")
+
+// pollLater looks for an event's content again later, by the same means
+// as a deferral: a scheduled copy under a new message id (the poll count in
+// its suffix), this delivery answered 2xx once the copy is accepted, so
+// waiting spends no delivery count. Past the horizon it records a skip:
+// discover's later pass still finds the interaction if it appears.
+func (i *Ingester) pollLater(ctx context.Context, d Delivery, body message.Body, log *slog.Logger) (records.Result, error) {
+	now := i.opts.Now().UTC()
+	guid := body.InteractionID
+	n, _ := strconv.Atoi(d.Properties[PropPolls])
+	since, err := time.Parse(time.RFC3339Nano, d.Properties[PropPolledSince])
+	if err != nil {
+		since = body.DiscoveredAt.UTC()
+		if since.IsZero() || since.After(now) {
+			since = now
+		}
+	}
+	horizon := since.Add(i.opts.PollHorizon)
+	if !now.Before(horizon) {
+		reason := fmt.Sprintf("no content within the horizon (%s after the event, %d polls)", i.opts.PollHorizon, n+1)
+		i.recordSkip(ctx, vcc.Interaction{GUID: guid, Start: since}, reason, log)
+		log.Info("ingest done", "outcome", records.Skipped, "reason", reason)
+		return records.Result{InteractionID: guid, Outcome: records.Skipped, Reason: reason}, nil
+	}
+	if i.opts.Requeue == nil {
+		return records.Result{}, &Failure{InteractionID: guid, Reason: "no content in VCC yet (retried)", Err: errNotYet}
+	}
+	delay := i.opts.PollBase << min(n, 16)
+	if delay <= 0 || delay > i.opts.PollMax {
+		delay = i.opts.PollMax
+	}
+	at := now.Add(delay)
+	if at.After(horizon) {
+		at = horizon // the last look is at the horizon itself
+	}
+	props := make(map[string]string, len(d.Properties)+2)
+	for k, v := range d.Properties {
+		props[k] = v
+	}
+	props[PropPolls] = strconv.Itoa(n + 1)
+	props[PropPolledSince] = since.Format(time.RFC3339Nano)
+	id := baseID(d.MessageID, guid) + ".poll-" + strconv.Itoa(n+1)
+	out := queue.Outgoing{ID: id, Body: d.Body, ContentType: message.ContentType, Properties: props, ScheduledAt: at}
+	if err := i.opts.Requeue.SendBatch(ctx, []queue.Outgoing{out}); err != nil {
+		return records.Result{}, &Failure{InteractionID: guid, Reason: fmt.Sprintf("no content in VCC yet and the poll's copy was not accepted: %v", err), Err: err}
+	}
+	log.Info("no content in VCC yet: polling again", "polls", n+1, "at", at, "polledSince", since, "copyId", id)
+	return records.Result{InteractionID: guid, Outcome: records.Waiting, Reason: fmt.Sprintf("no content in VCC yet; looked again at %s (poll %d)", at.Format(time.RFC3339), n+1)}, nil
 }

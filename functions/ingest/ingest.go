@@ -57,6 +57,13 @@ type Options struct {
 	// DeferBase and DeferMax shape the back-off between deferrals: base
 	// doubled each time, at most max (defaults 15 s and 1 minute).
 	DeferBase, DeferMax time.Duration
+
+	// PollHorizon is how long after a webhook event ingest keeps polling
+	// VCC for the interaction's content (default 2h, DefaultPollHorizon);
+	// PollBase and PollMax shape the back-off between polls (defaults 30 s
+	// and 8 minutes). Each poll is a scheduled copy of the message, as a
+	// deferral is: no delivery count is spent waiting.
+	PollHorizon, PollBase, PollMax time.Duration
 }
 
 // Ingester handles deliveries.
@@ -86,6 +93,15 @@ func New(v VCC, sink store.Sink, state store.State, opts Options) *Ingester {
 	}
 	if opts.DeferMax <= 0 {
 		opts.DeferMax = defaultDeferMax
+	}
+	if opts.PollHorizon <= 0 {
+		opts.PollHorizon = DefaultPollHorizon
+	}
+	if opts.PollBase <= 0 {
+		opts.PollBase = defaultPollBase
+	}
+	if opts.PollMax <= 0 {
+		opts.PollMax = defaultPollMax
 	}
 	return &Ingester{vcc: v, sink: sink, state: state, opts: opts}
 }
@@ -142,6 +158,9 @@ func (i *Ingester) Handle(ctx context.Context, d Delivery) (records.Result, erro
 		}
 	}
 	res, err := i.handle(ctx, body, log)
+	if errors.Is(err, errNotYet) {
+		return i.pollLater(ctx, d, body, log)
+	}
 	if err != nil && i.opts.Requeue != nil && errors.Is(err, vcc.ErrUnavailable) && ctx.Err() == nil {
 		return i.deferDelivery(ctx, d, body, err, log)
 	}
@@ -173,6 +192,9 @@ func (i *Ingester) handle(ctx context.Context, body message.Body, log *slog.Logg
 
 	in, err := i.interaction(ctx, body)
 	if err != nil {
+		if body.Source == message.SourceEvent && errors.Is(err, vcc.ErrNotFound) {
+			return res, errNotYet // VCC has not processed the call yet
+		}
 		return res, err
 	}
 	var audio []vcc.ContentItem
@@ -190,6 +212,9 @@ func (i *Ingester) handle(ctx context.Context, body message.Body, log *slog.Logg
 	}
 	// No sidecar, or one written before a recording appeared: copy what is
 	// missing (stored recordings are found, not downloaded) and rewrite it.
+	if len(audio) == 0 && body.Source == message.SourceEvent {
+		return res, errNotYet // listed, its recording not there yet
+	}
 	if len(audio) == 0 {
 		res.Outcome, res.Reason = records.Skipped, "no audio content"
 		i.recordSkip(ctx, in, res.Reason, log)
@@ -216,6 +241,7 @@ func (i *Ingester) handle(ctx context.Context, body message.Body, log *slog.Logg
 		ConnectFrom:     in.ConnectFrom,
 		ConnectTo:       in.ConnectTo,
 		Agents:          agents,
+		StoredVia:       storedVia(body.Source),
 	}
 	for _, item := range audio {
 		rec, copied, err := i.copy(ctx, in, item, direction, agents)
@@ -242,6 +268,16 @@ func (i *Ingester) handle(ctx context.Context, body message.Body, log *slog.Logg
 		res.Outcome = records.Complete
 	}
 	return res, nil
+}
+
+// storedVia names the path that stored an interaction, for the sidecar:
+// "event" (a webhook), or the source of the message otherwise (discover,
+// backfill, replay), "discover" when it does not say.
+func storedVia(source string) string {
+	if source == "" {
+		return message.SourceDiscover
+	}
+	return source
 }
 
 // covers reports whether a sidecar lists every audio item.

@@ -69,6 +69,9 @@ param keyVaultUri string
 @description('Name of the VCC client secret in Key Vault.')
 param secretName string
 
+@description('Name of the VCC webhook secret in Key Vault.')
+param webhookSecretName string
+
 @description('Fully qualified Service Bus namespace (<ns>.servicebus.windows.net).')
 param serviceBusFullyQualifiedNamespace string
 
@@ -100,7 +103,8 @@ var isFlex = hostingPlan == 'FlexConsumption'
 
 // Settings the product code reads (shared/config). Names are identical to
 // local.settings.sample.json. Not set here, on purpose:
-// VCC_CLIENT_SECRET (local only: in Azure the secret comes from Key Vault),
+// VCC_CLIENT_SECRET and VCC_WEBHOOK_SECRET (local only: in Azure both come
+// from Key Vault),
 // RECORDINGS_CONNECTION_STRING (local Azurite only), VCC_TOKEN_URL and
 // VCC_API_URL (derived from VCC_REGION), FUNCTIONS_CUSTOMHANDLER_PORT (set by
 // the Functions host).
@@ -128,6 +132,10 @@ var productSettings = {
   AUDIT_SCHEDULE: auditSchedule
   AUDIT_DAYS: '2'
   VCC_OWNER_USER_ID: vccOwnerUserId
+  VCC_WEBHOOK_SECRET_NAME: webhookSecretName
+  VCC_WEBHOOK_EVENTS: 'channel.disconnected'
+  WEBHOOK_SETTLE: '60s'
+  WEBHOOK_POLL_HORIZON: '2h'
 }
 
 // Settings the Functions host reads: identity-based connections for its own
@@ -272,3 +280,7 @@ resource ftpBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@20
 output name string = app.name
 output id string = app.id
 output defaultHostName string = app.properties.defaultHostName
+// The events function (functions/events/function.json: route vcc/events,
+// authLevel anonymous: the VCC signature is the authentication), HTTPS
+// only (httpsOnly above).
+output eventsUrl string = 'https://${app.properties.defaultHostName}/api/vcc/events'

@@ -11,6 +11,7 @@
 // | Storage Blob Data Contributor     | vcc-ingest-state container    | checkpoint, run records, failure records |
 // | Storage Blob Data Owner           | host storage account          | AzureWebJobsStorage: the host creates its own containers (locks, timer status, keys) |
 // | Key Vault Secrets User            | the vcc-client-secret secret  | read the VCC client secret, nothing else in the vault |
+// | Key Vault Secrets User            | the vcc-webhook-secret secret | verify VCC webhook signatures (events function)       |
 // | Monitoring Metrics Publisher      | Application Insights          | telemetry with local auth switched off |
 
 @description('Principal (object) id of the Function App\'s user-assigned identity.')
@@ -42,6 +43,12 @@ param secretName string
 
 @description('True once the operator has created the secret: a role can only be scoped to a secret that exists.')
 param grantSecretAccess bool
+
+@description('Name of the VCC webhook secret (the events function verifies signatures with it).')
+param webhookSecretName string
+
+@description('True once the operator has created the webhook secret.')
+param grantWebhookSecretAccess bool
 
 @description('Application Insights component name.')
 param appInsightsName string
@@ -117,6 +124,11 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
 resource secret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' existing = {
   parent: vault
   name: secretName
+}
+
+resource webhookSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' existing = {
+  parent: vault
+  name: webhookSecretName
 }
 
 resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
@@ -232,6 +244,17 @@ resource secretReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = if 
     principalId: principalId
     principalType: 'ServicePrincipal'
     description: 'read the VCC client secret'
+  }
+}
+
+resource webhookSecretReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (grantWebhookSecretAccess) {
+  name: guid(vault.id, webhookSecretName, principalId, keyVaultSecretsUser)
+  scope: webhookSecret
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', keyVaultSecretsUser)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    description: 'read the VCC webhook secret'
   }
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/vcc-ingest/vcc-ingest/shared/secrets"
 	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
+	"github.com/vcc-ingest/vcc-ingest/shared/webhook"
 )
 
 // Defaults shared with the templates, function.json and the documentation.
@@ -24,6 +25,9 @@ const (
 	DefaultSecretName     = "vcc-client-secret"
 	DefaultAudioTypes     = "callRecording,voicemail,ivrAudioRecording"
 	DefaultMaxAttempts    = 10
+
+	DefaultWebhookSecretName = "vcc-webhook-secret"
+	DefaultWebhookEvents     = "channel.disconnected"
 )
 
 // Config is every setting the product reads.
@@ -65,6 +69,19 @@ type Config struct {
 	// each audit reconciles.
 	AuditSchedule string
 	AuditDays     int
+	// WebhookSecret is the VCC webhook subscription's secret as VCC gives
+	// it (base64), set only locally (VCC_WEBHOOK_SECRET). In Azure it is read
+	// from Key Vault under WebhookSecretName.
+	WebhookSecret     secrets.Secret
+	WebhookSecretName string
+	// WebhookEvents are the event types that start an ingest; others are
+	// acknowledged and ignored.
+	WebhookEvents []string
+	// WebhookSettle is how long after an event its ingest message is
+	// scheduled; WebhookPollHorizon how long ingest keeps polling VCC for
+	// the interaction's content after the event.
+	WebhookSettle      time.Duration
+	WebhookPollHorizon time.Duration
 
 	Port string // FUNCTIONS_CUSTOMHANDLER_PORT
 }
@@ -105,6 +122,11 @@ var Settings = []Setting{
 	{"AUDIT_SCHEDULE", DefaultAuditSchedule, "NCRONTAB schedule of audit (read by the Functions host)"},
 	{"AUDIT_DAYS", "2", "previous whole UTC days each audit reconciles"},
 	{"INGEST_DEFERRAL_HORIZON", "24h", "how long an interaction is put off (scheduled again) while VCC is unavailable before it is dead-lettered"},
+	{"VCC_WEBHOOK_SECRET", "", "local runs only: the VCC webhook subscription's secret, base64 (in Azure it comes from Key Vault)"},
+	{"VCC_WEBHOOK_SECRET_NAME", DefaultWebhookSecretName, "name of the webhook secret in Key Vault"},
+	{"VCC_WEBHOOK_EVENTS", DefaultWebhookEvents, "webhook event types that start an ingest, comma separated; others are answered 202 and ignored"},
+	{"WEBHOOK_SETTLE", "60s", "how long after a webhook event its ingest is scheduled"},
+	{"WEBHOOK_POLL_HORIZON", "2h", "how long ingest keeps polling VCC for an event's content (back-off 30 s doubling to 8 min) before recording a skip"},
 }
 
 // Load reads and validates the settings. getenv is os.Getenv in production.
@@ -148,6 +170,23 @@ func Load(getenv func(string) string) (Config, error) {
 	c.DiscoverSettle = duration(getenv, "DISCOVER_SETTLE", 10*time.Minute, &errs)
 	c.MaxAttempts = integer(getenv, "INGEST_MAX_ATTEMPTS", DefaultMaxAttempts, &errs)
 	c.DeferralHorizon = duration(getenv, "INGEST_DEFERRAL_HORIZON", 24*time.Hour, &errs)
+	if v := strings.TrimSpace(getenv("VCC_WEBHOOK_SECRET")); v != "" {
+		if _, err := webhook.DecodeSecret(v); err != nil {
+			errs = append(errs, fmt.Errorf("VCC_WEBHOOK_SECRET: %v", err)) // the value itself is never repeated
+		}
+		c.WebhookSecret = secrets.New(v)
+	}
+	c.WebhookSecretName = orDefault(getenv("VCC_WEBHOOK_SECRET_NAME"), DefaultWebhookSecretName)
+	for _, t := range strings.Split(orDefault(getenv("VCC_WEBHOOK_EVENTS"), DefaultWebhookEvents), ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			c.WebhookEvents = append(c.WebhookEvents, t)
+		}
+	}
+	c.WebhookSettle = duration(getenv, "WEBHOOK_SETTLE", 60*time.Second, &errs)
+	c.WebhookPollHorizon = duration(getenv, "WEBHOOK_POLL_HORIZON", 2*time.Hour, &errs)
+	if c.WebhookSettle < 0 || c.WebhookPollHorizon <= 0 {
+		errs = append(errs, errors.New("WEBHOOK_SETTLE must not be negative, WEBHOOK_POLL_HORIZON must be positive"))
+	}
 	for _, t := range strings.Split(orDefault(getenv("VCC_AUDIO_TYPES"), DefaultAudioTypes), ",") {
 		if t = strings.TrimSpace(t); t != "" {
 			c.AudioTypes = append(c.AudioTypes, t)

@@ -36,6 +36,7 @@ import (
 	"github.com/vcc-ingest/vcc-ingest/shared/ops"
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
 	"github.com/vcc-ingest/vcc-ingest/shared/records"
+	"github.com/vcc-ingest/vcc-ingest/shared/secrets"
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
 	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
 )
@@ -78,6 +79,10 @@ type Options struct {
 	// schedule, at the start and then every AuditEvery).
 	Audit      bool
 	AuditEvery time.Duration
+	// Listen, when set, serves the HTTP-triggered functions (POST
+	// /api/vcc/events) on this address while the run lasts, through the
+	// host stand-in as the Functions host would deliver them.
+	Listen string
 }
 
 // ParseFlags reads the flags of "handler local".
@@ -100,6 +105,7 @@ func ParseFlags(args []string, stderr io.Writer) (Options, error) {
 	fs.DurationVar(&o.LockPeriod, "lock", 5*time.Minute, "message lock duration (the queue's lockDuration)")
 	fs.BoolVar(&o.Audit, "audit", false, "also run the audit function (as its timer does): once after the window, or on the schedule at the start and every --audit-every; its result goes to the state (audits/yyyy/mm/dd/)")
 	fs.DurationVar(&o.AuditEvery, "audit-every", 24*time.Hour, "without a window and with --audit: how often audit runs (in Azure: AUDIT_SCHEDULE)")
+	fs.StringVar(&o.Listen, "listen", "", "serve VCC webhooks (POST /api/vcc/events) on this address, e.g. 127.0.0.1:7071, while running; with --sandbox the sandbox sends its live calls' webhooks there")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -199,6 +205,7 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer, getenv func(s
 
 	proc := &HandlerProcess{Handler: steps.Handler(ops.Adapters{
 		Config: cfg, Log: log, VCC: client, Queue: q, Sink: sink, State: state, Deadline: hs.InvocationDeadline(),
+		WebhookKey: secrets.Static(cfg.WebhookSecret),
 	}), Log: log}
 	baseURL, err := proc.Start()
 	if err != nil {
@@ -232,6 +239,12 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer, getenv func(s
 	if err := host.WaitReady(ctx, 10*time.Second); err != nil {
 		return 2, err
 	}
+
+	stopListen, err := listen(ctx, host, env, o, stdout, log)
+	if err != nil {
+		return 2, err
+	}
+	defer stopListen()
 
 	stopProgress := ops.StartProgress(stdout, tally.Line)
 	defer stopProgress()

@@ -43,8 +43,17 @@ type Body struct {
 	Agents        []string   `json:"agents,omitempty"`
 	Content       []Content  `json:"content,omitempty"`
 	DiscoveredAt  time.Time  `json:"discoveredAt,omitzero"`
-	Source        string     `json:"source,omitempty"` // discover, backfill, replay
+	Source        string     `json:"source,omitempty"` // discover, backfill, replay, event
 }
+
+// Sources of a message (Body.Source).
+const (
+	SourceDiscover = "discover"
+	// SourceEvent: a VCC webhook event; the body carries only the
+	// interaction id and, in DiscoveredAt, when the event was accepted.
+	// Ingest polls VCC for its content until it appears or a horizon passes.
+	SourceEvent = "event"
+)
 
 // Decode parses and validates a body. Every error wraps ErrInvalid.
 func Decode(data []byte) (Body, error) {

@@ -62,6 +62,12 @@ type Flags struct {
 	Grant     string // sandbox: the credential's scopes
 	Faults    string // sandbox: misbehaviour to inject
 	From, To  string
+	// Webhooks: the sandbox sends the signed channel events of live calls
+	// (one every CallEvery) to this URL, each call's recording appearing
+	// ProcessingDelay after it ends.
+	Webhooks        string
+	CallEvery       time.Duration
+	ProcessingDelay time.Duration
 }
 
 // DataFlag registers --data.
@@ -84,6 +90,9 @@ func (f *Flags) SandboxFlags(fs *flag.FlagSet, days int) {
 	fs.StringVar(&f.Deny, "sandbox-deny", "", "sandbox: feature permissions switched off, comma separated: inbound, outbound, groups (only the owner's reporting line), lines (\"Access groups of users' content\" off: only the owner's permitted lines, 2 of 6)")
 	fs.StringVar(&f.Grant, "sandbox-grant", "", "sandbox: the scopes the credential holds, space separated (default the three)")
 	fs.StringVar(&f.Faults, "sandbox-faults", "", "sandbox: misbehaviour to inject, e.g. 5xx=0.1,429=0.05,truncate=0.02,redirect=0.01")
+	fs.StringVar(&f.Webhooks, "sandbox-webhooks", "", "sandbox: send the signed webhooks (CloudEvents, Vonage-Signature) of live calls to this URL, e.g. http://127.0.0.1:7071/api/vcc/events")
+	fs.DurationVar(&f.CallEvery, "sandbox-call-every", 5*time.Second, "sandbox: with webhooks, a live call ends this often")
+	fs.DurationVar(&f.ProcessingDelay, "sandbox-processing-delay", vccsim.DefaultProcessingDelay, "sandbox: with webhooks, how long after a call ends its recording appears in VCC")
 	f.Days = days
 }
 
@@ -232,6 +241,7 @@ func Open(ctx context.Context, f Flags, n Need, simOpts vccsim.Options, stdout, 
 		env.set("VCC_CLIENT_SECRET", o.Sim.ClientSecret())
 		env.set("KEY_VAULT_URI", "")
 		env.set("VCC_OWNER_USER_ID", o.Sim.OwnerUserID())
+		env.set("VCC_WEBHOOK_SECRET", vccsim.DefaultWebhookSecret) // the sandbox signs its webhooks with it
 		fmt.Fprintf(stdout, "VCC sandbox at %s (seed %d, %d interactions a day, %s → %s)\n", o.Sim.APIURL(), f.Seed, f.PerDay,
 			start.Format(time.DateOnly), start.AddDate(0, 0, days).Format(time.DateOnly))
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/vcc-ingest/vcc-ingest/shared/config"
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
 	"github.com/vcc-ingest/vcc-ingest/shared/records"
+	"github.com/vcc-ingest/vcc-ingest/shared/secrets"
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
 	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
 )
@@ -33,6 +34,9 @@ type Adapters struct {
 	State  store.State
 	// Deadline bounds each invocation (zero: none).
 	Deadline time.Duration
+	// WebhookKey yields the VCC webhook secret (base64) that the events
+	// function verifies signatures with; nil refuses every webhook.
+	WebhookKey secrets.Source
 }
 
 // Lister is what discovery needs of VCC.

@@ -42,6 +42,10 @@ type Sidecar struct {
 	Agents          []SidecarAgent  `json:"agents"`
 	Recordings      []SidecarRecord `json:"recordings"`
 	IngestedAt      time.Time       `json:"ingestedAt"`
+	// StoredVia is the path that stored the interaction: "event" (a VCC
+	// webhook) or "discover" (the timer; "backfill" and "replay" for those
+	// tools). A later pass that finds it complete does not rewrite it.
+	StoredVia string `json:"storedVia,omitempty"`
 }
 
 // SidecarAgent is one handling agent.
@@ -116,6 +120,9 @@ const (
 	// Deferred: VCC was unavailable, and a scheduled copy of the message
 	// was accepted by the queue to try again later.
 	Deferred Outcome = "deferred"
+	// Waiting: a webhook event's interaction has no content in VCC yet,
+	// and a scheduled copy of the message will look again.
+	Waiting Outcome = "waiting"
 )
 
 // Result describes a successful delivery: the ReturnValue of an ingest

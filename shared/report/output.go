@@ -78,5 +78,31 @@ func WriteTable(w io.Writer, r Report) error {
 	if !r.DeadLetters {
 		fmt.Fprintln(w, "Dead letters were not counted (queue not reachable).")
 	}
+	writeVia(w, r)
 	return nil
+}
+
+// writeVia: which path stored each day's interactions.
+func writeVia(w io.Writer, r Report) {
+	type via struct{ stored, event, discover int }
+	days := map[string]*via{}
+	for _, x := range r.Rows {
+		if days[x.Day] == nil {
+			days[x.Day] = &via{}
+		}
+		d := days[x.Day]
+		d.stored += x.Stored
+		d.event += x.ViaEvent
+		d.discover += x.ViaDiscover
+	}
+	fmt.Fprintln(w, "\nStored by path (the sidecar's storedVia):")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "day\tstored\tevent\tdiscover\t\n")
+	for _, day := range r.Days {
+		if d := days[day]; d != nil {
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t\n", day, d.stored, d.event, d.discover)
+		}
+	}
+	fmt.Fprintf(tw, "all\t%d\t%d\t%d\t\n", r.Total.Stored, r.Total.ViaEvent, r.Total.ViaDiscover)
+	_ = tw.Flush()
 }

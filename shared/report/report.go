@@ -9,6 +9,7 @@ package report
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -32,6 +33,12 @@ type Names interface {
 	List(ctx context.Context, prefix string, fn func(name string) error) error
 }
 
+// SidecarReader reads a sidecar (store.Sink does): with it the report
+// tells which path stored each interaction (the sidecar's storedVia).
+type SidecarReader interface {
+	GetSidecar(ctx context.Context, name string) (data []byte, found bool, err error)
+}
+
 // Peeker browses the dead-letter sub-queue.
 type Peeker interface {
 	PeekDeadLetters(ctx context.Context, max int) ([]*queue.Message, error)
@@ -50,18 +57,24 @@ type Sources struct {
 
 // Row is one day and direction.
 type Row struct {
-	Day          string   `json:"day"` // YYYY-MM-DD, UTC
-	Direction    string   `json:"direction"`
-	Stats        int      `json:"stats"`        // interactions VCC knows
-	Content      int      `json:"content"`      // listed by Interaction Content
-	Audio        int      `json:"audio"`        // of those, with audio to copy
-	Stored       int      `json:"stored"`       // sidecars in the sink
-	Skipped      int      `json:"skipped"`      // skipped by ingest, with a reason
-	Failed       int      `json:"failed"`       // last delivery failed (failure record)
-	DeadLettered int      `json:"deadLettered"` // in the dead-letter queue
-	Missing      int      `json:"missing"`      // with audio, neither stored nor skipped
-	Gap          bool     `json:"gap"`
-	Notes        []string `json:"notes,omitempty"`
+	Day          string `json:"day"` // YYYY-MM-DD, UTC
+	Direction    string `json:"direction"`
+	Stats        int    `json:"stats"`        // interactions VCC knows
+	Content      int    `json:"content"`      // listed by Interaction Content
+	Audio        int    `json:"audio"`        // of those, with audio to copy
+	Stored       int    `json:"stored"`       // sidecars in the sink
+	Skipped      int    `json:"skipped"`      // skipped by ingest, with a reason
+	Failed       int    `json:"failed"`       // last delivery failed (failure record)
+	DeadLettered int    `json:"deadLettered"` // in the dead-letter queue
+	Missing      int    `json:"missing"`      // with audio, neither stored nor skipped
+	// Of Stored, by the path that stored them (the sidecar's storedVia):
+	// a VCC webhook event, or discover's listing (discover, backfill,
+	// replay, a local window; sidecars older than the field). Counted only
+	// when the sink can read sidecars.
+	ViaEvent    int      `json:"storedViaEvent"`
+	ViaDiscover int      `json:"storedViaDiscover"`
+	Gap         bool     `json:"gap"`
+	Notes       []string `json:"notes,omitempty"`
 }
 
 // LineRow is one day and line (the interaction's address: connectTo for
@@ -107,6 +120,7 @@ type interaction struct {
 	line, plan                            string
 	stats, content, audio                 bool
 	stored, skipped, failed, deadLettered bool
+	via                                   string // event | discover, "" unread
 	inWindow                              bool
 	fromStats                             bool
 }
@@ -179,6 +193,9 @@ func Build(ctx context.Context, src Sources, from, to time.Time) (Report, error)
 			if guid, ok := sidecarGUID(name); ok {
 				in := get(guid)
 				in.stored = true
+				if sr, ok := src.Sink.(SidecarReader); ok {
+					in.via = storedVia(ctx, sr, name)
+				}
 				if in.day == "" {
 					in.day, in.inWindow = day, true
 				}
@@ -282,6 +299,8 @@ func Build(ctx context.Context, src Sources, from, to time.Time) (Report, error)
 		r.Total.Failed += x.Failed
 		r.Total.DeadLettered += x.DeadLettered
 		r.Total.Missing += x.Missing
+		r.Total.ViaEvent += x.ViaEvent
+		r.Total.ViaDiscover += x.ViaDiscover
 	}
 	r.Lines = lineRows(known, rows, r.Days)
 	for _, x := range r.Lines {
@@ -377,6 +396,25 @@ func mostFrequent(m map[string]int) string {
 	return best
 }
 
+// storedVia reads the path that stored a sidecar: "event" for a webhook,
+// "discover" for every listing path; "" when it cannot be read.
+func storedVia(ctx context.Context, sr SidecarReader, name string) string {
+	data, found, err := sr.GetSidecar(ctx, name)
+	if err != nil || !found {
+		return ""
+	}
+	var sc struct {
+		StoredVia string `json:"storedVia"`
+	}
+	if json.Unmarshal(data, &sc) != nil {
+		return ""
+	}
+	if sc.StoredVia == "event" {
+		return "event"
+	}
+	return "discover"
+}
+
 func vccDirection(dirs ...string) string {
 	for _, d := range dirs {
 		if n := vcc.NormalizeDirection(d); n != vcc.DirectionUnknown {
@@ -398,6 +436,12 @@ func count(x *Row, in *interaction) {
 	}
 	if in.stored {
 		x.Stored++
+		switch in.via {
+		case "event":
+			x.ViaEvent++
+		case "discover":
+			x.ViaDiscover++
+		}
 	}
 	if in.skipped {
 		x.Skipped++

@@ -1,0 +1,69 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/vcc-ingest/vcc-ingest/shared/devhost"
+	"github.com/vcc-ingest/vcc-ingest/shared/ops"
+	"github.com/vcc-ingest/vcc-ingest/shared/vccsim"
+)
+
+// EventsFunction is the events function as the host routes it
+// (functions/events/function.json: POST, route vcc/events, prefix api).
+var EventsFunction = devhost.HTTPFunction{Name: "events", Method: http.MethodPost, Path: "/api/vcc/events"}
+
+// listen serves --listen through the host stand-in, and with the sandbox
+// starts its live calls, their webhooks sent to --sandbox-webhooks or, by
+// default, to the address served. The returned stop ends both.
+func listen(ctx context.Context, host *devhost.Host, env *ops.Env, o Options, stdout io.Writer, log *slog.Logger) (stop func(), err error) {
+	var stops []func()
+	stop = func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}
+	url := o.Webhooks
+	if o.Listen != "" {
+		ln, err := net.Listen("tcp", o.Listen)
+		if err != nil {
+			return stop, fmt.Errorf("--listen: %w", err)
+		}
+		srv := &http.Server{Handler: host.HTTPHandler(EventsFunction), ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("webhook listener stopped", "error", err)
+			}
+		}()
+		stops = append(stops, func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(sctx)
+		})
+		served := "http://" + ln.Addr().String() + EventsFunction.Path
+		fmt.Fprintf(stdout, "Webhooks: POST %s (signature: VCC_WEBHOOK_SECRET)\n", served)
+		if url == "" {
+			url = served
+		}
+	}
+	if env.Sim != nil && url != "" {
+		cctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		w := vccsim.Webhooks{URL: url, ProcessingDelay: o.ProcessingDelay}
+		go func() {
+			defer close(done)
+			env.Sim.RunCalls(cctx, w, o.CallEvery, func(c vccsim.Call) {
+				log.Info("sandbox call ended", "interactionId", c.GUID, "recordingAt", c.AvailableAt, "eventsDelivered", c.Delivered, "eventsRefused", c.Refused)
+			})
+		}()
+		stops = append(stops, func() { cancel(); <-done })
+		fmt.Fprintf(stdout, "Sandbox: a live call ends every %s, its webhooks to %s, its recording in VCC %s later\n", o.CallEvery, url, o.ProcessingDelay)
+	}
+	return stop, nil
+}

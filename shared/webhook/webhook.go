@@ -1,0 +1,291 @@
+// Package webhook verifies and signs VCC webhook deliveries (the Webhooks
+// API, beta): a CloudEvents 1.0 JSON body and, in the Vonage-Signature
+// header, a JWT signed HS256 with the subscription's secret whose claim
+// payload_hash is the hex SHA-256 of the raw body.
+//
+// Verification never trusts a claim before the signature over the token is
+// checked, refuses every algorithm but HS256 ("none" included), and compares
+// both the signature and the body hash in constant time. Errors say why for
+// the log; the HTTP answer to a refused request carries none of it.
+package webhook
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/vcc-ingest/vcc-ingest/shared/secrets"
+)
+
+// SignatureHeader is the header carrying the JWT.
+const SignatureHeader = "Vonage-Signature"
+
+// MaxBody is the largest body accepted (1 MiB): VCC's events are small.
+const MaxBody = 1 << 20
+
+// MaxSkew is how far past its exp a token is still accepted.
+const MaxSkew = 30 * time.Second
+
+// maxToken bounds the header before any decoding.
+const maxToken = 8 << 10
+
+// ErrUnauthorized marks a request whose signature does not verify.
+var ErrUnauthorized = errors.New("webhook signature refused")
+
+// ErrBadEvent marks a verified body that is not a usable CloudEvent.
+var ErrBadEvent = errors.New("not a CloudEvents 1.0 event of a VCC channel")
+
+// DecodeSecret reads the subscription's secret as VCC gives it: base64
+// (standard, padding optional). The key is the decoded bytes.
+func DecodeSecret(s string) (secrets.Secret, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return secrets.Secret{}, errors.New("empty webhook secret")
+	}
+	key, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		key, err = base64.RawStdEncoding.DecodeString(s)
+	}
+	if err != nil {
+		return secrets.Secret{}, errors.New("webhook secret is not base64")
+	}
+	if len(key) == 0 {
+		return secrets.Secret{}, errors.New("empty webhook secret")
+	}
+	return secrets.New(string(key)), nil
+}
+
+// Verify checks token (the Vonage-Signature header) against body, the raw
+// request body, with key (DecodeSecret's result) at now. Every error wraps
+// ErrUnauthorized and names the reason, for the log only.
+func Verify(key secrets.Secret, token string, body []byte, now time.Time) error {
+	if key.IsZero() {
+		return fmt.Errorf("%w: no secret configured", ErrUnauthorized)
+	}
+	if token == "" {
+		return fmt.Errorf("%w: no %s header", ErrUnauthorized, SignatureHeader)
+	}
+	if len(token) > maxToken {
+		return fmt.Errorf("%w: token longer than %d bytes", ErrUnauthorized, maxToken)
+	}
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return fmt.Errorf("%w: not a compact JWS (%d parts)", ErrUnauthorized, len(parts))
+	}
+	head, err := b64(parts[0])
+	if err != nil {
+		return fmt.Errorf("%w: header: %v", ErrUnauthorized, err)
+	}
+	var h struct {
+		Alg  *string `json:"alg"`
+		Crit any     `json:"crit"`
+	}
+	if err := strictJSON(head, &h); err != nil {
+		return fmt.Errorf("%w: header: %v", ErrUnauthorized, err)
+	}
+	// Only HS256: "none", "HS512", "RS256" (a public key used as an HMAC
+	// key) and anything else are refused before any other work.
+	if h.Alg == nil || *h.Alg != "HS256" {
+		alg := "<missing>"
+		if h.Alg != nil {
+			alg = *h.Alg
+		}
+		return fmt.Errorf("%w: alg %q is not HS256", ErrUnauthorized, trunc(alg))
+	}
+	if h.Crit != nil {
+		return fmt.Errorf("%w: crit header not understood", ErrUnauthorized)
+	}
+	sig, err := b64(parts[2])
+	if err != nil {
+		return fmt.Errorf("%w: signature: %v", ErrUnauthorized, err)
+	}
+	mac := hmac.New(sha256.New, []byte(key.Reveal()))
+	mac.Write([]byte(parts[0] + "." + parts[1]))
+	if !hmac.Equal(mac.Sum(nil), sig) {
+		return fmt.Errorf("%w: bad signature (wrong secret or altered token)", ErrUnauthorized)
+	}
+	// The token is VCC's: its claims can now be read.
+	payload, err := b64(parts[1])
+	if err != nil {
+		return fmt.Errorf("%w: claims: %v", ErrUnauthorized, err)
+	}
+	var c struct {
+		Exp         *json.Number `json:"exp"`
+		Nbf         *json.Number `json:"nbf"`
+		PayloadHash *string      `json:"payload_hash"`
+	}
+	if err := strictJSON(payload, &c); err != nil {
+		return fmt.Errorf("%w: claims: %v", ErrUnauthorized, err)
+	}
+	if c.Exp == nil {
+		return fmt.Errorf("%w: no exp claim", ErrUnauthorized)
+	}
+	exp, err := unix(*c.Exp)
+	if err != nil {
+		return fmt.Errorf("%w: exp: %v", ErrUnauthorized, err)
+	}
+	if now.After(exp.Add(MaxSkew)) {
+		return fmt.Errorf("%w: token expired at %s", ErrUnauthorized, exp.UTC().Format(time.RFC3339))
+	}
+	if c.Nbf != nil {
+		nbf, err := unix(*c.Nbf)
+		if err != nil {
+			return fmt.Errorf("%w: nbf: %v", ErrUnauthorized, err)
+		}
+		if now.Add(MaxSkew).Before(nbf) {
+			return fmt.Errorf("%w: token not valid before %s", ErrUnauthorized, nbf.UTC().Format(time.RFC3339))
+		}
+	}
+	if c.PayloadHash == nil {
+		return fmt.Errorf("%w: no payload_hash claim", ErrUnauthorized)
+	}
+	sum := sha256.Sum256(body)
+	want := []byte(hex.EncodeToString(sum[:]))
+	if subtle.ConstantTimeCompare(want, []byte(strings.ToLower(*c.PayloadHash))) != 1 {
+		return fmt.Errorf("%w: payload_hash does not match the body (altered body)", ErrUnauthorized)
+	}
+	return nil
+}
+
+// Sign returns a Vonage-Signature token for body, as VCC signs it: HS256,
+// payload_hash, iat now and exp ttl later. For the sandbox and tests.
+func Sign(key secrets.Secret, body []byte, now time.Time, ttl time.Duration) string {
+	sum := sha256.Sum256(body)
+	head, _ := json.Marshal(map[string]string{"alg": "HS256", "typ": "JWT"})
+	claims, _ := json.Marshal(map[string]any{
+		"payload_hash": hex.EncodeToString(sum[:]),
+		"iat":          now.Unix(),
+		"exp":          now.Add(ttl).Unix(),
+	})
+	enc := base64.RawURLEncoding
+	signing := enc.EncodeToString(head) + "." + enc.EncodeToString(claims)
+	mac := hmac.New(sha256.New, []byte(key.Reveal()))
+	mac.Write([]byte(signing))
+	return signing + "." + enc.EncodeToString(mac.Sum(nil))
+}
+
+// Event is what the product uses of a verified CloudEvent.
+type Event struct {
+	ID            string
+	Type          string
+	Time          time.Time // zero when absent
+	InteractionID string
+}
+
+// ParseEvent reads a CloudEvents 1.0 JSON object (structured mode) carrying
+// data.channel.interactionId. Errors wrap ErrBadEvent.
+func ParseEvent(body []byte) (Event, error) {
+	var ev Event
+	if !utf8.Valid(body) || !json.Valid(body) {
+		return ev, fmt.Errorf("%w: body is not JSON", ErrBadEvent)
+	}
+	var raw struct {
+		SpecVersion *string `json:"specversion"`
+		ID          *string `json:"id"`
+		Type        *string `json:"type"`
+		Time        *string `json:"time"`
+		Data        *struct {
+			Channel *struct {
+				InteractionID *string `json:"interactionId"`
+			} `json:"channel"`
+		} `json:"data"`
+	}
+	if t := bytes.TrimSpace(body); len(t) == 0 || t[0] != '{' {
+		return ev, fmt.Errorf("%w: body is not a JSON object", ErrBadEvent)
+	}
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return ev, fmt.Errorf("%w: %v", ErrBadEvent, err)
+	}
+	if raw.SpecVersion != nil && *raw.SpecVersion != "1.0" {
+		return ev, fmt.Errorf("%w: specversion %q", ErrBadEvent, trunc(*raw.SpecVersion))
+	}
+	if raw.ID == nil || *raw.ID == "" || len(*raw.ID) > 256 {
+		return ev, fmt.Errorf("%w: no id", ErrBadEvent)
+	}
+	if raw.Type == nil || *raw.Type == "" || len(*raw.Type) > 256 {
+		return ev, fmt.Errorf("%w: no type", ErrBadEvent)
+	}
+	if raw.Data == nil || raw.Data.Channel == nil || raw.Data.Channel.InteractionID == nil {
+		return ev, fmt.Errorf("%w: no data.channel.interactionId", ErrBadEvent)
+	}
+	guid := strings.ToLower(*raw.Data.Channel.InteractionID)
+	if !validGUID(guid) {
+		return ev, fmt.Errorf("%w: data.channel.interactionId %q is not a GUID", ErrBadEvent, trunc(guid))
+	}
+	ev = Event{ID: *raw.ID, Type: *raw.Type, InteractionID: guid}
+	if raw.Time != nil {
+		if t, err := time.Parse(time.RFC3339Nano, *raw.Time); err == nil {
+			ev.Time = t.UTC()
+		}
+	}
+	return ev, nil
+}
+
+// validGUID: 8-4-4-4-12 lower-case hex, as VCC's interaction ids (the same
+// check as vcc.ValidGUID, which this package cannot import: the sandbox,
+// which the VCC client's tests use, signs with this package).
+func validGUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func b64(s string) ([]byte, error) {
+	// JWS uses unpadded base64url; padding or other alphabets are refused.
+	return base64.RawURLEncoding.Strict().DecodeString(s)
+}
+
+// strictJSON decodes one JSON object, numbers kept as written.
+func strictJSON(data []byte, v any) error {
+	if t := bytes.TrimSpace(data); len(t) == 0 || t[0] != '{' {
+		return errors.New("not a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("trailing data")
+	}
+	return nil
+}
+
+func unix(n json.Number) (time.Time, error) {
+	f, err := n.Float64()
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 || f > 1<<40 {
+		return time.Time{}, fmt.Errorf("%q is not a NumericDate", trunc(n.String()))
+	}
+	return time.Unix(int64(f), 0), nil
+}
+
+func trunc(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
+}
