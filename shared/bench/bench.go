@@ -161,6 +161,7 @@ func scenarios() []scenario {
 		{"smallwindow", "a 50-interaction window at the default budget", smallWindow},
 		{"rolling", "the budget over any rolling minute, 20-second tokens", rollingBudget},
 		{"outage", "a VCC outage in the middle of a window", outage},
+		{"webhooks", "webhook latency: recording in VCC to sidecar stored", webhookLatency},
 	}
 }
 

@@ -51,6 +51,7 @@ type pipeline struct {
 	bytes  int64 // bytes copied
 	failed int   // failed invocations
 	done   []time.Time
+	stored map[string]time.Time // interaction -> when its invocation stored it
 }
 
 type pipelineOptions struct {
@@ -145,6 +146,12 @@ func (p *pipeline) result(r devhost.Result) {
 		p.bytes += res.Bytes
 		for i := 0; i < res.Copied; i++ {
 			p.done = append(p.done, time.Now())
+		}
+		if res.Outcome == records.Stored {
+			if p.stored == nil {
+				p.stored = map[string]time.Time{}
+			}
+			p.stored[res.InteractionID] = time.Now()
 		}
 	}
 }

@@ -16,8 +16,10 @@ import (
 	"github.com/vcc-ingest/vcc-ingest/shared/bench"
 	"github.com/vcc-ingest/vcc-ingest/shared/config"
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
+	"github.com/vcc-ingest/vcc-ingest/shared/secrets"
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
 	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
+	"github.com/vcc-ingest/vcc-ingest/shared/vccsim"
 )
 
 // Bench is "handler bench": it measures the product against the VCC sandbox and Azurite
@@ -26,12 +28,12 @@ func Bench(ctx context.Context, args []string, stdout, stderr io.Writer, steps S
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: handler bench [flags]\n\nMeasures VCC calls per recording, throughput under a rate budget, streaming memory,\ncopy throughput, discovery and cold start against the VCC sandbox and Azurite.\n\nFlags:")
+		fmt.Fprintln(stderr, "Usage: handler bench [flags]\n\nMeasures VCC calls per recording, throughput under a rate budget, streaming memory,\ncopy throughput, discovery, cold start, small windows, the budget over any rolling\nminute, a VCC outage and webhook latency against the VCC sandbox and Azurite.\n\nFlags:")
 		fs.PrintDefaults()
 	}
 	dir := fs.String("dir", ".local/bench", "directory for the run's data, logs and bench.json (emptied first)")
 	latency := fs.Duration("latency", 50*time.Millisecond, "sandbox latency per request")
-	only := fs.String("only", "", "comma-separated scenario ids to run (calls, rate, memory, copy, discovery, coldstart, smallwindow, rolling, outage)")
+	only := fs.String("only", "", "comma-separated scenario ids to run (calls, rate, memory, copy, discovery, coldstart, smallwindow, rolling, outage, webhooks)")
 	outage := fs.Duration("outage", 30*time.Minute, "how long VCC is down in the outage scenario")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (for go tool pprof)")
 	if err := fs.Parse(args); err != nil {
@@ -48,15 +50,23 @@ func Bench(ctx context.Context, args []string, stdout, stderr io.Writer, steps S
 	if *only != "" {
 		opts.Only = strings.Split(*only, ",")
 	}
-	// The product's defaults: what a fresh deployment selects as audio.
-	cfg := config.Config{AudioTypes: strings.Split(config.DefaultAudioTypes, ",")}
+	// The product's defaults, as a fresh deployment has them (audio types,
+	// webhook settle and poll horizon, deferral horizon); the bench's own
+	// VCC sandbox and stores are given to each scenario.
+	cfg, err := config.Load(func(k string) string {
+		return map[string]string{"VCC_CLIENT_ID": "bench", "VCC_CLIENT_SECRET": "bench"}[k]
+	})
+	if err != nil {
+		return fmt.Errorf("default configuration: %w", err)
+	}
+	webhookKey := secrets.Static(secrets.New(vccsim.DefaultWebhookSecret))
 	product := bench.Product{
 		Executable: exe,
 		Discover: func(v *vcc.Client, q *queue.Embedded, st store.State, log *slog.Logger) bench.Enqueuer {
 			return steps.Discover(v, q, st, cfg, log)
 		},
 		Handler: func(v *vcc.Client, q *queue.Embedded, blobs *store.Blob, log *slog.Logger) http.Handler {
-			return steps.Handler(Adapters{Config: cfg, Log: log, VCC: v, Queue: q, Sink: blobs, State: blobs.State()})
+			return steps.Handler(Adapters{Config: cfg, Log: log, VCC: v, Queue: q, Sink: blobs, State: blobs.State(), WebhookKey: webhookKey})
 		},
 	}
 	if *cpuProfile != "" {
