@@ -234,7 +234,7 @@ func sandboxTruth13() []vccsim.Recording {
 	sim := vccsim.New(vccsim.Options{Seed: 13, Start: day, InteractionsPerDay: 40})
 	var out []vccsim.Recording
 	for _, r := range sim.Recordings() {
-		if r.Visible && isAudio(r.Type) {
+		if r.Visible && isAudio(r.Type) && r.Audio {
 			out = append(out, r)
 		}
 	}

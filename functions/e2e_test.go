@@ -174,7 +174,7 @@ func (p *pipeline) drain() {
 func (p *pipeline) expectedAudio() []vccsim.Recording {
 	var out []vccsim.Recording
 	for _, r := range p.sim.Recordings() {
-		if r.Visible && isAudio(r.Type) {
+		if r.Visible && isAudio(r.Type) && r.Audio {
 			out = append(out, r)
 		}
 	}

@@ -75,7 +75,7 @@ func (c *childRun) exitStatus(t *testing.T) int {
 func truth(sim *vccsim.Sim) map[string]vccsim.Recording {
 	out := map[string]vccsim.Recording{}
 	for _, r := range sim.Recordings() {
-		if r.Visible && isAudio(r.Type) {
+		if r.Visible && isAudio(r.Type) && r.Audio {
 			out[store.RecordingName(r.Start, r.InteractionGUID, r.ContentKey, store.ExtensionFor(r.ContentType))] = r
 		}
 	}

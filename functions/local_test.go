@@ -47,7 +47,7 @@ func sandboxTruth(seed int64, perDay int) []vccsim.Recording {
 	sim := vccsim.New(vccsim.Options{Seed: seed, InteractionsPerDay: perDay})
 	var out []vccsim.Recording
 	for _, r := range sim.Recordings() {
-		if r.Visible && isAudio(r.Type) {
+		if r.Visible && isAudio(r.Type) && r.Audio {
 			out = append(out, r)
 		}
 	}
@@ -194,7 +194,7 @@ func TestLocalScheduledRun(t *testing.T) {
 	sim := vccsim.New(vccsim.Options{Seed: 14, Start: yesterday, Days: 2, InteractionsPerDay: 30})
 	var want []vccsim.Recording
 	for _, r := range sim.Recordings() {
-		if r.Visible && isAudio(r.Type) && r.Start.Before(testStart) {
+		if r.Visible && isAudio(r.Type) && r.Audio && r.Start.Before(testStart) {
 			want = append(want, r)
 		}
 	}

@@ -71,7 +71,7 @@ func TestServeLogsNothingInformationalToStderr(t *testing.T) {
 
 	guid := ""
 	for _, r := range sim.Recordings() {
-		if r.Visible && isAudio(r.Type) {
+		if r.Visible && isAudio(r.Type) && r.Audio {
 			guid = r.InteractionGUID
 			break
 		}

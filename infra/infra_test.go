@@ -25,6 +25,7 @@ var wantModules = []string{
 	"modules/functionapp.bicep",
 	"modules/roles.bicep",
 	"modules/diagnostics.bicep",
+	"modules/alerts.bicep",
 }
 
 func TestEveryTemplateParses(t *testing.T) {

@@ -131,6 +131,9 @@ param recordingsImmutabilityDays int = 0
 @maxValue(730)
 param logRetentionDays int = 90
 
+@description('E-mail address every alert goes to (infra/README.md, Alerts). Empty: no action group; the alert rules are still created and fire in Azure Monitor, notifying no one.')
+param alertEmail string = ''
+
 @description('Tags applied to every resource.')
 param tags object = {
   application: 'vcc-ingest'
@@ -292,6 +295,21 @@ module diagnostics 'modules/diagnostics.bicep' = {
   }
 }
 
+// What reaches an operator without anyone running a command: dead letters,
+// audit findings, discover or audit failures (modules/alerts.bicep).
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  params: {
+    location: location
+    namePrefix: '${namePrefix}-${suffix}'
+    alertEmail: alertEmail
+    serviceBusNamespaceName: serviceBus.outputs.namespaceName
+    queueName: serviceBus.outputs.queueName
+    appInsightsName: monitoring.outputs.appInsightsName
+    tags: tags
+  }
+}
+
 output functionAppName string = functionApp.outputs.name
 output functionAppId string = functionApp.outputs.id
 output hostingPlan string = hostingPlan
@@ -310,3 +328,4 @@ output deploymentContainerName string = storage.outputs.deploymentContainerName
 output recordingsAccountUrl string = storage.outputs.recordingsAccountUrl
 output vccRatePerInstance int = vccRatePerInstance
 output vccProcesses int = vccProcesses
+output alertActionGroupId string = alerts.outputs.actionGroupId

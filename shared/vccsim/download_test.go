@@ -356,3 +356,35 @@ func TestConcurrentClientsUnderFaults(t *testing.T) {
 		t.Fatalf("no faults injected: %+v", c)
 	}
 }
+
+// Some callRecordings are a video call's: listed and served as video/webm
+// (WebM bytes), and not audio in the ground truth.
+func TestVideoCallRecording(t *testing.T) {
+	s := startSim(t, Options{Seed: 23, InteractionsPerDay: 200})
+	tok := token(t, s, allScopes)
+	var videos, audio int
+	for _, rec := range s.Recordings() {
+		if rec.Type != TypeCallRecording || !rec.Visible {
+			continue
+		}
+		if rec.ContentType != "video/webm" {
+			audio++
+			continue
+		}
+		videos++
+		if rec.Audio {
+			t.Errorf("%s: a video callRecording counted as audio", rec.InteractionGUID)
+		}
+		if videos > 1 {
+			continue
+		}
+		resp := get(t, s, tok, MediaV3, downloadPath(rec))
+		b, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "video/webm" || len(b) < 4 || string(b[:4]) != "\x1a\x45\xdf\xa3" {
+			t.Errorf("%s: %d %q %v, want WebM bytes", rec.InteractionGUID, resp.StatusCode, resp.Header.Get("Content-Type"), err)
+		}
+	}
+	if videos == 0 || audio < 10*videos {
+		t.Errorf("%d video and %d audio callRecordings: want a few videos among mostly audio", videos, audio)
+	}
+}

@@ -75,7 +75,14 @@ func (c *contentItem) SHA256() string {
 	return c.sha
 }
 
+// videoCallOneIn: about one callRecording in this many is a video call's
+// (contentType video/webm): not audio, whatever its type says.
+const videoCallOneIn = 40
+
 func (c *contentItem) audio() bool {
+	if strings.HasPrefix(c.ContentType, "video/") {
+		return false
+	}
 	switch c.Type {
 	case TypeCallRecording, TypeVoicemail, TypeIVRAudioRecording:
 		return true
@@ -395,6 +402,12 @@ func (p *population) genInteraction(opts Options, r *rand.Rand, start time.Time)
 			addStream(TypeVoicemail, TypeVoicemail, "audio/wav", owner)
 		} else {
 			addStream(TypeCallRecording, TypeCallRecording, "audio/wav", owner)
+			// A video call: VCC lists its callRecording as video/webm.
+			// Chosen from the seed already drawn, so the rest of the
+			// population does not change.
+			if c := in.Content[len(in.Content)-1]; c.Seed%videoCallOneIn == 0 {
+				c.ContentType = "video/webm"
+			}
 		}
 		if in.Direction == dirInbound && r.IntN(100) < 15 {
 			addStream(TypeIVRAudioRecording, TypeIVRAudioRecording, "audio/wav", "")

@@ -14,7 +14,7 @@ type Recording struct {
 	SHA256                                         string // hex, of exactly the bytes served
 	Start                                          time.Time
 	Direction                                      string // inbound | outbound | internal
-	Audio                                          bool   // callRecording, voicemail or ivrAudioRecording
+	Audio                                          bool   // callRecording, voicemail or ivrAudioRecording, and not a video
 	Visible                                        bool   // listed by the content API now, given permissions and late recordings
 	OwningAgentID                                  string
 	AvailableAt                                    time.Time // zero unless the recording is late

@@ -1,0 +1,232 @@
+// Alerts: what reaches an operator without anyone running a command.
+//
+// | rule                  | signal                                                        | scope |
+// |-----------------------|---------------------------------------------------------------|-------|
+// | dead letters          | Service Bus metric DeadletteredMessages, EntityName = queue   | the Service Bus namespace |
+// | audit findings        | the audit's structured event with gaps or a permission problem | the Application Insights component |
+// | discover/audit failed | the handler's error lines of those functions, failed invocations | the Application Insights component |
+//
+// What fires each rule and what to do then: infra/README.md, "Alerts".
+//
+// The rules are always created; the action group only when alertEmail is
+// set. Without it the rules still fire and show in Azure Monitor > Alerts
+// (and in the Function App's Alerts blade), so detection never depends on an
+// optional parameter; only the notification does.
+//
+// The log rules query Application Insights (workspace-based, so the data
+// lives in the workspace; queried through the component with the classic
+// table names: traces, requests). The custom handler's stdout and stderr
+// lines reach traces.message as the host read them: one JSON object per line
+// (shared/logging), whatever the host's severity for it. The queries parse
+// the JSON from its first '{', so a prefix the host might add does not
+// matter.
+
+@description('Azure region of the log alert rules (the Application Insights component\'s).')
+param location string
+
+@description('Short name prefix of the rules and the action group.')
+param namePrefix string
+
+@description('E-mail address that receives every alert; empty: no action group, the rules fire without notifying anyone.')
+param alertEmail string = ''
+
+@description('Service Bus namespace name.')
+param serviceBusNamespaceName string
+
+@description('The interactions queue (the metric alert\'s EntityName dimension).')
+param queueName string
+
+@description('Application Insights component name (the log alerts\' scope).')
+param appInsightsName string
+
+@description('Tags applied to every resource.')
+param tags object = {}
+
+resource namespace 'Microsoft.ServiceBus/namespaces@2024-01-01' existing = {
+  name: serviceBusNamespaceName
+}
+
+resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
+  name: appInsightsName
+}
+
+resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = if (!empty(alertEmail)) {
+  name: '${namePrefix}-alerts'
+  location: 'global'
+  tags: tags
+  properties: {
+    groupShortName: take(namePrefix, 12)
+    enabled: true
+    emailReceivers: [
+      {
+        name: 'operator'
+        emailAddress: alertEmail
+        useCommonAlertSchema: true
+      }
+    ]
+  }
+}
+
+var metricActions = empty(alertEmail)
+  ? []
+  : [
+      {
+        actionGroupId: actionGroup.id
+      }
+    ]
+
+var logActions = empty(alertEmail)
+  ? {}
+  : {
+      actionGroups: [
+        actionGroup.id
+      ]
+    }
+
+// A message on the dead-letter queue is a recording ingest gave up on (or one
+// that waited 14 days). DeadletteredMessages counts what is there now, so the
+// alert stays fired until the operator replays or removes them.
+resource deadLetters 'Microsoft.Insights/metricAlerts@2018-03-01' = {
+  name: '${namePrefix}-dead-letters'
+  location: 'global'
+  tags: tags
+  properties: {
+    description: 'Messages on the dead-letter queue of ${queueName}: recordings not copied. See infra/README.md, Alerts.'
+    severity: 1
+    enabled: true
+    scopes: [
+      namespace.id
+    ]
+    targetResourceType: 'Microsoft.ServiceBus/namespaces'
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT15M'
+    autoMitigate: true
+    criteria: {
+      'odata.type': 'Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria'
+      allOf: [
+        {
+          criterionType: 'StaticThresholdCriterion'
+          name: 'deadLetteredMessages'
+          metricNamespace: 'Microsoft.ServiceBus/namespaces'
+          metricName: 'DeadletteredMessages'
+          dimensions: [
+            {
+              name: 'EntityName'
+              operator: 'Include'
+              values: [
+                queueName
+              ]
+            }
+          ]
+          operator: 'GreaterThan'
+          threshold: 0
+          timeAggregation: 'Maximum'
+        }
+      ]
+    }
+    actions: metricActions
+  }
+}
+
+// One audit run a day (AUDIT_SCHEDULE); each writes one event whose msg is
+// records.AuditEvent (shared/records; infra tests hold the two equal) and
+// whose fields are those audit.go logs. A two-hour window evaluated hourly
+// sees every event at least once despite ingestion delay; the rule is
+// stateful, so one event notifies once.
+var auditQuery = '''
+traces
+| where message contains "vcc-ingest audit"
+| extend e = parse_json(substring(message, indexof(message, "{")))
+| where tostring(e.msg) == "vcc-ingest audit"
+| extend gaps = toint(e.gaps), permissionProblem = tobool(e.permissionProblem)
+| where gaps > 0 or permissionProblem
+| project timestamp, gaps, lineGaps = toint(e.lineGaps), missing = toint(e.missing), deadLetters = toint(e.deadLetters), hiddenLines = toint(e.hiddenLines), hiddenAgents = toint(e.hiddenAgents), hiddenDirections = toint(e.hiddenDirections), permissionProblem, unchecked = toint(e.unchecked), result = tostring(e.result)
+'''
+
+resource auditFindings 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
+  name: '${namePrefix}-audit-findings'
+  location: location
+  tags: tags
+  kind: 'LogAlert'
+  properties: {
+    displayName: '${namePrefix}: audit found a gap or a permission problem'
+    description: 'The daily audit found interactions VCC reports but nobody copied, or lines, agents or directions the credential cannot see. See infra/README.md, Alerts.'
+    severity: 1
+    enabled: true
+    scopes: [
+      appInsights.id
+    ]
+    evaluationFrequency: 'PT1H'
+    windowSize: 'PT2H'
+    autoMitigate: true
+    criteria: {
+      allOf: [
+        {
+          query: auditQuery
+          timeAggregation: 'Count'
+          operator: 'GreaterThan'
+          threshold: 0
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    actions: logActions
+  }
+}
+
+// discover and audit write their failures as ERROR lines on stderr
+// ("discover failed", "audit failed", functions/server.go) and the host
+// records a failed request for the invocation; either counts.
+var failuresQuery = '''
+let handlerErrors = traces
+    | where message contains "ERROR"
+    | extend e = parse_json(substring(message, indexof(message, "{")))
+    | where tostring(e.level) == "ERROR" and tostring(e["function"]) in ("discover", "audit")
+    | project timestamp, fn = tostring(e["function"]), what = tostring(e.msg), detail = tostring(e.error);
+let failedInvocations = requests
+    | where success == false and name in ("discover", "audit")
+    | project timestamp, fn = name, what = "invocation failed", detail = tostring(resultCode);
+union handlerErrors, failedInvocations
+'''
+
+resource runFailures 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
+  name: '${namePrefix}-discover-audit-failures'
+  location: location
+  tags: tags
+  kind: 'LogAlert'
+  properties: {
+    displayName: '${namePrefix}: discover or audit failed'
+    description: 'A discover or audit run failed: no new interactions are queued, or the daily check did not happen. See infra/README.md, Alerts.'
+    severity: 2
+    enabled: true
+    scopes: [
+      appInsights.id
+    ]
+    evaluationFrequency: 'PT15M'
+    windowSize: 'PT30M'
+    autoMitigate: true
+    criteria: {
+      allOf: [
+        {
+          query: failuresQuery
+          timeAggregation: 'Count'
+          operator: 'GreaterThan'
+          threshold: 0
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    actions: logActions
+  }
+}
+
+output actionGroupId string = empty(alertEmail) ? '' : actionGroup.id
+output deadLetterAlertId string = deadLetters.id
+output auditAlertId string = auditFindings.id
+output failureAlertId string = runFailures.id
