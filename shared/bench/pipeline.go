@@ -177,7 +177,7 @@ func (p *pipeline) drain(ctx context.Context, idle time.Duration) error {
 func (p *pipeline) expectedRecordings() int {
 	n := 0
 	for _, r := range p.sim.Recordings() {
-		if r.Visible && isAudio(r.Type) {
+		if r.Visible && isAudio(r.Type) && r.Audio {
 			n++
 		}
 	}

@@ -36,11 +36,9 @@ type Host struct {
 	OnResult func(Result)
 
 	// Pending, when set, counts the messages the queue still holds that a
-	// receive cannot see now (locked by an interrupted run until their lock
-	// expires). Drain does not call the queue empty while any remain.
+	// receive cannot see now (scheduled for later, or under a lock yet to
+	// expire). Drain does not call the queue empty while any remain.
 	Pending func() (int, error)
-	// OnWait, when set, is told while Drain waits for pending messages.
-	OnWait func(pending int)
 
 	// MaxLockRenewal bounds how long a message's lock is renewed while its
 	// invocation runs, when the queue can renew locks (a LockRenewer), as
@@ -181,9 +179,6 @@ func (h *Host) Drain(ctx context.Context, function string, idle time.Duration) (
 						}
 						if pending == 0 {
 							return
-						}
-						if h.OnWait != nil {
-							h.OnWait(pending)
 						}
 					}
 					continue

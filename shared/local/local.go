@@ -228,13 +228,14 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer, getenv func(s
 			tally.restarted()
 			return proc.Start()
 		},
-		// Messages an interrupted run had locked come back when their lock
-		// expires: the run is not over until they are done too.
+		// The run is not over while messages wait: scheduled copies (work
+		// deferred while VCC is unavailable, or polls for a webhook's
+		// content) and messages under a lock that has yet to expire.
 		Pending: func() (int, error) {
 			st, err := q.Stats()
+			tally.waiting(st.Scheduled, st.Locked)
 			return st.Active + st.Locked + st.Scheduled, err
 		},
-		OnWait: tally.waiting,
 	}
 	if err := host.WaitReady(ctx, 10*time.Second); err != nil {
 		return 2, err
@@ -460,7 +461,7 @@ type Tally struct {
 	stored, complete    int
 	skipped             map[string]int
 	failedAttempts      int
-	pending             int
+	scheduled, locked   int
 	recordings, bytes   int64
 	byDirection         map[string]int
 	lastFailureByReason map[string]int
@@ -486,11 +487,11 @@ func (t *Tally) restarted() {
 	t.restarts++
 }
 
-// waiting notes messages locked by an interrupted run (shown in progress).
-func (t *Tally) waiting(pending int) {
+// waiting notes the messages a run waits for (shown in progress).
+func (t *Tally) waiting(scheduled, locked int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.pending = pending
+	t.scheduled, t.locked = scheduled, locked
 }
 
 func (t *Tally) addDiscovered(found, sent, noAudio int) {
@@ -543,8 +544,11 @@ func (t *Tally) Line() string {
 	}
 	line := fmt.Sprintf("discovered %d  stored %d/%d  failed attempts %d  %.1f interactions/s  %s",
 		t.found, done, t.sent, t.failedAttempts, rate, humanBytes(t.bytes))
-	if t.pending > 0 {
-		line += fmt.Sprintf("  (waiting for %d messages locked by an interrupted run; their lock expires within --lock)", t.pending)
+	if t.scheduled > 0 {
+		line += fmt.Sprintf("  (%d scheduled for later: deferred while VCC is unavailable, or polling for content)", t.scheduled)
+	}
+	if t.locked > 0 {
+		line += fmt.Sprintf("  (%d locked, back when their lock expires)", t.locked)
 	}
 	return line
 }
