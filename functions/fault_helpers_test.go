@@ -168,7 +168,13 @@ func countBlobs(t *testing.T, az *azuritetest.Azurite) int {
 		if err != nil {
 			return 0 // container not created yet, or storage restarting
 		}
+		if page.Segment == nil {
+			return 0 // an answer without a listing: storage busy or restarting; polled again
+		}
 		for _, b := range page.Segment.BlobItems {
+			if b.Name == nil {
+				continue
+			}
 			if !strings.HasSuffix(*b.Name, "/"+store.SidecarFile) {
 				n++
 			}

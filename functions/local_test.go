@@ -234,7 +234,13 @@ func countSidecars(t *testing.T, connectionString string) int {
 		if err != nil {
 			return 0 // the container does not exist yet
 		}
+		if page.Segment == nil {
+			return 0 // an answer without a listing: storage busy or restarting; polled again
+		}
 		for _, b := range page.Segment.BlobItems {
+			if b.Name == nil {
+				continue
+			}
 			if strings.HasSuffix(*b.Name, "/interaction.json") {
 				n++
 			}
