@@ -180,6 +180,7 @@ var neverInAzure = map[string]string{
 	"RECORDINGS_CONNECTION_STRING": "local Azurite only; Azure uses RECORDINGS_ACCOUNT_URL and the identity",
 	"AzureWebJobsStorage":          "a connection string; Azure uses AzureWebJobsStorage__accountName and the identity",
 	"FUNCTIONS_CUSTOMHANDLER_PORT": "set by the Functions host",
+	"VCC_TENANTS_FILE":             "local runs and operator commands; in Azure the tenants document lives in the state container",
 }
 
 // Settings the code reads that Azure may leave unset (they derive from others).
