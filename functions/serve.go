@@ -145,7 +145,7 @@ func steps() ops.Steps {
 // ingestOptions are ingest's options over a tenant's settings and logger.
 func ingestOptions(cfg config.Config, q ops.Sender, log *slog.Logger) ingest.Options {
 	return ingest.Options{IsAudio: cfg.IsAudio, Logger: log, Requeue: q, DeferralHorizon: cfg.DeferralHorizon,
-		PollHorizon: cfg.WebhookPollHorizon, Tenant: cfg.Tenant}
+		PollHorizon: cfg.WebhookPollHorizon, Tenant: cfg.Tenant, PaceLimit: ingest.DefaultPaceLimit}
 }
 
 // tenantsServer is the custom handler over a tenants document: discover

@@ -19,11 +19,18 @@ import (
 // tenantSims starts one sandbox account per id (distinct credentials and
 // contact centres) and writes their tenants document.
 func tenantSims(t *testing.T, day time.Time, perDay int, ids ...string) (map[string]*vccsim.Sim, string) {
+	return tenantSimsWith(t, day, func(string) (int, int) { return perDay, 3000 }, ids...)
+}
+
+// tenantSimsWith is tenantSims with each tenant's interactions a day and
+// budget from shape.
+func tenantSimsWith(t *testing.T, day time.Time, shape func(id string) (perDay, rate int), ids ...string) (map[string]*vccsim.Sim, string) {
 	t.Helper()
 	sims := map[string]*vccsim.Sim{}
 	var doc strings.Builder
 	doc.WriteString(`{"tenants": [`)
 	for i, id := range ids {
+		perDay, rate := shape(id)
 		sim := vccsim.New(vccsim.Options{Seed: int64(40 + i), Start: day, Days: 1, InteractionsPerDay: perDay,
 			ClientID: "client-" + id, ClientSecret: "secret-of-" + id + "-7f3a9c"})
 		if err := sim.Start(); err != nil {
@@ -34,8 +41,8 @@ func tenantSims(t *testing.T, day time.Time, perDay int, ids ...string) (map[str
 		if i > 0 {
 			doc.WriteString(",")
 		}
-		fmt.Fprintf(&doc, `{"id": %q, "region": "emea", "clientId": %q, "secretName": "vcc-client-secret-%s", "ratePerMinute": 3000, "tokenUrl": %q, "apiUrl": %q}`,
-			id, sim.ClientID(), id, sim.TokenURL(), sim.APIURL())
+		fmt.Fprintf(&doc, `{"id": %q, "region": "emea", "clientId": %q, "secretName": "vcc-client-secret-%s", "ratePerMinute": %d, "tokenUrl": %q, "apiUrl": %q}`,
+			id, sim.ClientID(), id, rate, sim.TokenURL(), sim.APIURL())
 	}
 	doc.WriteString("]}")
 	path := filepath.Join(t.TempDir(), "tenants.json")
@@ -185,4 +192,68 @@ func runMain(t *testing.T, args []string, env map[string]string, stdout, stderr 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	return run(ctx, args, stdout, stderr, func(k string) string { return env[k] })
+}
+
+// Fairness: tenant A's budget is taken for a minute by its own backlog, and
+// tenant B's recordings are still stored within seconds: A's deliveries are
+// put off with scheduled copies instead of holding the invocation slots
+// while they wait for A's budget. A completes once its budget has room.
+func TestTenantBudgetDoesNotHoldOthers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for a budget window (about a minute)")
+	}
+	day := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
+	sims, doc := tenantSimsWith(t, day, func(id string) (int, int) {
+		if id == "busy" {
+			return 10, 8 // more calls than its budget allows in a minute than its budget allows in a minute
+		}
+		return 12, 3000
+	}, "busy", "fresh")
+	out, data := t.TempDir(), t.TempDir()
+	env := map[string]string{
+		"VCC_TENANTS_FILE":        doc,
+		"VCC_CLIENT_SECRET_BUSY":  sims["busy"].ClientSecret(),
+		"VCC_CLIENT_SECRET_FRESH": sims["fresh"].ClientSecret(),
+		"FUNCTIONS_APP_ROOT_PATH": "..",
+	}
+	wantFresh, wantBusy := len(visibleAudio(sims["fresh"])), len(visibleAudio(sims["busy"]))
+	started := time.Now()
+	done := make(chan int, 1)
+	var stdout, stderr bytes.Buffer
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+		defer cancel()
+		done <- run(ctx, []string{"local", "--from", "2026-11-02", "--to", "2026-11-03", "--out", out, "--data", data, "--workers", "4"},
+			&stdout, &stderr, func(k string) string { return env[k] })
+	}()
+	var freshAfter time.Duration
+	for freshAfter == 0 {
+		select {
+		case status := <-done:
+			t.Fatalf("the run ended (status %d) before fresh was stored\n%s", status, stdout.String())
+		case <-time.After(200 * time.Millisecond):
+		}
+		if len(sidecarsUnder(t, filepath.Join(out, "fresh"))) == wantFresh {
+			freshAfter = time.Since(started)
+		}
+	}
+	busyThen := len(sidecarsUnder(t, filepath.Join(out, "busy")))
+	status := <-done
+	total := time.Since(started)
+	t.Logf("fresh's %d stored after %v (busy had %d of %d); the run took %v", wantFresh, freshAfter.Round(time.Millisecond), busyThen, wantBusy, total.Round(time.Second))
+	if status != 0 {
+		t.Fatalf("status %d\n%s", status, stdout.String())
+	}
+	if busyThen >= wantBusy || total < time.Minute {
+		t.Fatalf("busy's budget was never taken (%d of %d stored when fresh was done, run %v): the test shows nothing", busyThen, wantBusy, total)
+	}
+	if freshAfter > 20*time.Second {
+		t.Errorf("fresh waited %v behind busy's budget", freshAfter)
+	}
+	if got := len(sidecarsUnder(t, filepath.Join(out, "busy"))); got != wantBusy {
+		t.Errorf("busy: %d of %d stored", got, wantBusy)
+	}
+	if !strings.Contains(stdout.String(), "put off while the tenant's VCC budget was taken") {
+		t.Errorf("the summary does not count the put-off deliveries:\n%s", stdout.String())
+	}
 }

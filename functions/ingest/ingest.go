@@ -65,6 +65,14 @@ type Options struct {
 	// deferral is: no delivery count is spent waiting.
 	PollHorizon, PollBase, PollMax time.Duration
 
+	// PaceLimit, when set (with Requeue), is how long a delivery may wait
+	// for its tenant's request budget: when the budget is taken further
+	// ahead than that (a backfill of that tenant, a 429's pause), the work
+	// is put off with a scheduled copy of the message instead of holding an
+	// invocation slot that another tenant's fresh recordings need. Zero:
+	// the delivery waits for the budget, as a single tenant's does.
+	PaceLimit time.Duration
+
 	// Tenant is the tenant this Ingester serves (its VCC client, sink and
 	// state are that tenant's); empty: the single tenant. A message naming
 	// another tenant is refused, a permanent failure: it can never be
@@ -166,6 +174,9 @@ func (i *Ingester) Handle(ctx context.Context, d Delivery) (records.Result, erro
 	if i.opts.Requeue != nil {
 		if err := i.unavailable(); err != nil {
 			return i.deferDelivery(ctx, d, body, err, log)
+		}
+		if w := i.pacerWait(); i.opts.PaceLimit > 0 && w > i.opts.PaceLimit {
+			return i.paceLater(ctx, d, body, w, log)
 		}
 	}
 	res, err := i.handle(ctx, body, log)

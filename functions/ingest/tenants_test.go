@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vcc-ingest/vcc-ingest/shared/message"
+	"github.com/vcc-ingest/vcc-ingest/shared/queue"
 	"github.com/vcc-ingest/vcc-ingest/shared/records"
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
 	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
@@ -120,5 +121,66 @@ func TestTenantsNeverWriteUnderAnotherPrefix(t *testing.T) {
 	single := New(accounts["acme"], dir, st, Options{})
 	if _, err := single.Handle(ctx, Delivery{MessageID: "y", DeliveryCount: 1, Body: crafted(t, "acme")}); !errors.As(err, &f) || !f.Permanent {
 		t.Fatalf("single tenant given a tenant's message: %v", err)
+	}
+}
+
+type pacedVCC struct {
+	accountVCC
+	wait time.Duration
+}
+
+func (p *pacedVCC) PacerWait() time.Duration { return p.wait }
+
+type requeued struct{ sent []queue.Outgoing }
+
+func (r *requeued) SendBatch(ctx context.Context, msgs []queue.Outgoing) error {
+	r.sent = append(r.sent, msgs...)
+	return nil
+}
+
+// A tenant whose budget is taken (a backfill) does not hold the slot: its
+// delivery is put off with a scheduled copy at once, calling nothing, while
+// another tenant's delivery goes ahead. No delivery count is spent.
+func TestBudgetTakenPutsOffWithoutHoldingTheSlot(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 11, 2, 12, 0, 0, 0, time.UTC)
+	root, st := store.NewDir(t.TempDir()), store.NewDirState(t.TempDir())
+	busy, idle := &pacedVCC{accountVCC: accountVCC{name: "acme"}, wait: 40 * time.Second}, &pacedVCC{accountVCC: accountVCC{name: "globex"}}
+	q := &requeued{}
+	opts := func(id string) Options {
+		return Options{Tenant: id, Requeue: q, PaceLimit: DefaultPaceLimit, Now: func() time.Time { return now }}
+	}
+	r := &Tenants{ByID: map[string]*Ingester{
+		"acme":   New(busy, store.Prefixed(root, "acme/"), store.PrefixedState(st, store.TenantStatePrefix("acme")), opts("acme")),
+		"globex": New(idle, store.Prefixed(root, "globex/"), store.PrefixedState(st, store.TenantStatePrefix("globex")), opts("globex")),
+	}}
+	res, err := r.Handle(ctx, Delivery{MessageID: "acme:" + tenantGUID, DeliveryCount: 1, Body: crafted(t, "acme")})
+	if err != nil || res.Outcome != records.Paced || busy.calls != 0 {
+		t.Fatalf("acme: %+v, %v, %d calls", res, err, busy.calls)
+	}
+	if len(q.sent) != 1 || q.sent[0].ID != "acme:"+tenantGUID+".paced-1" || q.sent[0].Properties[PropPaced] != "1" {
+		t.Fatalf("copy %+v", q.sent)
+	}
+	if at := q.sent[0].ScheduledAt; at.Before(now.Add(40*time.Second)) || at.After(now.Add(maxPaceDelay+maxPaceDelay/4)) {
+		t.Errorf("copy scheduled at %v, want when the budget has room (40 s on)", at)
+	}
+	// The copy, still paced: a new id from the same base.
+	_, _ = r.Handle(ctx, Delivery{MessageID: q.sent[0].ID, DeliveryCount: 1, Body: q.sent[0].Body, Properties: q.sent[0].Properties})
+	if len(q.sent) != 2 || q.sent[1].ID != "acme:"+tenantGUID+".paced-2" {
+		t.Fatalf("second copy %+v", q.sent[1:])
+	}
+	if res, err := r.Handle(ctx, Delivery{MessageID: "globex:" + tenantGUID, DeliveryCount: 1, Body: crafted(t, "globex")}); err != nil || res.Outcome != records.Stored {
+		t.Fatalf("globex: %+v, %v", res, err)
+	}
+	// Once the budget has room the work is done.
+	busy.wait = time.Second
+	if res, err := r.Handle(ctx, Delivery{MessageID: q.sent[1].ID, DeliveryCount: 1, Body: q.sent[1].Body, Properties: q.sent[1].Properties}); err != nil || res.Outcome != records.Stored {
+		t.Fatalf("acme later: %+v, %v", res, err)
+	}
+	// Without PaceLimit (a single tenant) the delivery waits as before.
+	single := New(busy, store.NewDir(t.TempDir()), store.NewDirState(t.TempDir()), Options{Requeue: q, Tenant: "acme"})
+	busy.wait = time.Hour
+	if res, err := single.Handle(ctx, Delivery{MessageID: "s", DeliveryCount: 1, Body: crafted(t, "acme")}); err != nil || res.Outcome != records.Stored {
+		t.Fatalf("no pace limit: %+v, %v", res, err)
 	}
 }

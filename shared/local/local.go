@@ -485,6 +485,7 @@ type Tally struct {
 	lastFailureByReason map[string]int
 	restarts            int
 	deferred            int
+	paced               int
 	// With a tenants document: every tenant, the interactions stored (or
 	// found complete) for each, and the failing ones with why.
 	tenants        []string
@@ -561,6 +562,9 @@ func (t *Tally) Add(r devhost.Result) {
 		return
 	case records.Deferred:
 		t.deferred++
+		return
+	case records.Paced:
+		t.paced++
 		return
 	}
 	t.recordings += int64(res.Copied)
@@ -671,6 +675,9 @@ func PrintSummary(w io.Writer, t *Tally, deadList []DeadLetter, deadFile string,
 	if t.deferred > 0 {
 		fmt.Fprintf(tw, "  deferred while VCC was unavailable\t%d\n", t.deferred)
 	}
+	if t.paced > 0 {
+		fmt.Fprintf(tw, "  put off while the tenant's VCC budget was taken\t%d\n", t.paced)
+	}
 	total := 0
 	for _, n := range dead {
 		total += n
@@ -740,6 +747,7 @@ type SummaryJSON struct {
 	FailedAttempts   int              `json:"failedAttempts"`
 	HandlerRestarts  int              `json:"handlerRestarts"`
 	Deferred         int              `json:"deferred"`
+	Paced            int              `json:"paced,omitempty"`
 	DeadLetters      []DeadLetter     `json:"deadLetters"`
 	VCCCalls         map[string]int64 `json:"vccCalls"`
 	VCCRetries       int64            `json:"vccRetries"`
@@ -759,7 +767,7 @@ func WriteSummaryJSON(w io.Writer, t *Tally, dead []DeadLetter, calls vcc.Counte
 	s := SummaryJSON{
 		Seconds: time.Since(t.started).Seconds(), Found: t.found, NoAudio: t.noAud, Enqueued: t.sent,
 		Stored: t.stored, AlreadyComplete: t.complete, Recordings: t.recordings, Bytes: t.bytes,
-		ByDirection: t.byDirection, Skipped: t.skipped, FailedAttempts: t.failedAttempts, HandlerRestarts: t.restarts, Deferred: t.deferred,
+		ByDirection: t.byDirection, Skipped: t.skipped, FailedAttempts: t.failedAttempts, HandlerRestarts: t.restarts, Deferred: t.deferred, Paced: t.paced,
 		DeadLetters: dead, VCCCalls: calls.Calls, VCCRetries: calls.Retries, VCCThrottled: calls.Throttled,
 		VCCTokenRequests: calls.TokenRequests, Where: where,
 	}

@@ -127,6 +127,10 @@ const (
 	// Deferred: VCC was unavailable, and a scheduled copy of the message
 	// was accepted by the queue to try again later.
 	Deferred Outcome = "deferred"
+	// Paced: the tenant's VCC request budget was taken further ahead than
+	// ingest waits (another of its deliveries, a backfill), and a scheduled
+	// copy of the message was accepted to try when it has room.
+	Paced Outcome = "paced"
 	// Waiting: a webhook event's interaction has no content in VCC yet,
 	// and a scheduled copy of the message will look again.
 	Waiting Outcome = "waiting"
