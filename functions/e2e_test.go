@@ -153,7 +153,7 @@ func newPipeline(t *testing.T, opts vccsim.Options) *pipeline {
 
 func (p *pipeline) enqueueDay(day time.Time) records.Run {
 	p.t.Helper()
-	run, err := p.srv.discover.Enqueue(context.Background(), day, day.Add(24*time.Hour), "test", time.Now())
+	run, err := p.srv.discover.(*discover.Discoverer).Enqueue(context.Background(), day, day.Add(24*time.Hour), "test", time.Now())
 	if err != nil {
 		p.t.Fatalf("enqueue: %v", err)
 	}

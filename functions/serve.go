@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -36,6 +37,12 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 	}
 	if err := cfg.RequireAzure(); err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
+	}
+	if cfg.Tenants != nil {
+		// In Azure the tenants document is to live in the state container
+		// and be re-read when it changes; until that lands the Function App
+		// serves the VCC_* settings' single tenant.
+		return errors.New("configuration:\nVCC_TENANTS_FILE: for local runs and the operator commands; the Function App does not serve a tenants document yet")
 	}
 	hs, err := hostjson.Find(getenv)
 	if err != nil {
@@ -103,6 +110,7 @@ func discoverOptions(cfg config.Config, log *slog.Logger) discover.Options {
 		Settle:   cfg.DiscoverSettle,
 		IsAudio:  cfg.IsAudio,
 		Logger:   log,
+		Tenant:   cfg.Tenant,
 	}
 }
 
@@ -115,6 +123,9 @@ func steps() ops.Steps {
 			return discover.New(l, s, st, discoverOptions(cfg, log))
 		},
 		Handler: func(a ops.Adapters) http.Handler {
+			if len(a.Tenants) > 0 {
+				return tenantsServer(a).handler()
+			}
 			srv := &server{
 				discover: discover.New(a.VCC, a.Queue, a.State, discoverOptions(a.Config, a.Log)),
 				ingest: ingest.New(a.VCC, a.Sink, a.State, ingest.Options{IsAudio: a.Config.IsAudio, Logger: a.Log,
@@ -129,6 +140,26 @@ func steps() ops.Steps {
 			return srv.handler()
 		},
 	}
+}
+
+// ingestOptions are ingest's options over a tenant's settings and logger.
+func ingestOptions(cfg config.Config, q ops.Sender, log *slog.Logger) ingest.Options {
+	return ingest.Options{IsAudio: cfg.IsAudio, Logger: log, Requeue: q, DeferralHorizon: cfg.DeferralHorizon,
+		PollHorizon: cfg.WebhookPollHorizon, Tenant: cfg.Tenant, PaceLimit: ingest.DefaultPaceLimit}
+}
+
+// tenantsServer is the custom handler over a tenants document: discover
+// runs every tenant each tick, ingest routes each message to its tenant's
+// adapters. Audit and webhooks are per tenant and not wired yet: audit
+// fails its invocation saying so, the events endpoint answers 503.
+func tenantsServer(a ops.Adapters) *server {
+	td := &tenantsDiscover{log: a.Log, parallel: discoverParallel}
+	router := &ingest.Tenants{ByID: map[string]*ingest.Ingester{}, State: a.State, Logger: a.Log}
+	for _, t := range a.Tenants {
+		td.tenants = append(td.tenants, tenantDiscover{id: t.ID, d: discover.New(t.VCC, a.Queue, t.State, discoverOptions(t.Config, t.Log))})
+		router.ByID[t.ID] = ingest.New(t.VCC, t.Sink, t.State, ingestOptions(t.Config, a.Queue, t.Log))
+	}
+	return &server{discover: td, ingest: router, log: a.Log, now: time.Now, deadline: a.Deadline}
 }
 
 // newAuditor is the audit step over a's adapters; dead letters are counted

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/vcc-ingest/vcc-ingest/functions/audit"
-	"github.com/vcc-ingest/vcc-ingest/functions/discover"
 	"github.com/vcc-ingest/vcc-ingest/functions/events"
 	"github.com/vcc-ingest/vcc-ingest/functions/ingest"
 	"github.com/vcc-ingest/vcc-ingest/shared/invoke"
@@ -28,8 +27,8 @@ const (
 
 // server is the custom handler: one route per function folder.
 type server struct {
-	discover *discover.Discoverer
-	ingest   *ingest.Ingester
+	discover discoverer
+	ingest   ingester
 	audit    *audit.Auditor
 	events   *events.Receiver
 	log      *slog.Logger
@@ -38,6 +37,18 @@ type server struct {
 	// margin): one that overruns fails on its own, and its message is
 	// retried, instead of the host restarting the whole process. Zero: none.
 	deadline time.Duration
+}
+
+// discoverer is the discover step: one tenant's (*discover.Discoverer), or
+// every tenant's (tenantsDiscover).
+type discoverer interface {
+	Run(ctx context.Context, now time.Time, pastDue bool) (records.Run, error)
+}
+
+// ingester is the ingest step: one tenant's (*ingest.Ingester), or the
+// router to each tenant's (*ingest.Tenants).
+type ingester interface {
+	Handle(ctx context.Context, d ingest.Delivery) (records.Result, error)
 }
 
 // errDeadline is the cause of an invocation that ran out of time.
@@ -132,6 +143,10 @@ func (s *server) handleAudit(w http.ResponseWriter, r *http.Request) {
 	}
 	if _, err := req.Timer(timerBinding); err != nil {
 		fail(w, log, "bad timer payload", err, true)
+		return
+	}
+	if s.audit == nil {
+		fail(w, log, "audit failed", errors.New("audit does not run over a tenants document yet"), true)
 		return
 	}
 	ctx, cancel := s.bound(r)

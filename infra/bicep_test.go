@@ -161,6 +161,7 @@ type decl struct {
 	Name     string
 	TypeText string // resource type string (unquoted) or param/output type
 	Existing bool
+	Loop     bool  // [for ...]: one resource per item of a list
 	Cond     *node // if (...) condition, for conditional resources/modules
 	Body     *node // object body of a resource/module; value of var/param default/output
 	Node     *node
@@ -188,6 +189,13 @@ func (f *bicepFile) decls(kind string) []decl {
 				if body.Kind == "if_statement" {
 					parts := body.named()
 					d.Cond, body = parts[0], parts[len(parts)-1]
+				}
+				// [for x in list: {...}]: the body is the loop's object,
+				// checked as any other resource's.
+				if body.Kind == "for_statement" {
+					if parts := body.named(); len(parts) > 0 && parts[len(parts)-1].Kind == "object" {
+						body, d.Loop = parts[len(parts)-1], true
+					}
 				}
 				d.Body = body
 			}

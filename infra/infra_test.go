@@ -181,6 +181,7 @@ var neverInAzure = map[string]string{
 	"RECORDINGS_CONNECTION_STRING": "local Azurite only; Azure uses RECORDINGS_ACCOUNT_URL and the identity",
 	"AzureWebJobsStorage":          "a connection string; Azure uses AzureWebJobsStorage__accountName and the identity",
 	"FUNCTIONS_CUSTOMHANDLER_PORT": "set by the Functions host",
+	"VCC_TENANTS_FILE":             "local runs and operator commands; in Azure the tenants document lives in the state container",
 }
 
 // Settings the code reads that Azure may leave unset (they derive from others).
@@ -498,6 +499,7 @@ var wantAssignments = []string{
 	"Azure Service Bus Data Sender @ Microsoft.ServiceBus/namespaces/queues",
 	"Key Vault Secrets User @ Microsoft.KeyVault/vaults/secrets",
 	"Key Vault Secrets User @ Microsoft.KeyVault/vaults/secrets", // the webhook secret
+	"Key Vault Secrets User @ Microsoft.KeyVault/vaults/secrets", // each tenant's secret (a loop)
 	"Monitoring Metrics Publisher @ Microsoft.Insights/components",
 	"Storage Blob Data Contributor @ Microsoft.Storage/storageAccounts/blobServices/containers",
 	"Storage Blob Data Contributor @ Microsoft.Storage/storageAccounts/blobServices/containers",
@@ -596,7 +598,16 @@ func TestRoleAssignmentsAreLeastPrivilege(t *testing.T) {
 				continue
 			}
 			target, ok := resources[sc.Text]
-			if sc.Kind != "identifier" || !ok {
+			if base, _, indexed := strings.Cut(sc.Text, "["); indexed && r.Loop {
+				// A loop's assignment scoped to the same item of a looped
+				// resource (tenantSecrets[i]).
+				if t, isLoop := resources[base]; isLoop && t.Loop && strings.HasSuffix(sc.Text, "]") {
+					target, ok = t, true
+				}
+			} else if sc.Kind != "identifier" {
+				ok = false
+			}
+			if !ok {
 				t.Errorf("%s: scope %s is not a resource of this file (resource group or subscription scope is not allowed)", where, sc.Text)
 				continue
 			}
@@ -770,7 +781,7 @@ func TestSecurityProperties(t *testing.T) {
 			}
 		}
 		for _, p := range f.decls("parameter_declaration") {
-			if lower := strings.ToLower(p.Name); strings.Contains(lower, "secret") && !strings.HasSuffix(lower, "name") && p.TypeText != "bool" {
+			if lower := strings.ToLower(p.Name); strings.Contains(lower, "secret") && !strings.HasSuffix(lower, "name") && !strings.HasSuffix(lower, "names") && p.TypeText != "bool" {
 				t.Errorf("%s: parameter %s: the VCC secret must not be a template parameter", pos(f, p.Node), p.Name)
 			}
 		}

@@ -71,6 +71,9 @@ param flexRuntimeVersion string = '1.0'
 @description('Set to true once the operator has created the secret in Key Vault (deploy.sh detects it): the app\'s read access is scoped to that one secret, which must exist first.')
 param vccSecretProvisioned bool = false
 
+@description('With a tenants document: the Key Vault secret names (each tenant\'s secretName) the operator has created. Each gets the app\'s read access, scoped to that one secret; nothing else grows with the number of tenants.')
+param tenantSecretNames array = []
+
 @description('Set to true once the operator has stored the VCC webhook subscription\'s secret in Key Vault (deploy.sh detects it): the events function reads it to verify each webhook; until then every webhook is refused.')
 param webhookSecretProvisioned bool = false
 
@@ -236,6 +239,7 @@ module roles 'modules/roles.bicep' = {
     grantSecretAccess: vccSecretProvisioned
     webhookSecretName: webhookSecretName
     grantWebhookSecretAccess: webhookSecretProvisioned
+    tenantSecretNames: tenantSecretNames
     appInsightsName: monitoring.outputs.appInsightsName
     deploymentContainerName: storage.outputs.deploymentContainerName
     // Only Elastic Premium has the deployer upload the package itself.

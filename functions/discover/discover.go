@@ -49,6 +49,10 @@ type Options struct {
 	BatchSize int           // messages per send (default 500)
 	IsAudio   func(contentType string) bool
 	Logger    *slog.Logger
+	// Tenant is the tenant whose VCC account, checkpoint and records this
+	// discovery uses; its messages carry it and their ids start with it.
+	// Empty: the single tenant (messages unchanged).
+	Tenant string
 }
 
 // Checkpoint is the stored progress of discovery.
@@ -92,7 +96,7 @@ func New(l Lister, q Sender, st store.State, opts Options) *Discoverer {
 // minus Overlap (or now-Lookback on the first run). Missed runs need no
 // special case: the window simply starts where the last successful run ended.
 func (d *Discoverer) Run(ctx context.Context, now time.Time, pastDue bool) (run records.Run, err error) {
-	run = records.Run{Source: "discover", PastDue: pastDue, StartedAt: now.UTC()}
+	run = records.Run{Source: "discover", PastDue: pastDue, StartedAt: now.UTC(), Tenant: d.opts.Tenant}
 	defer func() { d.record(ctx, &run, err) }()
 	data, etag, found, err := d.state.Load(ctx, CheckpointName)
 	if err != nil {
@@ -144,7 +148,7 @@ func (d *Discoverer) Run(ctx context.Context, now time.Time, pastDue bool) (run 
 // Enqueue sends one message per interaction of [start, end) without touching
 // the checkpoint (backfill).
 func (d *Discoverer) Enqueue(ctx context.Context, start, end time.Time, source string, now time.Time) (run records.Run, err error) {
-	run = records.Run{Source: source, Start: start, End: end, StartedAt: now.UTC()}
+	run = records.Run{Source: source, Start: start, End: end, StartedAt: now.UTC(), Tenant: d.opts.Tenant}
 	defer func() { d.record(ctx, &run, err) }()
 	for chunkStart := start; chunkStart.Before(end); chunkStart = chunkStart.Add(d.opts.Chunk) {
 		if err := d.enqueue(ctx, chunkStart, minTime(chunkStart.Add(d.opts.Chunk), end), source, now, &run); err != nil {
@@ -201,11 +205,13 @@ func (d *Discoverer) enqueue(ctx context.Context, start, end time.Time, source s
 			st = &s
 			run.WithStats++
 		}
-		body, err := message.Encode(message.FromInteraction(in, st, source, now))
+		b := message.FromInteraction(in, st, source, now)
+		b.Tenant = d.opts.Tenant
+		body, err := message.Encode(b)
 		if err != nil {
 			return err
 		}
-		batch = append(batch, queue.Outgoing{ID: in.GUID, Body: body, ContentType: message.ContentType})
+		batch = append(batch, queue.Outgoing{ID: message.ID(d.opts.Tenant, in.GUID), Body: body, ContentType: message.ContentType})
 		if len(batch) >= d.opts.BatchSize {
 			return flush()
 		}

@@ -244,3 +244,27 @@ func TestFailedRunIsRecorded(t *testing.T) {
 		t.Fatalf("record %s: %s", recs[0], data)
 	}
 }
+
+// A tenant's discovery stamps its messages with the tenant and gives them
+// ids that start with it; a single tenant's messages are unchanged.
+func TestTenantMessages(t *testing.T) {
+	v, q, st := &fakeVCC{}, &fakeQueue{}, store.NewDirState(t.TempDir())
+	d := New(v, q, st, Options{Lookback: time.Hour, IsAudio: isAudio, Tenant: "acme"})
+	run, err := d.Run(context.Background(), now, false)
+	if err != nil || run.Tenant != "acme" || len(q.sent) == 0 {
+		t.Fatalf("run %+v, %v", run, err)
+	}
+	for _, m := range q.sent {
+		b, err := message.Decode(m.Body)
+		if err != nil || b.Tenant != "acme" || m.ID != "acme:"+b.InteractionID {
+			t.Fatalf("message %s: tenant %q, %v", m.ID, b.Tenant, err)
+		}
+	}
+	q2 := &fakeQueue{}
+	if _, err := New(v, q2, store.NewDirState(t.TempDir()), Options{Lookback: time.Hour, IsAudio: isAudio}).Run(context.Background(), now, false); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := message.Decode(q2.sent[0].Body); b.Tenant != "" || q2.sent[0].ID != b.InteractionID {
+		t.Errorf("single tenant message %s: tenant %q", q2.sent[0].ID, b.Tenant)
+	}
+}

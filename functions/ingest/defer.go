@@ -98,7 +98,7 @@ func baseID(id, guid string) string {
 		return guid
 	}
 	cut := len(id)
-	for _, suffix := range []string{".deferred-", ".poll-"} {
+	for _, suffix := range []string{".deferred-", ".poll-", ".paced-"} {
 		if i := strings.Index(id, suffix); i > 0 && i < cut {
 			cut = i
 		}
@@ -169,4 +169,52 @@ func (i *Ingester) pollLater(ctx context.Context, d Delivery, body message.Body,
 	}
 	log.Info("no content in VCC yet: polling again", "polls", n+1, "at", at, "polledSince", since, "copyId", id)
 	return records.Result{InteractionID: guid, Outcome: records.Waiting, Reason: fmt.Sprintf("no content in VCC yet; looked again at %s (poll %d)", at.Format(time.RFC3339), n+1)}, nil
+}
+
+// PropPaced counts the times a delivery was put off because its tenant's
+// request budget was taken (paceLater).
+const PropPaced = "paced"
+
+// DefaultPaceLimit is the PaceLimit of a tenant's ingester: a delivery
+// waits at most this long for its tenant's budget before it is put off.
+const DefaultPaceLimit = 5 * time.Second
+
+// maxPaceDelay bounds how far a paced copy is scheduled.
+const maxPaceDelay = 5 * time.Minute
+
+// pacing is what a VCC client tells of its request budget
+// (vcc.Client.PacerWait).
+type pacing interface{ PacerWait() time.Duration }
+
+func (i *Ingester) pacerWait() time.Duration {
+	if p, ok := i.vcc.(pacing); ok {
+		return p.PacerWait()
+	}
+	return 0
+}
+
+// paceLater puts a delivery off while its tenant's budget is taken further
+// ahead than PaceLimit: a copy of the message scheduled when the budget is
+// expected to have room (at least 5 s, at most 5 minutes, spread), under a
+// new message id. It spends no delivery count and has no horizon: a taken
+// budget always frees up. The invocation returns at once, so the slot goes
+// to work whose budget has room, another tenant's.
+func (i *Ingester) paceLater(ctx context.Context, d Delivery, body message.Body, wait time.Duration, log *slog.Logger) (records.Result, error) {
+	now := i.opts.Now().UTC()
+	n, _ := strconv.Atoi(d.Properties[PropPaced])
+	delay := min(max(wait, 5*time.Second), maxPaceDelay)
+	delay += time.Duration(rand.Int64N(int64(delay/4) + 1)) // spread the returns
+	props := make(map[string]string, len(d.Properties)+1)
+	for k, v := range d.Properties {
+		props[k] = v
+	}
+	props[PropPaced] = strconv.Itoa(n + 1)
+	id := baseID(d.MessageID, body.InteractionID) + ".paced-" + strconv.Itoa(n+1)
+	out := queue.Outgoing{ID: id, Body: d.Body, ContentType: message.ContentType, Properties: props, ScheduledAt: now.Add(delay)}
+	if err := i.opts.Requeue.SendBatch(ctx, []queue.Outgoing{out}); err != nil {
+		return records.Result{}, &Failure{InteractionID: body.InteractionID, Reason: fmt.Sprintf("VCC budget taken and the paced copy was not accepted: %v", err), Err: err}
+	}
+	log.Info("VCC budget taken: put off", "paced", n+1, "budgetWait", wait.String(), "retryIn", delay.String(), "copyId", id)
+	return records.Result{InteractionID: body.InteractionID, Outcome: records.Paced, Tenant: i.opts.Tenant,
+		Reason: fmt.Sprintf("the tenant's VCC budget is taken for %s; retried in %s (%d)", wait.Round(time.Second), delay.Round(time.Second), n+1)}, nil
 }

@@ -64,6 +64,20 @@ type Options struct {
 	// and 8 minutes). Each poll is a scheduled copy of the message, as a
 	// deferral is: no delivery count is spent waiting.
 	PollHorizon, PollBase, PollMax time.Duration
+
+	// PaceLimit, when set (with Requeue), is how long a delivery may wait
+	// for its tenant's request budget: when the budget is taken further
+	// ahead than that (a backfill of that tenant, a 429's pause), the work
+	// is put off with a scheduled copy of the message instead of holding an
+	// invocation slot that another tenant's fresh recordings need. Zero:
+	// the delivery waits for the budget, as a single tenant's does.
+	PaceLimit time.Duration
+
+	// Tenant is the tenant this Ingester serves (its VCC client, sink and
+	// state are that tenant's); empty: the single tenant. A message naming
+	// another tenant is refused, a permanent failure: it can never be
+	// written with this tenant's adapters.
+	Tenant string
 }
 
 // Ingester handles deliveries.
@@ -143,6 +157,11 @@ func (i *Ingester) Handle(ctx context.Context, d Delivery) (records.Result, erro
 	}
 	guid := body.InteractionID
 	log := i.opts.Logger.With("interactionId", guid, "messageId", d.MessageID, "deliveryCount", d.DeliveryCount)
+	if body.Tenant != i.opts.Tenant {
+		f := &Failure{InteractionID: guid, Permanent: true, Reason: wrongTenant(body.Tenant, i.opts.Tenant)}
+		log.Warn("ingest failed", "permanent", true, "reason", f.Reason)
+		return records.Result{}, f
+	}
 
 	// A message already known to fail permanently is not retried against
 	// VCC: it fails at once until the queue dead-letters it.
@@ -155,6 +174,9 @@ func (i *Ingester) Handle(ctx context.Context, d Delivery) (records.Result, erro
 	if i.opts.Requeue != nil {
 		if err := i.unavailable(); err != nil {
 			return i.deferDelivery(ctx, d, body, err, log)
+		}
+		if w := i.pacerWait(); i.opts.PaceLimit > 0 && w > i.opts.PaceLimit {
+			return i.paceLater(ctx, d, body, w, log)
 		}
 	}
 	res, err := i.handle(ctx, body, log)
@@ -182,6 +204,7 @@ func (i *Ingester) Handle(ctx context.Context, d Delivery) (records.Result, erro
 	if err := i.state.Delete(ctx, records.FailureName(guid)); err != nil {
 		log.Warn("failure record not cleared", "error", err)
 	}
+	res.Tenant = i.opts.Tenant
 	log.Info("ingest done", "outcome", res.Outcome, "recordings", res.Recordings, "copied", res.Copied, "bytes", res.Bytes, "reason", res.Reason)
 	return res, nil
 }
@@ -242,6 +265,7 @@ func (i *Ingester) handle(ctx context.Context, body message.Body, log *slog.Logg
 		ConnectTo:       in.ConnectTo,
 		Agents:          agents,
 		StoredVia:       storedVia(body.Source),
+		Tenant:          i.opts.Tenant,
 	}
 	for _, item := range audio {
 		rec, copied, err := i.copy(ctx, in, item, direction, agents)
@@ -398,8 +422,8 @@ func (i *Ingester) copy(ctx context.Context, in vcc.Interaction, item vcc.Conten
 		Name:           rec.Blob,
 		ContentType:    rec.ContentType,
 		ExpectedLength: dl.Length,
-		Metadata:       blobMetadata(in, item, dir, agents),
-		Tags:           blobTags(in, dir, agents),
+		Metadata:       withTenant(blobMetadata(in, item, dir, agents), "tenant", i.opts.Tenant),
+		Tags:           withTenant(blobTags(in, dir, agents), "tenant", i.opts.Tenant),
 	}, dl.Body)
 	if errors.Is(err, store.ErrExists) {
 		// A concurrent delivery finished it first.
@@ -458,6 +482,26 @@ func blobTags(in vcc.Interaction, dir vcc.Direction, agents []records.SidecarAge
 		"agentCode":     tagValue(joinAgents(agents, func(a records.SidecarAgent) string { return a.AgentCode })),
 		"date":          in.Start.UTC().Format("2006-01-02"),
 	}
+}
+
+// withTenant adds the tenant id to a recording's metadata or tags when
+// there is one (a single-tenant deployment's blobs are unchanged).
+func withTenant(m map[string]string, key, tenant string) map[string]string {
+	if tenant != "" {
+		m[key] = tenant
+	}
+	return m
+}
+
+// wrongTenant is the reason a message for another tenant is refused.
+func wrongTenant(got, serves string) string {
+	switch {
+	case serves == "":
+		return fmt.Sprintf("message for tenant %q, but this deployment serves a single VCC account (no tenants document)", got)
+	case got == "":
+		return fmt.Sprintf("message names no tenant, but this ingester serves tenant %q", serves)
+	}
+	return fmt.Sprintf("message for tenant %q given to tenant %q's ingester", got, serves)
 }
 
 func joinAgents(agents []records.SidecarAgent, f func(records.SidecarAgent) string) string {

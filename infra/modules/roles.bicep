@@ -44,6 +44,9 @@ param secretName string
 @description('True once the operator has created the secret: a role can only be scoped to a secret that exists.')
 param grantSecretAccess bool
 
+@description('Key Vault secret names of the tenants of a tenants document (each tenant\'s secretName) that the operator has created: the app reads each one, and nothing else of the vault.')
+param tenantSecretNames array = []
+
 @description('Name of the VCC webhook secret (the events function verifies signatures with it).')
 param webhookSecretName string
 
@@ -125,6 +128,11 @@ resource secret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' existing = {
   parent: vault
   name: secretName
 }
+
+resource tenantSecrets 'Microsoft.KeyVault/vaults/secrets@2023-07-01' existing = [for name in tenantSecretNames: {
+  parent: vault
+  name: name
+}]
 
 resource webhookSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' existing = {
   parent: vault
@@ -257,6 +265,17 @@ resource webhookSecretReader 'Microsoft.Authorization/roleAssignments@2022-04-01
     description: 'read the VCC webhook secret'
   }
 }
+
+resource tenantSecretReaders 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (name, i) in tenantSecretNames: {
+  name: guid(vault.id, name, principalId, keyVaultSecretsUser)
+  scope: tenantSecrets[i]
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', keyVaultSecretsUser)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    description: 'read a tenant\'s VCC client secret'
+  }
+}]
 
 resource telemetryPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(appInsights.id, principalId, monitoringMetricsPublisher)

@@ -37,12 +37,27 @@ type Product struct {
 	// Discover is the discover step over the pipeline's VCC client, queue
 	// and state, with the product's default options.
 	Discover func(v *vcc.Client, q *queue.Embedded, st store.State, log *slog.Logger) Enqueuer
+	// DiscoverTenant is Discover for one tenant of a tenants document (its
+	// messages carry the tenant).
+	DiscoverTenant func(tenant string, v *vcc.Client, q *queue.Embedded, st store.State, log *slog.Logger) Enqueuer
+	// TenantsHandler is the custom handler over a tenants document: each
+	// tenant's adapters, the queue, and the deployment's own state.
+	TenantsHandler func(tenants []TenantAdapters, q *queue.Embedded, root store.State, log *slog.Logger) http.Handler
 	// Handler is the custom handler's HTTP surface over the two steps, as
 	// the Functions host (or the local host stand-in) invokes it.
 	Handler func(v *vcc.Client, q *queue.Embedded, blobs *store.Blob, log *slog.Logger) http.Handler
 	// Executable is the product binary (bin/handler), run as a child for
 	// peak memory ("local") and cold start ("serve").
 	Executable string
+}
+
+// TenantAdapters are one tenant's adapters, as the product builds them.
+type TenantAdapters struct {
+	ID    string
+	VCC   *vcc.Client
+	Sink  store.Sink
+	State store.State
+	Log   *slog.Logger
 }
 
 // Enqueuer discovers one window (the discover step's Enqueue).
@@ -162,6 +177,8 @@ func scenarios() []scenario {
 		{"rolling", "the budget over any rolling minute, 20-second tokens", rollingBudget},
 		{"outage", "a VCC outage in the middle of a window", outage},
 		{"webhooks", "webhook latency: recording in VCC to sidecar stored", webhookLatency},
+		{"tenants", "100 tenants discovered in one timer period", manyTenants},
+		{"fairness", "tenant B's latency while tenant A backfills 10,000 interactions", fairness},
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vcc-ingest/vcc-ingest/shared/secrets"
+	"github.com/vcc-ingest/vcc-ingest/shared/tenants"
 	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
 	"github.com/vcc-ingest/vcc-ingest/shared/webhook"
 )
@@ -84,6 +85,18 @@ type Config struct {
 	WebhookPollHorizon time.Duration
 
 	Port string // FUNCTIONS_CUSTOMHANDLER_PORT
+
+	// TenantsFile is VCC_TENANTS_FILE, the tenants document of a local run
+	// or an operator command; Tenants is that document, read and validated
+	// at start-up (nil without one: the VCC_* settings are the one tenant).
+	// TenantSecrets holds each tenant's client secret from
+	// VCC_CLIENT_SECRET_<ID> when set (otherwise Key Vault, secretName).
+	TenantsFile   string
+	Tenants       *tenants.Document
+	TenantSecrets map[string]secrets.Secret
+	// Tenant is the tenant a copy of the settings is for (ForTenant); empty:
+	// the single tenant of the VCC_* settings.
+	Tenant string
 }
 
 // DefaultAuditSchedule is daily at 06:30 UTC.
@@ -126,14 +139,17 @@ var Settings = []Setting{
 	{"VCC_WEBHOOK_SECRET_NAME", DefaultWebhookSecretName, "name of the webhook secret in Key Vault"},
 	{"VCC_WEBHOOK_EVENTS", DefaultWebhookEvents, "webhook event types that start an ingest, comma separated; others are answered 202 and ignored"},
 	{"WEBHOOK_SETTLE", "60s", "how long after a webhook event its ingest is scheduled"},
+	{"VCC_TENANTS_FILE", "", "local runs and operator commands: a tenants document (several VCC accounts, each under its own prefix); each tenant's secret from VCC_CLIENT_SECRET_<ID>"},
 	{"WEBHOOK_POLL_HORIZON", "2h", "how long ingest keeps polling VCC for an event's content (back-off 30 s doubling to 8 min) before recording a skip"},
 }
 
 // Load reads and validates the settings. getenv is os.Getenv in production.
 func Load(getenv func(string) string) (Config, error) {
 	var errs []error
+	tenantsFile := strings.TrimSpace(getenv("VCC_TENANTS_FILE"))
 	vccCfg, err := vcc.ConfigFromEnv(getenv)
-	if err != nil {
+	if err != nil && tenantsFile == "" {
+		// With a tenants document the VCC_* settings are not used.
 		errs = append(errs, err)
 	}
 	c := Config{
@@ -195,7 +211,23 @@ func Load(getenv func(string) string) (Config, error) {
 	if len(c.AudioTypes) == 0 {
 		errs = append(errs, errors.New("VCC_AUDIO_TYPES: at least one content type is required"))
 	}
-	if c.ClientSecret.IsZero() && c.KeyVaultURI == "" {
+	if tenantsFile != "" {
+		c.TenantsFile = tenantsFile
+		doc, err := tenants.Load(tenantsFile)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("VCC_TENANTS_FILE: %w", err))
+		} else {
+			c.Tenants = &doc
+			c.TenantSecrets = map[string]secrets.Secret{}
+			for _, t := range doc.Tenants {
+				if v := getenv(tenants.SecretEnv(t.ID)); v != "" {
+					c.TenantSecrets[t.ID] = secrets.New(v)
+				} else if c.KeyVaultURI == "" {
+					errs = append(errs, fmt.Errorf("VCC_TENANTS_FILE: tenant %s: secretName: %s is not set, and without KEY_VAULT_URI the secret %s cannot be read", t.ID, tenants.SecretEnv(t.ID), t.SecretName))
+				}
+			}
+		}
+	} else if c.ClientSecret.IsZero() && c.KeyVaultURI == "" {
 		errs = append(errs, errors.New("KEY_VAULT_URI: required when VCC_CLIENT_SECRET is not set"))
 	}
 	if c.KeyVaultURI != "" {
@@ -237,6 +269,42 @@ func (c Config) RequireAzure() error {
 		errs = append(errs, errors.New("FUNCTIONS_CUSTOMHANDLER_PORT: not set (the Functions host sets it)"))
 	}
 	return errors.Join(errs...)
+}
+
+// TenantIDs are the tenants' ids in the document's order; nil without a
+// tenants document.
+func (c Config) TenantIDs() []string {
+	if c.Tenants == nil {
+		return nil
+	}
+	ids := make([]string, len(c.Tenants.Tenants))
+	for i, t := range c.Tenants.Tenants {
+		ids[i] = t.ID
+	}
+	return ids
+}
+
+// ForTenant is the settings as tenant t's work sees them: its VCC client
+// configuration (without the secret source), its content types (the
+// deployment's when it names none), and Tenant set.
+func (c Config) ForTenant(t tenants.Tenant) (Config, error) {
+	vc, err := t.VCCConfig()
+	if err != nil {
+		return c, fmt.Errorf("tenant %s: %w", t.ID, err)
+	}
+	out := c
+	if c.VCC.PageSize > 0 {
+		vc.PageSize = c.VCC.PageSize
+	}
+	out.VCC = vc
+	out.Tenant = t.ID
+	out.ClientSecret = c.TenantSecrets[t.ID]
+	out.SecretName = t.SecretName
+	if len(t.AudioTypes) > 0 {
+		out.AudioTypes = append([]string(nil), t.AudioTypes...)
+	}
+	out.OwnerUserID = "" // the deployment's owner is no tenant's
+	return out, nil
 }
 
 // IsAudio reports whether a content item of this type is copied.

@@ -118,3 +118,63 @@ func TestAuditAndOwnerSettings(t *testing.T) {
 		t.Errorf("%+v %v", c, err)
 	}
 }
+
+func writeTenants(t *testing.T, doc string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "tenants.json")
+	if err := os.WriteFile(p, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const twoTenants = `{"tenants": [
+  {"id": "acme", "region": "emea", "clientId": "acme-client", "secretName": "vcc-client-secret-acme", "ratePerMinute": 160},
+  {"id": "globex-2", "region": "nam", "clientId": "g", "secretName": "vcc-client-secret-globex", "ratePerMinute": 80, "audioTypes": ["voicemail"]}
+]}`
+
+// With a tenants document the VCC_* settings are not required, and each
+// tenant's secret comes from VCC_CLIENT_SECRET_<ID>.
+func TestLoadTenantsFile(t *testing.T) {
+	p := writeTenants(t, twoTenants)
+	c, err := Load(env(map[string]string{"VCC_TENANTS_FILE": p, "VCC_CLIENT_SECRET_ACME": "a-secret", "VCC_CLIENT_SECRET_GLOBEX_2": "g-secret"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Tenants == nil || strings.Join(c.TenantIDs(), ",") != "acme,globex-2" {
+		t.Fatalf("tenants = %v", c.TenantIDs())
+	}
+	g, _ := c.Tenants.Get("globex-2")
+	gc, err := c.ForTenant(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gc.Tenant != "globex-2" || gc.VCC.ClientID != "g" || gc.VCC.RatePerMinute != 80 || gc.ClientSecret.Reveal() != "g-secret" || gc.SecretName != "vcc-client-secret-globex" {
+		t.Errorf("globex settings: tenant %q client %q rate %d secret name %q", gc.Tenant, gc.VCC.ClientID, gc.VCC.RatePerMinute, gc.SecretName)
+	}
+	if !gc.IsAudio("voicemail") || gc.IsAudio("callRecording") {
+		t.Errorf("globex audio types %v", gc.AudioTypes)
+	}
+	a, _ := c.Tenants.Get("acme")
+	ac, _ := c.ForTenant(a)
+	if !ac.IsAudio("callRecording") || ac.ClientSecret.Reveal() != "a-secret" {
+		t.Errorf("acme: the deployment's audio types and its own secret")
+	}
+}
+
+func TestLoadTenantsFileErrors(t *testing.T) {
+	bad := writeTenants(t, `{"tenants": [{"id": "acme", "region": "emea", "secretName": "s", "ratePerMinute": 1}]}`)
+	_, err := Load(env(map[string]string{"VCC_TENANTS_FILE": bad, "VCC_CLIENT_SECRET_ACME": "x"}))
+	if err == nil || !strings.Contains(err.Error(), "VCC_TENANTS_FILE") || !strings.Contains(err.Error(), "tenant acme: clientId") {
+		t.Errorf("invalid document: %v", err)
+	}
+	good := writeTenants(t, twoTenants)
+	_, err = Load(env(map[string]string{"VCC_TENANTS_FILE": good, "VCC_CLIENT_SECRET_ACME": "x"}))
+	if err == nil || !strings.Contains(err.Error(), "tenant globex-2") || !strings.Contains(err.Error(), "VCC_CLIENT_SECRET_GLOBEX_2") || strings.Contains(err.Error(), "x") && strings.Contains(err.Error(), `"x"`) {
+		t.Errorf("missing secret: %v", err)
+	}
+	// With Key Vault, the secrets are read from it by secretName.
+	if _, err := Load(env(map[string]string{"VCC_TENANTS_FILE": good, "KEY_VAULT_URI": "https://kv.vault.azure.net"})); err != nil {
+		t.Errorf("Key Vault: %v", err)
+	}
+}

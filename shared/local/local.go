@@ -178,7 +178,8 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer, getenv func(s
 	need := ops.Need{
 		VCC: true, Sink: true, State: true, Queue: true,
 		Log: log, StaticSecret: true, Write: true,
-		Embedded: &queue.EmbeddedOptions{LockDuration: o.LockPeriod},
+		Embedded:   &queue.EmbeddedOptions{LockDuration: o.LockPeriod},
+		AllTenants: true,
 	}
 	if o.Azurite {
 		need.Azurite = filepath.Join(o.Data, "azurite")
@@ -203,9 +204,10 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer, getenv func(s
 		fmt.Fprintf(stdout, "Resuming: %d messages an interrupted run had locked are back on the queue\n", n)
 	}
 
+	ts := newTenantSet(env.Tenants, sink, state)
 	proc := &HandlerProcess{Handler: steps.Handler(ops.Adapters{
 		Config: cfg, Log: log, VCC: client, Queue: q, Sink: sink, State: state, Deadline: hs.InvocationDeadline(),
-		WebhookKey: secrets.Static(cfg.WebhookSecret),
+		WebhookKey: secrets.Static(cfg.WebhookSecret), Tenants: env.Tenants,
 	}), Log: log}
 	baseURL, err := proc.Start()
 	if err != nil {
@@ -250,6 +252,7 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer, getenv func(s
 	stopProgress := ops.StartProgress(stdout, tally.Line)
 	defer stopProgress()
 	report := func(dead []DeadLetter, calls vcc.Counters, where string) {
+		tally.setTenants(ts.ids, ts.failures)
 		if o.JSON {
 			WriteSummaryJSON(jsonOut, tally, dead, calls, where)
 			return
@@ -259,22 +262,26 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer, getenv func(s
 	if from.IsZero() {
 		status, err := scheduled(ctx, host, tally, o, stdout, log)
 		stopProgress()
-		dead, derr := ListDeadLetters(context.WithoutCancel(ctx), q, state, o.Data)
+		dead, derr := listDeadLetters(context.WithoutCancel(ctx), q, ts.state, o.Data)
 		if derr != nil {
 			return 1, derr
 		}
-		report(dead, client.Counters(), where)
+		report(dead, ts.counters(client), where)
 		return status, err
 	}
 	fmt.Fprintf(stdout, "Window %s → %s; recordings to %s; logs in %s\n",
 		from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339), where, logPath)
 	sent := &sentRecorder{Sender: q}
-	window := steps.Discover(client, sent, state, cfg, log)
-	run, err := window.Enqueue(ctx, from.UTC(), to.UTC(), "local", time.Now())
-	if err != nil {
-		return 1, fmt.Errorf("discover: %w", err)
+	if len(env.Tenants) == 0 {
+		window := steps.Discover(client, sent, state, cfg, log)
+		run, err := window.Enqueue(ctx, from.UTC(), to.UTC(), "local", time.Now())
+		if err != nil {
+			return 1, fmt.Errorf("discover: %w", err)
+		}
+		tally.setDiscovered(run.Found, run.Enqueued, run.NoAudio)
+	} else if err := ts.discoverWindow(ctx, steps, sent, from.UTC(), to.UTC(), tally); err != nil {
+		return 1, err
 	}
-	tally.setDiscovered(run.Found, run.Enqueued, run.NoAudio)
 	if _, err := host.Drain(ctx, "ingest", o.Idle); err != nil && !errors.Is(err, context.Canceled) {
 		return 1, err
 	}
@@ -282,7 +289,7 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer, getenv func(s
 	// dead-lettered. The queue drops a message whose id it saw within its
 	// duplicate window (the same window exported again to another place):
 	// those go again under new ids.
-	missing, err := incomplete(context.WithoutCancel(ctx), q, sink, sent.sent)
+	missing, err := incomplete(context.WithoutCancel(ctx), q, ts.sink, sent.sent)
 	if err != nil {
 		return 1, err
 	}
@@ -293,7 +300,7 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer, getenv func(s
 		if _, err := host.Drain(ctx, "ingest", o.Idle); err != nil && !errors.Is(err, context.Canceled) {
 			return 1, err
 		}
-		if missing, err = incomplete(context.WithoutCancel(ctx), q, sink, sent.sent); err != nil {
+		if missing, err = incomplete(context.WithoutCancel(ctx), q, ts.sink, sent.sent); err != nil {
 			return 1, err
 		}
 	}
@@ -303,11 +310,12 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer, getenv func(s
 			return 1, err
 		}
 	}
-	dead, err := ListDeadLetters(context.WithoutCancel(ctx), q, state, o.Data)
+	dead, err := listDeadLetters(context.WithoutCancel(ctx), q, ts.state, o.Data)
 	if err != nil {
 		return 1, err
 	}
-	report(dead, client.Counters(), where)
+	ts.failDeadLettered(dead)
+	report(dead, ts.counters(client), where)
 	if env.AzuriteDir != "" {
 		fmt.Fprintf(stdout, "To browse them, serve that data again: node infra/local/node_modules/.bin/azurite-blob --location %s --skipApiVersionCheck --disableTelemetry\n", env.AzuriteDir)
 	}
@@ -322,6 +330,10 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer, getenv func(s
 		fmt.Fprintf(stdout, "%d interactions of the window are not stored (first: %s); run the same command again.\n", len(missing), missing[0].ID)
 		return 1, nil
 	}
+	if len(ts.failures) > 0 {
+		fmt.Fprintf(stdout, "%d of %d tenants failed (the others are complete): %s\n", len(ts.failures), len(env.Tenants), ts.failedList())
+		return 1, nil
+	}
 	return 0, nil
 }
 
@@ -329,6 +341,7 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer, getenv func(s
 // end that each one's interaction is complete.
 type sentRecorder struct {
 	ops.Sender
+	mu   sync.Mutex // tenants are discovered concurrently
 	sent []queue.Outgoing
 }
 
@@ -336,13 +349,15 @@ func (r *sentRecorder) SendBatch(ctx context.Context, msgs []queue.Outgoing) err
 	if err := r.Sender.SendBatch(ctx, msgs); err != nil {
 		return err
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.sent = append(r.sent, msgs...)
 	return nil
 }
 
 // incomplete returns the sent messages whose interaction has no sidecar and
 // is not dead-lettered.
-func incomplete(ctx context.Context, q *queue.Embedded, sink store.Sink, sent []queue.Outgoing) ([]queue.Outgoing, error) {
+func incomplete(ctx context.Context, q *queue.Embedded, sinkFor func(tenant string) store.Sink, sent []queue.Outgoing) ([]queue.Outgoing, error) {
 	dead, err := q.PeekDeadLetters(ctx, 100000)
 	if err != nil {
 		return nil, err
@@ -357,6 +372,10 @@ func incomplete(ctx context.Context, q *queue.Embedded, sink store.Sink, sent []
 	for _, m := range sent {
 		b, err := message.Decode(m.Body)
 		if err != nil || b.Start == nil || failed[b.InteractionID] {
+			continue
+		}
+		sink := sinkFor(b.Tenant)
+		if sink == nil {
 			continue
 		}
 		_, found, err := sink.GetSidecar(ctx, store.SidecarName(*b.Start, b.InteractionID))
@@ -467,17 +486,34 @@ type Tally struct {
 	lastFailureByReason map[string]int
 	restarts            int
 	deferred            int
+	paced               int
+	// With a tenants document: every tenant, the interactions stored (or
+	// found complete) for each, and the failing ones with why.
+	tenants        []string
+	byTenant       map[string]int
+	tenantFailures map[string]string
 }
 
 // NewTally starts a tally now.
 func NewTally() *Tally {
-	return &Tally{started: time.Now(), skipped: map[string]int{}, byDirection: map[string]int{}, lastFailureByReason: map[string]int{}}
+	return &Tally{started: time.Now(), skipped: map[string]int{}, byDirection: map[string]int{}, lastFailureByReason: map[string]int{},
+		byTenant: map[string]int{}, tenantFailures: map[string]string{}}
 }
 
 func (t *Tally) setDiscovered(found, sent, noAudio int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.found, t.sent, t.noAud = found, sent, noAudio
+}
+
+// setTenants notes the tenants of a run and the failing ones.
+func (t *Tally) setTenants(ids []string, failures map[string]string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.tenants = ids
+	for id, why := range failures {
+		t.tenantFailures[id] = why
+	}
 }
 
 // restarted notes a restart of the handler after a timeout.
@@ -518,13 +554,18 @@ func (t *Tally) Add(r devhost.Result) {
 	switch res.Outcome {
 	case records.Stored:
 		t.stored++
+		t.byTenant[res.Tenant]++
 	case records.Complete:
 		t.complete++
+		t.byTenant[res.Tenant]++
 	case records.Skipped:
 		t.skipped[res.Reason]++
 		return
 	case records.Deferred:
 		t.deferred++
+		return
+	case records.Paced:
+		t.paced++
 		return
 	}
 	t.recordings += int64(res.Copied)
@@ -555,6 +596,7 @@ func (t *Tally) Line() string {
 
 // DeadLetter is one dead-lettered interaction of a local run.
 type DeadLetter struct {
+	Tenant        string `json:"tenant,omitempty"`
 	InteractionID string `json:"interactionId"`
 	MessageID     string `json:"messageId"`
 	Reason        string `json:"reason"`
@@ -568,6 +610,12 @@ const DeadLettersFile = "dead-letters.json"
 // such as MaxDeliveryCountExceeded, says only that retries ran out), and
 // writes them all to DeadLettersFile.
 func ListDeadLetters(ctx context.Context, q *queue.Embedded, state store.State, dataDir string) ([]DeadLetter, error) {
+	return listDeadLetters(ctx, q, func(string) store.State { return state }, dataDir)
+}
+
+// listDeadLetters is ListDeadLetters with each message's failure record
+// read from its tenant's state (stateFor("") for the deployment's own).
+func listDeadLetters(ctx context.Context, q *queue.Embedded, stateFor func(tenant string) store.State, dataDir string) ([]DeadLetter, error) {
 	msgs, err := q.PeekDeadLetters(ctx, 1000000)
 	if err != nil {
 		return nil, err
@@ -579,7 +627,11 @@ func ListDeadLetters(ctx context.Context, q *queue.Embedded, state store.State, 
 			d.Reason += ": " + m.DeadLetterDescription
 		}
 		if body, err := message.Decode(m.Body); err == nil {
-			d.InteractionID = body.InteractionID
+			d.InteractionID, d.Tenant = body.InteractionID, body.Tenant
+			state := stateFor(body.Tenant)
+			if state == nil {
+				state = stateFor("")
+			}
 			if data, _, found, err := state.Load(ctx, records.FailureName(body.InteractionID)); err == nil && found {
 				var rec records.FailureRecord
 				if json.Unmarshal(data, &rec) == nil && rec.Reason != "" {
@@ -627,6 +679,9 @@ func PrintSummary(w io.Writer, t *Tally, deadList []DeadLetter, deadFile string,
 	if t.deferred > 0 {
 		fmt.Fprintf(tw, "  deferred while VCC was unavailable\t%d\n", t.deferred)
 	}
+	if t.paced > 0 {
+		fmt.Fprintf(tw, "  put off while the tenant's VCC budget was taken\t%d\n", t.paced)
+	}
 	total := 0
 	for _, n := range dead {
 		total += n
@@ -640,6 +695,16 @@ func PrintSummary(w io.Writer, t *Tally, deadList []DeadLetter, deadFile string,
 	}
 	if t.restarts > 0 {
 		fmt.Fprintf(tw, "  handler restarts (an invocation passed functionTimeout)\t%d\n", t.restarts)
+	}
+	if len(t.tenants) > 0 {
+		fmt.Fprintf(tw, "Tenants (%d, %d failed)\t\n", len(t.tenants), len(t.tenantFailures))
+		for _, id := range t.tenants {
+			if why, failed := t.tenantFailures[id]; failed {
+				fmt.Fprintf(tw, "  %s\tFAILED: %s\n", id, why)
+				continue
+			}
+			fmt.Fprintf(tw, "  %s\tstored %d\n", id, t.byTenant[id])
+		}
 	}
 	fmt.Fprintln(tw, "VCC calls\t")
 	for _, e := range ops.SortedKeys(calls.Calls) {
@@ -663,6 +728,9 @@ func PrintSummary(w io.Writer, t *Tally, deadList []DeadLetter, deadFile string,
 		if id == "" {
 			id = "message " + d.MessageID
 		}
+		if d.Tenant != "" {
+			id = d.Tenant + " " + id
+		}
 		fmt.Fprintf(w, "  %s  %s\n", id, ops.ShortReason(d.Reason))
 	}
 	fmt.Fprintf(w, "All of them, with the full reasons, in %s (and with --json).\n", deadFile)
@@ -683,12 +751,17 @@ type SummaryJSON struct {
 	FailedAttempts   int              `json:"failedAttempts"`
 	HandlerRestarts  int              `json:"handlerRestarts"`
 	Deferred         int              `json:"deferred"`
+	Paced            int              `json:"paced,omitempty"`
 	DeadLetters      []DeadLetter     `json:"deadLetters"`
 	VCCCalls         map[string]int64 `json:"vccCalls"`
 	VCCRetries       int64            `json:"vccRetries"`
 	VCCThrottled     int64            `json:"vccThrottled"`
 	VCCTokenRequests int64            `json:"vccTokenRequests"`
 	Where            string           `json:"recordingsIn"`
+	// With a tenants document: interactions stored or complete per tenant,
+	// and each failing tenant with why.
+	Tenants       map[string]int    `json:"tenants,omitempty"`
+	FailedTenants map[string]string `json:"failedTenants,omitempty"`
 }
 
 // WriteSummaryJSON writes the summary of --json.
@@ -698,9 +771,18 @@ func WriteSummaryJSON(w io.Writer, t *Tally, dead []DeadLetter, calls vcc.Counte
 	s := SummaryJSON{
 		Seconds: time.Since(t.started).Seconds(), Found: t.found, NoAudio: t.noAud, Enqueued: t.sent,
 		Stored: t.stored, AlreadyComplete: t.complete, Recordings: t.recordings, Bytes: t.bytes,
-		ByDirection: t.byDirection, Skipped: t.skipped, FailedAttempts: t.failedAttempts, HandlerRestarts: t.restarts, Deferred: t.deferred,
+		ByDirection: t.byDirection, Skipped: t.skipped, FailedAttempts: t.failedAttempts, HandlerRestarts: t.restarts, Deferred: t.deferred, Paced: t.paced,
 		DeadLetters: dead, VCCCalls: calls.Calls, VCCRetries: calls.Retries, VCCThrottled: calls.Throttled,
 		VCCTokenRequests: calls.TokenRequests, Where: where,
+	}
+	if len(t.tenants) > 0 {
+		s.Tenants = map[string]int{}
+		for _, id := range t.tenants {
+			if _, failed := t.tenantFailures[id]; !failed {
+				s.Tenants[id] = t.byTenant[id]
+			}
+		}
+		s.FailedTenants = t.tenantFailures
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"time"
 
 	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
@@ -44,6 +45,25 @@ type Body struct {
 	Content       []Content  `json:"content,omitempty"`
 	DiscoveredAt  time.Time  `json:"discoveredAt,omitzero"`
 	Source        string     `json:"source,omitempty"` // discover, backfill, replay, event
+	// Tenant is the id of the tenant (VCC account) the interaction belongs
+	// to, in a deployment with a tenants document; empty: the single
+	// tenant of the VCC_* settings. Not "tenantId" or "sessionId": no body
+	// field may share a name with the host's metadata keys.
+	Tenant string `json:"tenant,omitempty"`
+}
+
+// tenantPattern is the tenants document's id pattern (shared/tenants).
+var tenantPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{1,30}$`)
+
+// ID is the MessageId of a body's first message: the interaction guid, so
+// that the queue's duplicate detection absorbs re-sent ones, prefixed with
+// the tenant when there is one (two tenants may be connected to the same
+// VCC account).
+func ID(tenant, guid string) string {
+	if tenant == "" {
+		return guid
+	}
+	return tenant + ":" + guid
 }
 
 // Sources of a message (Body.Source).
@@ -66,6 +86,9 @@ func Decode(data []byte) (Body, error) {
 	}
 	if !vcc.ValidGUID(b.InteractionID) {
 		return b, fmt.Errorf("%w: interactionId %q is not a GUID", ErrInvalid, truncate(b.InteractionID))
+	}
+	if b.Tenant != "" && !tenantPattern.MatchString(b.Tenant) {
+		return b, fmt.Errorf("%w: tenant %q is not a tenant id", ErrInvalid, truncate(b.Tenant))
 	}
 	for _, c := range b.Content {
 		if !vcc.ValidContentKey(c.ContentKey) {

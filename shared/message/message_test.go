@@ -17,6 +17,8 @@ func TestDecodeRejectsWhatCanNeverBeProcessed(t *testing.T) {
 		"no version":      `{"interactionId":"2480fc2c-7a3b-4b5e-9c61-0d2f4e8a1b7c"}`,
 		"future version":  `{"v":2,"interactionId":"2480fc2c-7a3b-4b5e-9c61-0d2f4e8a1b7c"}`,
 		"bad guid":        `{"v":1,"interactionId":"../../etc"}`,
+		"bad tenant":      `{"v":1,"interactionId":"2480fc2c-7a3b-4b5e-9c61-0d2f4e8a1b7c","tenant":"../acme"}`,
+		"upper tenant":    `{"v":1,"interactionId":"2480fc2c-7a3b-4b5e-9c61-0d2f4e8a1b7c","tenant":"Acme"}`,
 		"bad content key": `{"v":1,"interactionId":"2480fc2c-7a3b-4b5e-9c61-0d2f4e8a1b7c","content":[{"contentKey":"a/b"}]}`,
 	}
 	for name, body := range cases {
@@ -75,7 +77,7 @@ func TestBodyFieldsNeverShadowHostMetadata(t *testing.T) {
 	now := time.Now()
 	data, err := Encode(Body{InteractionID: "2480fc2c-7a3b-4b5e-9c61-0d2f4e8a1b7c", Start: &now, Direction: "inbound",
 		ContentDir: "inbound", Duration: 1, Medium: "Phone", Agents: []string{"1"}, Content: []Content{{ContentKey: "callRecording"}},
-		DiscoveredAt: now, Source: "discover"})
+		DiscoveredAt: now, Source: "discover", Tenant: "acme"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,5 +94,19 @@ func TestBodyFieldsNeverShadowHostMetadata(t *testing.T) {
 				t.Errorf("body field %q would overwrite the host's %s metadata", f, k)
 			}
 		}
+	}
+}
+
+func TestTenantRoundTripAndID(t *testing.T) {
+	b, err := Decode([]byte(`{"v":1,"interactionId":"2480fc2c-7a3b-4b5e-9c61-0d2f4e8a1b7c","tenant":"globex-2"}`))
+	if err != nil || b.Tenant != "globex-2" {
+		t.Fatalf("tenant %q, %v", b.Tenant, err)
+	}
+	if ID("", "g") != "g" || ID("acme", "g") != "acme:g" {
+		t.Errorf("ID: %q %q", ID("", "g"), ID("acme", "g"))
+	}
+	data, _ := Encode(Body{InteractionID: "2480fc2c-7a3b-4b5e-9c61-0d2f4e8a1b7c"})
+	if strings.Contains(string(data), "tenant") {
+		t.Errorf("a single-tenant body carries a tenant field: %s", data)
 	}
 }

@@ -51,6 +51,7 @@ func Backfill(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	o.WindowFlags(fs, "window start (RFC 3339 or YYYY-MM-DD, UTC); required unless --sandbox", "window end, exclusive (RFC 3339 or YYYY-MM-DD, UTC)")
 	fs.BoolVar(&dryRun, "dry-run", false, "list and count only: nothing is sent")
 	o.DataFlag(fs)
+	o.TenantFlag(fs)
 	o.SandboxFlags(fs, 1)
 	if err := fs.Parse(args); err != nil {
 		return UsageError(err, stderr)

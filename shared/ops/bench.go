@@ -65,6 +65,20 @@ func Bench(ctx context.Context, args []string, stdout, stderr io.Writer, steps S
 		Discover: func(v *vcc.Client, q *queue.Embedded, st store.State, log *slog.Logger) bench.Enqueuer {
 			return steps.Discover(v, q, st, cfg, log)
 		},
+		DiscoverTenant: func(tenant string, v *vcc.Client, q *queue.Embedded, st store.State, log *slog.Logger) bench.Enqueuer {
+			tc := cfg
+			tc.Tenant = tenant
+			return steps.Discover(v, q, st, tc, log)
+		},
+		TenantsHandler: func(ts []bench.TenantAdapters, q *queue.Embedded, root store.State, log *slog.Logger) http.Handler {
+			a := Adapters{Config: cfg, Log: log, Queue: q, State: root}
+			for _, t := range ts {
+				tc := cfg
+				tc.Tenant = t.ID
+				a.Tenants = append(a.Tenants, Tenant{ID: t.ID, Config: tc, VCC: t.VCC, Sink: t.Sink, State: t.State, Log: t.Log})
+			}
+			return steps.Handler(a)
+		},
 		Handler: func(v *vcc.Client, q *queue.Embedded, blobs *store.Blob, log *slog.Logger) http.Handler {
 			return steps.Handler(Adapters{Config: cfg, Log: log, VCC: v, Queue: q, Sink: blobs, State: blobs.State(), WebhookKey: webhookKey})
 		},

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/vcc-ingest/vcc-ingest/shared/doctor"
 )
@@ -46,12 +47,14 @@ Flags:
 // Doctor is "handler doctor".
 func Doctor(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	var o Flags
-	var asJSON bool
+	var asJSON, all bool
 	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, doctorUsage); fs.PrintDefaults() }
 	o.WindowFlags(fs, "sample window start (RFC 3339 or YYYY-MM-DD, UTC; default 7 days before --to)", "sample window end, exclusive (default today 00:00 UTC)")
 	fs.BoolVar(&asJSON, "json", false, "print JSON instead of a table")
+	fs.BoolVar(&all, "all", false, "with a tenants document: check every tenant, one after another (the exit status is the worst)")
+	o.TenantFlag(fs)
 	o.SandboxFlags(fs, 7)
 	fs.IntVar(&o.Days, "days", 7, "sandbox: days of generated interactions")
 	if err := fs.Parse(args); err != nil {
@@ -80,12 +83,35 @@ func Doctor(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	if asJSON {
 		info = stderr
 	}
-	env, err := Open(ctx, o, Need{VCC: true}, sim, info, stderr, getenv)
+	if all && o.Tenant != "" {
+		return UsageError(fmt.Errorf("--all and --tenant: one or the other"), stderr)
+	}
+	env, err := Open(ctx, o, Need{VCC: true, AllTenants: all}, sim, info, stderr, getenv)
 	if err != nil {
 		fmt.Fprintln(stderr, "error:", err)
 		return 2
 	}
 	defer env.Close()
+	if all {
+		if len(env.Tenants) == 0 {
+			return UsageError(fmt.Errorf("--all: needs a tenants document (VCC_TENANTS_FILE)"), stderr)
+		}
+		worst := 0
+		for _, t := range env.Tenants {
+			one := *env
+			one.Config, one.Client, one.VCCConfig = t.Config, t.VCC, t.VCCConfig
+			if !asJSON {
+				fmt.Fprintf(stdout, "Tenant %s\n", t.ID)
+			}
+			worst = max(worst, doctorOne(ctx, &one, start, end, asJSON, stdout, stderr))
+		}
+		return worst
+	}
+	return doctorOne(ctx, env, start, end, asJSON, stdout, stderr)
+}
+
+// doctorOne checks env's one VCC account and prints the result.
+func doctorOne(ctx context.Context, env *Env, start, end time.Time, asJSON bool, stdout, stderr io.Writer) int {
 	prober := &doctor.HTTPProber{
 		TokenURL: env.VCCConfig.TokenURL, APIURL: env.VCCConfig.APIURL, ClientID: env.VCCConfig.ClientID,
 		Secret: env.VCCConfig.Secret, HTTPClient: env.VCCConfig.HTTPClient, Application: env.VCCConfig.Application,

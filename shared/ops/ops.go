@@ -68,6 +68,16 @@ type Flags struct {
 	Webhooks        string
 	CallEvery       time.Duration
 	ProcessingDelay time.Duration
+	// Tenant picks one tenant of the tenants document (--tenant), required
+	// when it has more than one; SandboxTenants is --tenants: the sandbox
+	// serves that many VCC accounts, each with a tenant of its own.
+	Tenant         string
+	SandboxTenants int
+}
+
+// TenantFlag registers --tenant.
+func (f *Flags) TenantFlag(fs *flag.FlagSet) {
+	fs.StringVar(&f.Tenant, "tenant", "", "with a tenants document (VCC_TENANTS_FILE): the tenant to work on (required when it lists more than one)")
 }
 
 // DataFlag registers --data.
@@ -93,6 +103,7 @@ func (f *Flags) SandboxFlags(fs *flag.FlagSet, days int) {
 	fs.StringVar(&f.Webhooks, "sandbox-webhooks", "", "sandbox: send the signed webhooks (CloudEvents, Vonage-Signature) of live calls to this URL, e.g. http://127.0.0.1:7071/api/vcc/events")
 	fs.DurationVar(&f.CallEvery, "sandbox-call-every", 5*time.Second, "sandbox: with webhooks, a live call ends this often")
 	fs.DurationVar(&f.ProcessingDelay, "sandbox-processing-delay", vccsim.DefaultProcessingDelay, "sandbox: with webhooks, how long after a call ends its recording appears in VCC")
+	fs.IntVar(&f.SandboxTenants, "tenants", 0, "sandbox: serve this many VCC accounts (distinct credentials, data and permissions), one tenant each, through a tenants document written under --data")
 	f.Days = days
 }
 
@@ -180,6 +191,9 @@ type Need struct {
 	// Embedded, when set, is the embedded queue's options, whatever the
 	// settings say of Service Bus (MaxDeliveryCount zero: MAX_ATTEMPTS).
 	Embedded *queue.EmbeddedOptions
+	// AllTenants opens every tenant of a tenants document (Env.Tenants)
+	// instead of the one --tenant names ("handler local" serves them all).
+	AllTenants bool
 }
 
 // Env is a command's connection to the product's resources.
@@ -196,6 +210,12 @@ type Env struct {
 	Where     string          // the store, in words
 	// AzuriteDir holds the data of the Azurite started for the run.
 	AzuriteDir string
+	// Tenants, with a tenants document and Need.AllTenants, are every
+	// tenant's adapters; without AllTenants, Config, Client, Sink and State
+	// above are the one tenant --tenant names. Sims are the sandbox's
+	// accounts of --tenants, by tenant id.
+	Tenants []Tenant
+	Sims    map[string]*vccsim.Sim
 
 	closers []func()
 }
@@ -220,7 +240,14 @@ func Open(ctx context.Context, f Flags, n Need, simOpts vccsim.Options, stdout, 
 		}
 	}()
 	env := overlayEnv(getenv)
-	if f.Sandbox && n.VCC {
+	if f.SandboxTenants > 0 && !f.Sandbox {
+		return nil, errors.New("--tenants: goes with --sandbox")
+	}
+	if f.Sandbox && n.VCC && f.SandboxTenants > 0 {
+		if err := o.startSandboxTenants(f, simOpts, env, stdout); err != nil {
+			return nil, err
+		}
+	} else if f.Sandbox && n.VCC {
 		start, err := f.SandboxStart()
 		if err != nil {
 			return nil, err
@@ -255,7 +282,7 @@ func Open(ctx context.Context, f Flags, n Need, simOpts vccsim.Options, stdout, 
 		o.AzuriteDir = n.Azurite
 		fmt.Fprintf(stdout, "Azurite at %s (data in %s)\n", az.BlobURL, o.AzuriteDir)
 	}
-	if n.StaticSecret && env.get("VCC_CLIENT_SECRET") == "" {
+	if n.StaticSecret && env.get("VCC_CLIENT_SECRET") == "" && env.get("VCC_TENANTS_FILE") == "" {
 		return nil, errors.New("VCC_CLIENT_SECRET: required for a local run (or use --sandbox)")
 	}
 	cfg, err := config.Load(env.get)
@@ -267,7 +294,11 @@ func Open(ctx context.Context, f Flags, n Need, simOpts vccsim.Options, stdout, 
 	}
 	o.Config = cfg
 
-	if n.VCC {
+	if n.VCC && cfg.Tenants != nil {
+		if err := o.openTenantClients(cfg); err != nil {
+			return nil, err
+		}
+	} else if n.VCC {
 		var src secrets.Source = secrets.Static(cfg.ClientSecret)
 		if cfg.ClientSecret.IsZero() {
 			cred, err := Credential(cfg)
@@ -306,6 +337,12 @@ func Open(ctx context.Context, f Flags, n Need, simOpts vccsim.Options, stdout, 
 	default:
 		// Only the state is used: the local one of "handler local".
 		o.State, o.Where = store.NewDirState(filepath.Join(f.Data, "state")), filepath.Join(f.Data, "state")
+	}
+
+	if cfg.Tenants != nil {
+		if err := o.selectTenant(f, n, cfg); err != nil {
+			return nil, err
+		}
 	}
 
 	if n.Queue {
@@ -385,6 +422,10 @@ func withoutVCCSettings(err error) error {
 	var keep []error
 	for _, e := range errs {
 		msg := e.Error()
+		if strings.HasPrefix(msg, "VCC_TENANTS_FILE") && !strings.Contains(msg, "secretName:") {
+			keep = append(keep, e) // which tenants there are matters to every command
+			continue
+		}
 		if strings.HasPrefix(msg, "VCC_") || strings.HasPrefix(msg, "KEY_VAULT_URI") {
 			continue
 		}

@@ -65,6 +65,7 @@ func Replay(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	fs.IntVar(&o.limit, "limit", 0, "at most this many dead letters (0: all)")
 	fs.BoolVar(&o.json, "json", false, "print JSON instead of text")
 	o.ops.DataFlag(fs)
+	o.ops.TenantFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return UsageError(err, stderr)
 	}
@@ -98,6 +99,9 @@ func Replay(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 		return 2
 	}
 	defer env.Close()
+	if env.Config.Tenant != "" {
+		filter.Tenant = env.Config.Tenant
+	}
 
 	if !o.apply {
 		entries, err := replay.List(ctx, env.Queue, env.State, filter)

@@ -51,6 +51,7 @@ func Report(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	fs.StringVar(&htmlFile, "html", "", "also write a self-contained page with a chart of coverage per day to this file")
 	o.DataFlag(fs)
 	o.OutFlag(fs)
+	o.TenantFlag(fs)
 	o.SandboxFlags(fs, 1)
 	if err := fs.Parse(args); err != nil {
 		return UsageError(err, stderr)

@@ -37,6 +37,25 @@ type Adapters struct {
 	// WebhookKey yields the VCC webhook secret (base64) that the events
 	// function verifies signatures with; nil refuses every webhook.
 	WebhookKey secrets.Source
+	// Tenants, with a tenants document, are each tenant's own adapters:
+	// the handler then serves every one of them, and VCC, Sink and State
+	// above are unused but for State, the deployment's own state (records
+	// of messages for an unknown tenant).
+	Tenants []Tenant
+}
+
+// Tenant is one tenant's adapters, built once per tenant: its own VCC client
+// (token and secret, pacer and budget, circuit breaker, user directory),
+// its recordings under <id>/ and its state under tenants/<id>/, and its
+// settings (Config.ForTenant) and logger (every line names the tenant).
+type Tenant struct {
+	ID        string
+	Config    config.Config
+	VCC       *vcc.Client
+	VCCConfig vcc.Config // with its secret source
+	Sink      store.Sink
+	State     store.State
+	Log       *slog.Logger
 }
 
 // Lister is what discovery needs of VCC.

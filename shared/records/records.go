@@ -46,6 +46,9 @@ type Sidecar struct {
 	// webhook) or "discover" (the timer; "backfill" and "replay" for those
 	// tools). A later pass that finds it complete does not rewrite it.
 	StoredVia string `json:"storedVia,omitempty"`
+	// Tenant is the tenant (VCC account) the interaction belongs to, in a
+	// deployment with a tenants document.
+	Tenant string `json:"tenant,omitempty"`
 }
 
 // SidecarAgent is one handling agent.
@@ -103,6 +106,10 @@ type Run struct {
 	CheckpointAt time.Time `json:"checkpoint,omitzero"`
 	StatsErrors  []string  `json:"statsErrors,omitempty"`
 	Error        string    `json:"error,omitempty"`
+	// Tenant is the tenant a run was for; Tenants, in a discover tick of
+	// several tenants, is each one's run (the figures above are their sums).
+	Tenant  string `json:"tenant,omitempty"`
+	Tenants []Run  `json:"tenants,omitempty"`
 }
 
 // RunName is where a run record lives: runs/<source>/<yyyy/mm/dd/hhmmss.ns>.json.
@@ -120,6 +127,10 @@ const (
 	// Deferred: VCC was unavailable, and a scheduled copy of the message
 	// was accepted by the queue to try again later.
 	Deferred Outcome = "deferred"
+	// Paced: the tenant's VCC request budget was taken further ahead than
+	// ingest waits (another of its deliveries, a backfill), and a scheduled
+	// copy of the message was accepted to try when it has room.
+	Paced Outcome = "paced"
 	// Waiting: a webhook event's interaction has no content in VCC yet,
 	// and a scheduled copy of the message will look again.
 	Waiting Outcome = "waiting"
@@ -135,6 +146,7 @@ type Result struct {
 	Copied        int     `json:"copied"`
 	Bytes         int64   `json:"bytes"`
 	Direction     string  `json:"direction,omitempty"`
+	Tenant        string  `json:"tenant,omitempty"`
 }
 
 // InvocationFailure is the ReturnValue of a failed invocation (the host logs

@@ -63,12 +63,16 @@ type Filter struct {
 	Since  time.Time // enqueued at or after
 	Until  time.Time // enqueued before
 	Limit  int       // at most this many (0: no limit)
+	// Tenant, when set, keeps only that tenant's messages (a tenants
+	// document: each tenant's dead letters are replayed on their own).
+	Tenant string
 }
 
 // Entry is one dead letter as an operator sees it.
 type Entry struct {
 	MessageID      string                 `json:"messageId"`
 	InteractionID  string                 `json:"interactionId,omitempty"`
+	Tenant         string                 `json:"tenant,omitempty"`
 	Reason         string                 `json:"reason"`
 	Description    string                 `json:"description,omitempty"`
 	DeliveryCount  int                    `json:"deliveryCount"`
@@ -111,7 +115,7 @@ func describe(ctx context.Context, m *queue.Message, failures Failures) Entry {
 		e.ReplayCount = n
 	}
 	if body, err := message.Decode(m.Body); err == nil {
-		e.InteractionID = body.InteractionID
+		e.InteractionID, e.Tenant = body.InteractionID, body.Tenant
 	}
 	if e.InteractionID != "" && failures != nil {
 		if data, _, found, err := failures.Load(ctx, records.FailureName(e.InteractionID)); err == nil && found {
@@ -125,6 +129,9 @@ func describe(ctx context.Context, m *queue.Message, failures Failures) Entry {
 }
 
 func (f Filter) match(e Entry) bool {
+	if f.Tenant != "" && e.Tenant != f.Tenant {
+		return false
+	}
 	if len(f.IDs) > 0 && !slices.ContainsFunc(f.IDs, func(id string) bool {
 		return strings.EqualFold(id, e.MessageID) || (e.InteractionID != "" && strings.EqualFold(id, e.InteractionID))
 	}) {

@@ -100,6 +100,7 @@ func TestListFilters(t *testing.T) {
 		{"until the future", Filter{Until: future}, guids},
 		{"limit", Filter{Limit: 2}, guids[:2]},
 		{"unknown id", Filter{IDs: []string{"nope"}}, nil},
+		{"another tenant's", Filter{Tenant: "acme"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

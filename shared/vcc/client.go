@@ -167,6 +167,11 @@ func (c *Client) Available() error {
 	return nil
 }
 
+// PacerWait is how long a call made now would wait for the request budget
+// (calls already booked ahead, or a 429's pause): zero while the budget has
+// room. Ingest puts work off rather than hold an invocation that long.
+func (c *Client) PacerWait() time.Duration { return c.pacer.wait(c.now()) }
+
 // GrantedScopes returns the scopes the token endpoint granted (its "scope"
 // field), nil when the response did not say. It fetches a token if needed.
 func (c *Client) GrantedScopes(ctx context.Context) ([]string, error) {

@@ -318,3 +318,27 @@ func TestPacerPauseHoldsEveryone(t *testing.T) {
 		t.Errorf("a window after the pause: waits %v, %v, want none", w1, w2)
 	}
 }
+
+// wait tells how far ahead the budget is taken, without booking a slot.
+func TestPacerWaitPeeks(t *testing.T) {
+	now := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	p := newPacer(3)
+	if w := p.wait(now); w != 0 {
+		t.Fatalf("empty pacer waits %v", w)
+	}
+	for i := 0; i < 3; i++ {
+		p.reserve(now)
+	}
+	if w := p.wait(now.Add(time.Second)); w != p.window-time.Second {
+		t.Errorf("wait with the budget used = %v, want %v", w, p.window-time.Second)
+	}
+	if w := p.wait(now.Add(time.Second)); w != p.window-time.Second || len(p.sent) != 3 {
+		t.Errorf("wait booked a slot: %d booked", len(p.sent))
+	}
+	if w := p.reserve(now.Add(time.Second)); w != p.window-time.Second {
+		t.Errorf("reserve after wait = %v", w)
+	}
+	if w := p.wait(now.Add(p.window + time.Second)); w != 0 {
+		t.Errorf("after the window: %v", w)
+	}
+}

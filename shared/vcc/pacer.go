@@ -78,6 +78,32 @@ func (p *pacer) reserve(now time.Time) time.Duration {
 	return slot.Sub(now)
 }
 
+// wait is how long a call booked at now would wait for its slot, without
+// booking it: how far ahead the budget is already taken.
+func (p *pacer) wait(now time.Time) time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	slot := now
+	if slot.Before(p.pausedUntil) {
+		slot = p.pausedUntil
+	}
+	if n := len(p.sent); n > 0 && slot.Before(p.sent[n-1]) {
+		slot = p.sent[n-1]
+	}
+	live := 0
+	for _, t := range p.sent {
+		if t.Add(p.window).After(slot) {
+			live++
+		}
+	}
+	if live >= p.budget {
+		if t := p.sent[len(p.sent)-p.budget].Add(p.window); slot.Before(t) {
+			slot = t
+		}
+	}
+	return slot.Sub(now)
+}
+
 // pause holds every caller until until, then spaces calls for one window:
 // after a 429 nobody knows how much of VCC's budget is left.
 func (p *pacer) pause(until time.Time) {

@@ -31,6 +31,9 @@ type Counters struct {
 	ByClient      map[string]int64 // API requests by the client id of a valid token
 	ByApplication map[string]int64 // API requests by x-nvm-application header ("" when absent)
 	ByStatus      map[int]int64    // answers by HTTP status
+	// TokenClients counts token requests by the client id presented, valid
+	// or not: a credential sent to the wrong account shows here.
+	TokenClients  map[string]int64
 	TokenRequests int64
 	TokenScopes   [][]string // requested scopes of each token request, in order
 	NonGET        []string   // "METHOD /path" of every non-GET other than the token POST
@@ -60,6 +63,7 @@ func (k *counters) reset() {
 		ByClient:      map[string]int64{},
 		ByApplication: map[string]int64{},
 		ByStatus:      map[int]int64{},
+		TokenClients:  map[string]int64{},
 	}
 }
 
@@ -77,6 +81,7 @@ func (k *counters) snapshot() Counters {
 	c.ByClient = maps.Clone(k.c.ByClient)
 	c.ByApplication = maps.Clone(k.c.ByApplication)
 	c.ByStatus = maps.Clone(k.c.ByStatus)
+	c.TokenClients = maps.Clone(k.c.TokenClients)
 	c.TokenScopes = make([][]string, len(k.c.TokenScopes))
 	for i, s := range k.c.TokenScopes {
 		c.TokenScopes[i] = slices.Clone(s)

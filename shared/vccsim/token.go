@@ -49,6 +49,7 @@ func (s *Sim) serveToken(w http.ResponseWriter, r *http.Request) {
 			id, secret = "", "" // this server reads the client only from HTTP Basic
 		}
 	}
+	s.count.update(func(c *Counters) { c.TokenClients[id]++ })
 	s.mu.RLock()
 	want := s.secret
 	s.mu.RUnlock()

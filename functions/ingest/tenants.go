@@ -1,0 +1,66 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/vcc-ingest/vcc-ingest/shared/message"
+	"github.com/vcc-ingest/vcc-ingest/shared/records"
+	"github.com/vcc-ingest/vcc-ingest/shared/store"
+)
+
+// Tenants routes each delivery to the Ingester of the tenant its message
+// names. Each tenant's Ingester holds only that tenant's VCC client, sink
+// (its prefix) and state, and refuses a message for another tenant, so a
+// message can never be written under another tenant's prefix.
+//
+// A message naming no tenant, or one the tenants document does not list (a
+// removed tenant, a crafted message), is a permanent failure with that
+// reason, recorded in the deployment's own state (failures/<guid>.json at
+// the state container's root, where no tenant's records are): the queue
+// dead-letters it.
+type Tenants struct {
+	ByID   map[string]*Ingester
+	State  store.State // the deployment's state (not a tenant's)
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+// Handle processes one delivery with its tenant's Ingester.
+func (t *Tenants) Handle(ctx context.Context, d Delivery) (records.Result, error) {
+	body, err := message.Decode(d.Body)
+	if err != nil {
+		return records.Result{}, &Failure{Permanent: true, Reason: err.Error(), Err: err}
+	}
+	if in, ok := t.ByID[body.Tenant]; ok && body.Tenant != "" {
+		return in.Handle(ctx, d)
+	}
+	reason := fmt.Sprintf("unknown tenant %q: not in the tenants document (removed, or never added)", body.Tenant)
+	if body.Tenant == "" {
+		reason = "message names no tenant, and this deployment serves several (a tenants document)"
+	}
+	f := &Failure{InteractionID: body.InteractionID, Permanent: true, Reason: reason}
+	log := t.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("tenant", body.Tenant, "interactionId", body.InteractionID, "messageId", d.MessageID, "deliveryCount", d.DeliveryCount)
+	now := time.Now
+	if t.Now != nil {
+		now = t.Now
+	}
+	if t.State != nil {
+		rec, _ := json.Marshal(records.FailureRecord{InteractionID: body.InteractionID, MessageID: d.MessageID, Permanent: true,
+			Reason: reason, DeliveryCount: d.DeliveryCount, At: now().UTC()})
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := t.State.Put(wctx, records.FailureName(body.InteractionID), rec); err != nil {
+			log.Warn("failure record not written", "error", err)
+		}
+	}
+	log.Warn("ingest failed", "permanent", true, "reason", reason)
+	return records.Result{}, f
+}

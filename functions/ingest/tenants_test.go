@@ -1,0 +1,186 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vcc-ingest/vcc-ingest/shared/message"
+	"github.com/vcc-ingest/vcc-ingest/shared/queue"
+	"github.com/vcc-ingest/vcc-ingest/shared/records"
+	"github.com/vcc-ingest/vcc-ingest/shared/store"
+	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
+)
+
+// accountVCC is one tenant's VCC account: it serves any interaction with a
+// recording whose bytes name the account.
+type accountVCC struct {
+	name  string
+	calls int
+}
+
+func (a *accountVCC) GetInteraction(ctx context.Context, guid string) (vcc.Interaction, error) {
+	a.calls++
+	return vcc.Interaction{}, vcc.ErrNotFound
+}
+func (a *accountVCC) GetStats(ctx context.Context, guid string) (vcc.Stats, error) {
+	a.calls++
+	return vcc.Stats{GUID: guid, Direction: vcc.DirectionInbound}, nil
+}
+func (a *accountVCC) Download(ctx context.Context, guid, key string) (*vcc.Download, error) {
+	a.calls++
+	return &vcc.Download{Body: io.NopCloser(strings.NewReader(a.name)), ContentType: "audio/wav", Length: int64(len(a.name))}, nil
+}
+func (a *accountVCC) ResolveAgent(ctx context.Context, id string) (vcc.Agent, error) {
+	a.calls++
+	return vcc.Agent{ID: id, Name: a.name + " agent", Resolved: true}, nil
+}
+
+const tenantGUID = "2480fc2c-7a3b-4b5e-9c61-0d2f4e8a1b7c"
+
+func crafted(t *testing.T, tenant string) []byte {
+	t.Helper()
+	start := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	data, err := message.Encode(message.Body{InteractionID: tenantGUID, Start: &start, Direction: "inbound", Tenant: tenant,
+		Agents: []string{"7"}, Content: []message.Content{{ContentKey: "callRecording", Type: "callRecording", ContentType: "audio/wav", ContentLength: -1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// Crafted messages: each lands under its own tenant's prefix with its own
+// account's data; a message for an unknown or no tenant is a permanent
+// failure with that reason, and nothing is written; an Ingester given
+// another tenant's message refuses it.
+func TestTenantsNeverWriteUnderAnotherPrefix(t *testing.T) {
+	ctx := context.Background()
+	root, stateRoot := t.TempDir(), t.TempDir()
+	dir, st := store.NewDir(root), store.NewDirState(stateRoot)
+	accounts := map[string]*accountVCC{"acme": {name: "acme"}, "globex": {name: "globex"}}
+	r := &Tenants{ByID: map[string]*Ingester{}, State: st}
+	for id, a := range accounts {
+		r.ByID[id] = New(a, store.Prefixed(dir, id+"/"), store.PrefixedState(st, store.TenantStatePrefix(id)), Options{Tenant: id})
+	}
+
+	res, err := r.Handle(ctx, Delivery{MessageID: "globex:" + tenantGUID, DeliveryCount: 1, Body: crafted(t, "globex")})
+	if err != nil || res.Outcome != records.Stored || res.Tenant != "globex" {
+		t.Fatalf("globex: %+v, %v", res, err)
+	}
+	rec := filepath.Join(root, "globex", "2026", "11", "02", tenantGUID, "callRecording.wav")
+	if data, err := os.ReadFile(rec); err != nil || string(data) != "globex" {
+		t.Fatalf("globex's recording: %q, %v", data, err)
+	}
+	var sc records.Sidecar
+	data, _ := os.ReadFile(filepath.Join(root, "globex", "2026", "11", "02", tenantGUID, "interaction.json"))
+	if json.Unmarshal(data, &sc) != nil || sc.Tenant != "globex" || sc.Agents[0].Name != "globex agent" {
+		t.Errorf("sidecar %s", data)
+	}
+	if _, err := os.Stat(filepath.Join(root, "acme")); !os.IsNotExist(err) {
+		t.Errorf("acme's prefix was written: %v", err)
+	}
+	if accounts["acme"].calls != 0 {
+		t.Errorf("acme's VCC was called %d times for globex's message", accounts["acme"].calls)
+	}
+
+	for _, tc := range []struct{ tenant, want string }{
+		{"initech", `unknown tenant "initech"`},
+		{"", "names no tenant"},
+	} {
+		_, err := r.Handle(ctx, Delivery{MessageID: "m-" + tc.tenant, DeliveryCount: 1, Body: crafted(t, tc.tenant)})
+		var f *Failure
+		if !errors.As(err, &f) || !f.Permanent || !strings.Contains(f.Reason, tc.want) {
+			t.Fatalf("tenant %q: %v, want a permanent failure naming %s", tc.tenant, err, tc.want)
+		}
+		data, _, found, _ := st.Load(ctx, records.FailureName(tenantGUID))
+		var fr records.FailureRecord
+		if !found || json.Unmarshal(data, &fr) != nil || !fr.Permanent || !strings.Contains(fr.Reason, tc.want) {
+			t.Errorf("tenant %q: failure record %s", tc.tenant, data)
+		}
+	}
+	// A path in the tenant field never reaches a store.
+	if _, err := r.Handle(ctx, Delivery{Body: []byte(`{"v":1,"interactionId":"` + tenantGUID + `","tenant":"../acme"}`)}); err == nil {
+		t.Error("a tenant id with a path was accepted")
+	}
+	// Even handed directly to the wrong tenant's Ingester, nothing is written.
+	_, err = r.ByID["acme"].Handle(ctx, Delivery{MessageID: "x", DeliveryCount: 1, Body: crafted(t, "globex")})
+	var f *Failure
+	if !errors.As(err, &f) || !f.Permanent || !strings.Contains(f.Reason, `tenant "globex" given to tenant "acme"`) {
+		t.Fatalf("wrong ingester: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "acme")); !os.IsNotExist(err) || accounts["acme"].calls != 0 {
+		t.Errorf("acme's prefix or VCC was used for another tenant's message (%d calls)", accounts["acme"].calls)
+	}
+	// A single-tenant Ingester refuses a message naming a tenant.
+	single := New(accounts["acme"], dir, st, Options{})
+	if _, err := single.Handle(ctx, Delivery{MessageID: "y", DeliveryCount: 1, Body: crafted(t, "acme")}); !errors.As(err, &f) || !f.Permanent {
+		t.Fatalf("single tenant given a tenant's message: %v", err)
+	}
+}
+
+type pacedVCC struct {
+	accountVCC
+	wait time.Duration
+}
+
+func (p *pacedVCC) PacerWait() time.Duration { return p.wait }
+
+type requeued struct{ sent []queue.Outgoing }
+
+func (r *requeued) SendBatch(ctx context.Context, msgs []queue.Outgoing) error {
+	r.sent = append(r.sent, msgs...)
+	return nil
+}
+
+// A tenant whose budget is taken (a backfill) does not hold the slot: its
+// delivery is put off with a scheduled copy at once, calling nothing, while
+// another tenant's delivery goes ahead. No delivery count is spent.
+func TestBudgetTakenPutsOffWithoutHoldingTheSlot(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 11, 2, 12, 0, 0, 0, time.UTC)
+	root, st := store.NewDir(t.TempDir()), store.NewDirState(t.TempDir())
+	busy, idle := &pacedVCC{accountVCC: accountVCC{name: "acme"}, wait: 40 * time.Second}, &pacedVCC{accountVCC: accountVCC{name: "globex"}}
+	q := &requeued{}
+	opts := func(id string) Options {
+		return Options{Tenant: id, Requeue: q, PaceLimit: DefaultPaceLimit, Now: func() time.Time { return now }}
+	}
+	r := &Tenants{ByID: map[string]*Ingester{
+		"acme":   New(busy, store.Prefixed(root, "acme/"), store.PrefixedState(st, store.TenantStatePrefix("acme")), opts("acme")),
+		"globex": New(idle, store.Prefixed(root, "globex/"), store.PrefixedState(st, store.TenantStatePrefix("globex")), opts("globex")),
+	}}
+	res, err := r.Handle(ctx, Delivery{MessageID: "acme:" + tenantGUID, DeliveryCount: 1, Body: crafted(t, "acme")})
+	if err != nil || res.Outcome != records.Paced || busy.calls != 0 {
+		t.Fatalf("acme: %+v, %v, %d calls", res, err, busy.calls)
+	}
+	if len(q.sent) != 1 || q.sent[0].ID != "acme:"+tenantGUID+".paced-1" || q.sent[0].Properties[PropPaced] != "1" {
+		t.Fatalf("copy %+v", q.sent)
+	}
+	if at := q.sent[0].ScheduledAt; at.Before(now.Add(40*time.Second)) || at.After(now.Add(maxPaceDelay+maxPaceDelay/4)) {
+		t.Errorf("copy scheduled at %v, want when the budget has room (40 s on)", at)
+	}
+	// The copy, still paced: a new id from the same base.
+	_, _ = r.Handle(ctx, Delivery{MessageID: q.sent[0].ID, DeliveryCount: 1, Body: q.sent[0].Body, Properties: q.sent[0].Properties})
+	if len(q.sent) != 2 || q.sent[1].ID != "acme:"+tenantGUID+".paced-2" {
+		t.Fatalf("second copy %+v", q.sent[1:])
+	}
+	if res, err := r.Handle(ctx, Delivery{MessageID: "globex:" + tenantGUID, DeliveryCount: 1, Body: crafted(t, "globex")}); err != nil || res.Outcome != records.Stored {
+		t.Fatalf("globex: %+v, %v", res, err)
+	}
+	// Once the budget has room the work is done.
+	busy.wait = time.Second
+	if res, err := r.Handle(ctx, Delivery{MessageID: q.sent[1].ID, DeliveryCount: 1, Body: q.sent[1].Body, Properties: q.sent[1].Properties}); err != nil || res.Outcome != records.Stored {
+		t.Fatalf("acme later: %+v, %v", res, err)
+	}
+	// Without PaceLimit (a single tenant) the delivery waits as before.
+	single := New(busy, store.NewDir(t.TempDir()), store.NewDirState(t.TempDir()), Options{Requeue: q, Tenant: "acme"})
+	busy.wait = time.Hour
+	if res, err := single.Handle(ctx, Delivery{MessageID: "s", DeliveryCount: 1, Body: crafted(t, "acme")}); err != nil || res.Outcome != records.Stored {
+		t.Fatalf("no pace limit: %+v, %v", res, err)
+	}
+}

@@ -1,0 +1,184 @@
+package ops
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/vcc-ingest/vcc-ingest/shared/config"
+	"github.com/vcc-ingest/vcc-ingest/shared/secrets"
+	"github.com/vcc-ingest/vcc-ingest/shared/store"
+	"github.com/vcc-ingest/vcc-ingest/shared/tenants"
+	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
+	"github.com/vcc-ingest/vcc-ingest/shared/vccsim"
+)
+
+// SandboxTenantsFile is the tenants document --tenants writes under --data
+// (a temporary directory for a command without it).
+const SandboxTenantsFile = "sandbox-tenants.json"
+
+// SandboxTenantID is the id of the sandbox's i-th account (from 1).
+func SandboxTenantID(i int) string { return fmt.Sprintf("sandbox-%d", i) }
+
+// startSandboxTenants starts one sandbox per tenant (--tenants N), each its
+// own VCC account on its own port: its own credential, its own contact
+// centre (seed --seed+i) and, for every second account, its own feature
+// permissions (line permissions only: content visible on 2 of 6 lines).
+// It writes their tenants document under --data and points the settings at
+// it, each tenant's secret in VCC_CLIENT_SECRET_<ID>.
+func (o *Env) startSandboxTenants(f Flags, simOpts vccsim.Options, env *overlay, stdout io.Writer) error {
+	start, err := f.SandboxStart()
+	if err != nil {
+		return err
+	}
+	days := f.Days
+	if simOpts.Days > 0 {
+		days = simOpts.Days
+	}
+	var doc tenants.Document
+	o.Sims = map[string]*vccsim.Sim{}
+	for i := 1; i <= f.SandboxTenants; i++ {
+		id := SandboxTenantID(i)
+		so := simOpts
+		so.Seed, so.Start, so.Days, so.InteractionsPerDay = f.Seed+int64(i-1), start, days, f.PerDay
+		so.ClientID, so.ClientSecret = "sandbox-client-"+id, fmt.Sprintf("sandbox-secret-%s-%d", id, time.Now().UnixNano()%1000003)
+		perms := "all permissions"
+		if i%2 == 0 {
+			so.Deny.Lines = true
+			perms = "line permissions only (2 of 6 lines)"
+		}
+		sim := vccsim.New(so)
+		if err := sim.Start(); err != nil {
+			return fmt.Errorf("sandbox %s: %w", id, err)
+		}
+		o.closers = append(o.closers, sim.Close)
+		o.Sims[id] = sim
+		doc.Tenants = append(doc.Tenants, tenants.Tenant{ID: id, Region: "emea", ClientID: sim.ClientID(),
+			SecretName: "vcc-client-secret-" + id, RatePerMinute: 600, TokenURL: sim.TokenURL(), APIURL: sim.APIURL()})
+		env.set(tenants.SecretEnv(id), sim.ClientSecret())
+		if i <= 5 {
+			fmt.Fprintf(stdout, "VCC sandbox account %s at %s (seed %d, %d interactions a day, %s)\n", id, sim.APIURL(), so.Seed, f.PerDay, perms)
+		}
+	}
+	if f.SandboxTenants > 5 {
+		fmt.Fprintf(stdout, "… and %d more sandbox accounts\n", f.SandboxTenants-5)
+	}
+	dir := f.Data
+	if dir == "" { // a command without --data: a directory of its own
+		tmp, err := os.MkdirTemp("", "vcc-ingest-tenants-")
+		if err != nil {
+			return err
+		}
+		o.closers = append(o.closers, func() { _ = os.RemoveAll(tmp) })
+		dir = tmp
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	path := filepath.Join(dir, SandboxTenantsFile)
+	data, _ := json.MarshalIndent(doc, "", "  ")
+	if err := os.WriteFile(path, append(data, '\n'), 0o600); err != nil {
+		return err
+	}
+	env.set("VCC_TENANTS_FILE", path)
+	env.set("KEY_VAULT_URI", "")
+	env.set("VCC_WEBHOOK_SECRET", vccsim.DefaultWebhookSecret)
+	fmt.Fprintf(stdout, "Tenants document with %d sandbox accounts in %s (%s → %s)\n", f.SandboxTenants, path,
+		start.Format(time.DateOnly), start.AddDate(0, 0, days).Format(time.DateOnly))
+	return nil
+}
+
+// openTenantClients builds each tenant's VCC client, once: its own secret
+// (VCC_CLIENT_SECRET_<ID>, or Key Vault by secretName), token, pacer at its
+// own budget, breaker and directory, and a logger naming the tenant.
+func (o *Env) openTenantClients(cfg config.Config) error {
+	for _, t := range cfg.Tenants.Tenants {
+		tc, err := cfg.ForTenant(t)
+		if err != nil {
+			return err
+		}
+		var src secrets.Source = secrets.Static(tc.ClientSecret)
+		if tc.ClientSecret.IsZero() {
+			cred, err := Credential(cfg)
+			if err != nil {
+				return err
+			}
+			if src, err = secrets.NewKeyVault(cfg.KeyVaultURI, t.SecretName, cred, nil); err != nil {
+				return fmt.Errorf("tenant %s: %w", t.ID, err)
+			}
+		}
+		log := o.Log.With("tenant", t.ID)
+		vc := tc.VCC
+		vc.Secret = src
+		vc.Logger = log
+		client, err := vcc.New(vc)
+		if err != nil {
+			return fmt.Errorf("tenant %s: %w", t.ID, err)
+		}
+		o.Tenants = append(o.Tenants, Tenant{ID: t.ID, Config: tc, VCC: client, VCCConfig: vc, Log: log})
+	}
+	return nil
+}
+
+// selectTenant gives each tenant its prefix of the store and state, then,
+// unless every tenant is wanted, makes the one --tenant names (or the only
+// one) the command's Config, Client, Sink and State.
+func (o *Env) selectTenant(f Flags, n Need, cfg config.Config) error {
+	if len(o.Tenants) == 0 { // no VCC wanted: the tenants without clients
+		for _, t := range cfg.Tenants.Tenants {
+			tc, err := cfg.ForTenant(t)
+			if err != nil {
+				return err
+			}
+			o.Tenants = append(o.Tenants, Tenant{ID: t.ID, Config: tc, Log: o.Log.With("tenant", t.ID)})
+		}
+	}
+	for i := range o.Tenants {
+		t := &o.Tenants[i]
+		if o.Sink != nil {
+			t.Sink = store.Prefixed(o.Sink, t.ID+"/")
+		}
+		if o.State != nil {
+			t.State = store.PrefixedState(o.State, store.TenantStatePrefix(t.ID))
+		}
+	}
+	if n.AllTenants {
+		if f.Tenant != "" {
+			return errors.New("--tenant: this command serves every tenant of the tenants document")
+		}
+		o.Where += " (each tenant under <id>/)"
+		return nil
+	}
+	ids := cfg.TenantIDs()
+	id := f.Tenant
+	if id == "" {
+		if len(ids) > 1 {
+			return fmt.Errorf("--tenant: required, the tenants document lists %d tenants (%s)", len(ids), strings.Join(ids, ", "))
+		}
+		id = ids[0]
+	}
+	for _, t := range o.Tenants {
+		if t.ID != id {
+			continue
+		}
+		o.Config, o.Client, o.Log = t.Config, t.VCC, t.Log
+		if t.Sink != nil {
+			o.Sink = t.Sink
+			o.Where += " (tenant " + id + ", under " + id + "/)"
+		}
+		if t.State != nil {
+			o.State = t.State
+		}
+		if t.VCC != nil {
+			o.VCCConfig = t.VCCConfig
+		}
+		o.Tenants = []Tenant{t}
+		return nil
+	}
+	return fmt.Errorf("--tenant: %q is not in the tenants document (%s)", id, strings.Join(ids, ", "))
+}
