@@ -55,7 +55,7 @@ func tenantSimsWith(t *testing.T, day time.Time, shape func(id string) (perDay, 
 func visibleAudio(sim *vccsim.Sim) map[string]bool {
 	out := map[string]bool{}
 	for _, r := range sim.Recordings() {
-		if r.Visible && isAudio(r.Type) {
+		if r.Visible && isAudio(r.Type) && r.Audio {
 			out[r.InteractionGUID] = true
 		}
 	}

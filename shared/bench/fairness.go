@@ -131,7 +131,7 @@ func fairnessRun(ctx context.Context, e *env, dir, name string, blobs *store.Blo
 	bDone := make(chan struct{})
 	wantB := map[string]bool{}
 	for _, r := range b.Recordings() {
-		if r.Visible && isAudio(r.Type) {
+		if r.Visible && isAudio(r.Type) && r.Audio {
 			wantB[r.InteractionGUID] = true
 		}
 	}
