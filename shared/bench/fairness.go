@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -40,16 +39,11 @@ func fairness(ctx context.Context, e *env) ([]Result, error) {
 	if e.product.TenantsHandler == nil || e.product.DiscoverTenant == nil {
 		return nil, errors.New("the product does not serve tenants")
 	}
-	dir := filepath.Join(e.opts.Dir, "fairness")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	logf, err := os.Create(filepath.Join(dir, "run.log"))
+	dir, logf, log, err := e.scenarioDir("fairness")
 	if err != nil {
 		return nil, err
 	}
 	defer logf.Close()
-	log := slog.New(slog.NewJSONHandler(logf, nil))
 	blobs, err := store.NewBlob(ctx, store.BlobConfig{ConnectionString: e.az.ConnectionString,
 		Container: "fairness-recordings", StateContainer: "fairness-state", CreateContainers: true})
 	if err != nil {

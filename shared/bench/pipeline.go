@@ -72,15 +72,11 @@ func (e *env) newPipeline(ctx context.Context, o pipelineOptions) (*pipeline, er
 			p.close()
 		}
 	}()
-	dir := filepath.Join(e.opts.Dir, o.name)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	dir, logf, log, err := e.scenarioDir(o.name)
+	if err != nil {
 		return nil, err
 	}
-	var err error
-	if p.log, err = os.Create(filepath.Join(dir, "run.log")); err != nil {
-		return nil, err
-	}
-	log := slog.New(slog.NewJSONHandler(p.log, nil))
+	p.log = logf
 	ep := o.endpoint
 	if ep == nil {
 		p.sim = vccsim.New(o.sim)
@@ -131,6 +127,19 @@ func (e *env) newPipeline(ctx context.Context, o pipelineOptions) (*pipeline, er
 	}
 	ok = true
 	return p, nil
+}
+
+// scenarioDir makes the scenario's directory under the run's and opens its
+// run.log, the JSON log of the product's work in it; the caller closes it.
+func (e *env) scenarioDir(name string) (dir string, logf *os.File, log *slog.Logger, err error) {
+	dir = filepath.Join(e.opts.Dir, name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", nil, nil, err
+	}
+	if logf, err = os.Create(filepath.Join(dir, "run.log")); err != nil {
+		return "", nil, nil, err
+	}
+	return dir, logf, slog.New(slog.NewJSONHandler(logf, nil)), nil
 }
 
 func (p *pipeline) result(r devhost.Result) {

@@ -3,8 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -36,16 +34,11 @@ func manyTenants(ctx context.Context, e *env) ([]Result, error) {
 	if e.product.DiscoverTenant == nil {
 		return nil, fmt.Errorf("the product does not discover per tenant")
 	}
-	dir := filepath.Join(e.opts.Dir, "tenants")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	logf, err := os.Create(filepath.Join(dir, "run.log"))
+	dir, logf, log, err := e.scenarioDir("tenants")
 	if err != nil {
 		return nil, err
 	}
 	defer logf.Close()
-	log := slog.New(slog.NewJSONHandler(logf, nil))
 	q, err := queue.OpenEmbedded(filepath.Join(dir, "queue.db"), queue.EmbeddedOptions{LockDuration: time.Minute, MaxDeliveryCount: 10})
 	if err != nil {
 		return nil, err

@@ -106,11 +106,8 @@ func ParseFlags(args []string, stderr io.Writer) (Options, error) {
 	fs.BoolVar(&o.Audit, "audit", false, "also run the audit function (as its timer does): once after the window, or on the schedule at the start and every --audit-every; its result goes to the state (audits/yyyy/mm/dd/)")
 	fs.DurationVar(&o.AuditEvery, "audit-every", 24*time.Hour, "without a window and with --audit: how often audit runs (in Azure: AUDIT_SCHEDULE)")
 	fs.StringVar(&o.Listen, "listen", "", "serve VCC webhooks (POST /api/vcc/events) on this address, e.g. 127.0.0.1:7071, while running; with --sandbox the sandbox sends its live calls' webhooks there")
-	if err := fs.Parse(args); err != nil {
+	if err := ops.ParseArgs(fs, args); err != nil {
 		return o, err
-	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	if (o.From == "") != (o.To == "") {
 		return o, errors.New("--from and --to go together")

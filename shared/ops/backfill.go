@@ -53,11 +53,8 @@ func Backfill(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	o.DataFlag(fs)
 	o.TenantFlag(fs)
 	o.SandboxFlags(fs, 1)
-	if err := fs.Parse(args); err != nil {
+	if err := ParseArgs(fs, args); err != nil {
 		return UsageError(err, stderr)
-	}
-	if fs.NArg() > 0 {
-		return UsageError(fmt.Errorf("unexpected argument %q", fs.Arg(0)), stderr)
 	}
 	start, end, err := o.Window()
 	if err != nil {

@@ -57,11 +57,8 @@ func Doctor(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	o.TenantFlag(fs)
 	o.SandboxFlags(fs, 7)
 	fs.IntVar(&o.Days, "days", 7, "sandbox: days of generated interactions")
-	if err := fs.Parse(args); err != nil {
+	if err := ParseArgs(fs, args); err != nil {
 		return UsageError(err, stderr)
-	}
-	if fs.NArg() > 0 {
-		return UsageError(fmt.Errorf("unexpected argument %q", fs.Arg(0)), stderr)
 	}
 	start, end, err := ParseWindow(o.From, o.To)
 	if err != nil {

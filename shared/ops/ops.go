@@ -547,6 +547,18 @@ func StartProgress(w io.Writer, line func() string) (stop func()) {
 	return func() { once.Do(func() { close(done); wg.Wait() }) }
 }
 
+// ParseArgs parses a command's flags; the commands take no positional
+// argument.
+func ParseArgs(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return nil
+}
+
 // UsageError reports a flag problem: exit status 2 (0 for -h).
 func UsageError(err error, stderr io.Writer) int {
 	if errors.Is(err, flag.ErrHelp) {

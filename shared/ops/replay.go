@@ -66,11 +66,8 @@ func Replay(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	fs.BoolVar(&o.json, "json", false, "print JSON instead of text")
 	o.ops.DataFlag(fs)
 	o.ops.TenantFlag(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := ParseArgs(fs, args); err != nil {
 		return UsageError(err, stderr)
-	}
-	if fs.NArg() > 0 {
-		return UsageError(fmt.Errorf("unexpected argument %q", fs.Arg(0)), stderr)
 	}
 	filter := replay.Filter{Reason: o.reason, Limit: o.limit}
 	for _, id := range strings.Split(o.ids, ",") {

@@ -18,24 +18,47 @@ import (
 // TenantStatePrefix is where tenant id's state lives in the state container.
 func TenantStatePrefix(id string) string { return "tenants/" + id + "/" }
 
-// Prefixed is sink with every name under prefix (which ends with "/").
-func Prefixed(sink Sink, prefix string) Sink {
+// namePrefix maps a tenant's names into its part of a store: checked as
+// every name is, then prefixed.
+type namePrefix struct{ p string }
+
+func newNamePrefix(prefix string) namePrefix {
 	if !strings.HasSuffix(prefix, "/") || ValidateName(prefix+"x") != nil {
 		panic(fmt.Sprintf("store: invalid prefix %q", prefix))
 	}
-	return &prefixedSink{s: sink, p: prefix}
+	return namePrefix{prefix}
 }
 
-type prefixedSink struct {
-	s Sink
-	p string
-}
-
-func (p *prefixedSink) name(n string) (string, error) {
+func (p namePrefix) name(n string) (string, error) {
 	if err := ValidateName(n); err != nil {
 		return "", err
 	}
 	return p.p + n, nil
+}
+
+// list lists under prefix with list, giving fn the names without the
+// tenant's prefix.
+func (p namePrefix) list(ctx context.Context, list func(context.Context, string, func(string) error) error, prefix string, fn func(string) error) error {
+	if err := validatePrefix(prefix); err != nil {
+		return err
+	}
+	return list(ctx, p.p+prefix, func(name string) error {
+		rest, ok := strings.CutPrefix(name, p.p)
+		if !ok {
+			return nil
+		}
+		return fn(rest)
+	})
+}
+
+// Prefixed is sink with every name under prefix (which ends with "/").
+func Prefixed(sink Sink, prefix string) Sink {
+	return &prefixedSink{s: sink, namePrefix: newNamePrefix(prefix)}
+}
+
+type prefixedSink struct {
+	s Sink
+	namePrefix
 }
 
 func (p *prefixedSink) PutRecording(ctx context.Context, rec Recording, r io.Reader) (Written, error) {
@@ -72,36 +95,17 @@ func (p *prefixedSink) GetSidecar(ctx context.Context, name string) ([]byte, boo
 }
 
 func (p *prefixedSink) List(ctx context.Context, prefix string, fn func(string) error) error {
-	if err := validatePrefix(prefix); err != nil {
-		return err
-	}
-	return p.s.List(ctx, p.p+prefix, func(name string) error {
-		rest, ok := strings.CutPrefix(name, p.p)
-		if !ok {
-			return nil
-		}
-		return fn(rest)
-	})
+	return p.list(ctx, p.s.List, prefix, fn)
 }
 
 // PrefixedState is st with every document under prefix (which ends with "/").
 func PrefixedState(st State, prefix string) State {
-	if !strings.HasSuffix(prefix, "/") || ValidateName(prefix+"x") != nil {
-		panic(fmt.Sprintf("store: invalid prefix %q", prefix))
-	}
-	return &prefixedState{s: st, p: prefix}
+	return &prefixedState{s: st, namePrefix: newNamePrefix(prefix)}
 }
 
 type prefixedState struct {
 	s State
-	p string
-}
-
-func (p *prefixedState) name(n string) (string, error) {
-	if err := ValidateName(n); err != nil {
-		return "", err
-	}
-	return p.p + n, nil
+	namePrefix
 }
 
 func (p *prefixedState) Load(ctx context.Context, name string) ([]byte, string, bool, error) {
@@ -137,14 +141,5 @@ func (p *prefixedState) Delete(ctx context.Context, name string) error {
 }
 
 func (p *prefixedState) List(ctx context.Context, prefix string, fn func(string) error) error {
-	if err := validatePrefix(prefix); err != nil {
-		return err
-	}
-	return p.s.List(ctx, p.p+prefix, func(name string) error {
-		rest, ok := strings.CutPrefix(name, p.p)
-		if !ok {
-			return nil
-		}
-		return fn(rest)
-	})
+	return p.list(ctx, p.s.List, prefix, fn)
 }
