@@ -150,15 +150,20 @@ func ingestOptions(cfg config.Config, q ops.Sender, log *slog.Logger) ingest.Opt
 
 // tenantsServer is the custom handler over a tenants document: discover
 // runs every tenant each tick, ingest routes each message to its tenant's
-// adapters. Audit and webhooks are per tenant and not wired yet: audit
-// fails its invocation saying so, the events endpoint answers 503.
+// steps. Audit and webhooks are per tenant and not wired yet: audit fails
+// its invocation saying so, the events endpoint answers 503.
 func tenantsServer(a ops.Adapters) *server {
-	td := &tenantsDiscover{log: a.Log, parallel: discoverParallel}
-	router := &ingest.Tenants{ByID: map[string]*ingest.Ingester{}, State: a.State, Logger: a.Log}
+	steps := make([]tenantSteps, 0, len(a.Tenants))
 	for _, t := range a.Tenants {
-		td.tenants = append(td.tenants, tenantDiscover{id: t.ID, d: discover.New(t.VCC, a.Queue, t.State, discoverOptions(t.Config, t.Log))})
-		router.ByID[t.ID] = ingest.New(t.VCC, t.Sink, t.State, ingestOptions(t.Config, a.Queue, t.Log))
+		steps = append(steps, newTenantSteps(a, t))
 	}
+	return tenantsServerOver(a, fixedTenants{newTenantSet("", steps)})
+}
+
+// tenantsServerOver is the custom handler serving the tenants src gives.
+func tenantsServerOver(a ops.Adapters, src tenantSource) *server {
+	td := &tenantsDiscover{tenants: src, log: a.Log, parallel: discoverParallel}
+	router := &ingest.Tenants{Lookup: ingestLookup(src), State: a.State, Logger: a.Log}
 	return &server{discover: td, ingest: router, log: a.Log, now: time.Now, deadline: a.Deadline}
 }
 

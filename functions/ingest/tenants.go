@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -23,10 +24,26 @@ import (
 // the state container's root, where no tenant's records are): the queue
 // dead-letters it.
 type Tenants struct {
-	ByID   map[string]*Ingester
+	// Lookup is the Ingester of the tenant id: ErrUnknownTenant when the
+	// tenants document does not list it, another error when the document
+	// cannot be read now (a transient failure: the message is retried).
+	Lookup func(ctx context.Context, id string) (*Ingester, error)
 	State  store.State // the deployment's state (not a tenant's)
 	Logger *slog.Logger
 	Now    func() time.Time
+}
+
+// ErrUnknownTenant is Lookup's answer for a tenant the document lacks.
+var ErrUnknownTenant = errors.New("unknown tenant")
+
+// ByID is a Lookup over a fixed set of tenants.
+func ByID(m map[string]*Ingester) func(context.Context, string) (*Ingester, error) {
+	return func(_ context.Context, id string) (*Ingester, error) {
+		if in, ok := m[id]; ok {
+			return in, nil
+		}
+		return nil, ErrUnknownTenant
+	}
 }
 
 // Handle processes one delivery with its tenant's Ingester.
@@ -35,8 +52,14 @@ func (t *Tenants) Handle(ctx context.Context, d Delivery) (records.Result, error
 	if err != nil {
 		return records.Result{}, &Failure{Permanent: true, Reason: err.Error(), Err: err}
 	}
-	if in, ok := t.ByID[body.Tenant]; ok && body.Tenant != "" {
-		return in.Handle(ctx, d)
+	if body.Tenant != "" {
+		in, err := t.Lookup(ctx, body.Tenant)
+		if err == nil {
+			return in.Handle(ctx, d)
+		}
+		if !errors.Is(err, ErrUnknownTenant) {
+			return records.Result{}, &Failure{InteractionID: body.InteractionID, Reason: "tenants document: " + err.Error(), Err: err}
+		}
 	}
 	reason := fmt.Sprintf("unknown tenant %q: not in the tenants document (removed, or never added)", body.Tenant)
 	if body.Tenant == "" {

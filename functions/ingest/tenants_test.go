@@ -64,9 +64,10 @@ func TestTenantsNeverWriteUnderAnotherPrefix(t *testing.T) {
 	root, stateRoot := t.TempDir(), t.TempDir()
 	dir, st := store.NewDir(root), store.NewDirState(stateRoot)
 	accounts := map[string]*accountVCC{"acme": {name: "acme"}, "globex": {name: "globex"}}
-	r := &Tenants{ByID: map[string]*Ingester{}, State: st}
+	byID := map[string]*Ingester{}
+	r := &Tenants{Lookup: ByID(byID), State: st}
 	for id, a := range accounts {
-		r.ByID[id] = New(a, store.Prefixed(dir, id+"/"), store.PrefixedState(st, store.TenantStatePrefix(id)), Options{Tenant: id})
+		byID[id] = New(a, store.Prefixed(dir, id+"/"), store.PrefixedState(st, store.TenantStatePrefix(id)), Options{Tenant: id})
 	}
 
 	res, err := r.Handle(ctx, Delivery{MessageID: "globex:" + tenantGUID, DeliveryCount: 1, Body: crafted(t, "globex")})
@@ -109,7 +110,7 @@ func TestTenantsNeverWriteUnderAnotherPrefix(t *testing.T) {
 		t.Error("a tenant id with a path was accepted")
 	}
 	// Even handed directly to the wrong tenant's Ingester, nothing is written.
-	_, err = r.ByID["acme"].Handle(ctx, Delivery{MessageID: "x", DeliveryCount: 1, Body: crafted(t, "globex")})
+	_, err = byID["acme"].Handle(ctx, Delivery{MessageID: "x", DeliveryCount: 1, Body: crafted(t, "globex")})
 	var f *Failure
 	if !errors.As(err, &f) || !f.Permanent || !strings.Contains(f.Reason, `tenant "globex" given to tenant "acme"`) {
 		t.Fatalf("wrong ingester: %v", err)
@@ -150,10 +151,10 @@ func TestBudgetTakenPutsOffWithoutHoldingTheSlot(t *testing.T) {
 	opts := func(id string) Options {
 		return Options{Tenant: id, Requeue: q, PaceLimit: DefaultPaceLimit, Now: func() time.Time { return now }}
 	}
-	r := &Tenants{ByID: map[string]*Ingester{
+	r := &Tenants{Lookup: ByID(map[string]*Ingester{
 		"acme":   New(busy, store.Prefixed(root, "acme/"), store.PrefixedState(st, store.TenantStatePrefix("acme")), opts("acme")),
 		"globex": New(idle, store.Prefixed(root, "globex/"), store.PrefixedState(st, store.TenantStatePrefix("globex")), opts("globex")),
-	}}
+	})}
 	res, err := r.Handle(ctx, Delivery{MessageID: "acme:" + tenantGUID, DeliveryCount: 1, Body: crafted(t, "acme")})
 	if err != nil || res.Outcome != records.Paced || busy.calls != 0 {
 		t.Fatalf("acme: %+v, %v, %d calls", res, err, busy.calls)
