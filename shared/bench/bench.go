@@ -179,6 +179,7 @@ func scenarios() []scenario {
 		{"webhooks", "webhook latency: recording in VCC to sidecar stored", webhookLatency},
 		{"tenants", "100 tenants discovered in one timer period", manyTenants},
 		{"fairness", "tenant B's latency while tenant A backfills 10,000 interactions", fairness},
+		{"tenantcalls", "VCC calls per stored recording over 4 tenants, against one", tenantCalls},
 	}
 }
 

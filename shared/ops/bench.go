@@ -33,7 +33,7 @@ func Bench(ctx context.Context, args []string, stdout, stderr io.Writer, steps S
 	}
 	dir := fs.String("dir", ".local/bench", "directory for the run's data, logs and bench.json (emptied first)")
 	latency := fs.Duration("latency", 50*time.Millisecond, "sandbox latency per request")
-	only := fs.String("only", "", "comma-separated scenario ids to run (calls, rate, memory, copy, discovery, coldstart, smallwindow, rolling, outage, webhooks)")
+	only := fs.String("only", "", "comma-separated scenario ids to run (calls, rate, memory, copy, discovery, coldstart, smallwindow, rolling, outage, webhooks, tenants, fairness, tenantcalls)")
 	outage := fs.Duration("outage", 30*time.Minute, "how long VCC is down in the outage scenario")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (for go tool pprof)")
 	if err := fs.Parse(args); err != nil {
