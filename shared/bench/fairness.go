@@ -99,26 +99,21 @@ func fairnessRun(ctx context.Context, e *env, dir, name string, blobs *store.Blo
 		if s == b {
 			id = name + "-b"
 		}
-		tl := log.With("tenant", id)
-		client, err := vcc.New(vcc.Config{TokenURL: s.TokenURL(), APIURL: s.APIURL(), ClientID: s.ClientID(),
-			Secret: secrets.Static(secrets.New(s.ClientSecret())), RatePerMinute: 160, Logger: tl})
+		ad, err := tenantAdapters(id, s, 160, blobs, log)
 		if err != nil {
 			return 0, 0, err
 		}
-		ts = append(ts, tenant{sim: s, ad: TenantAdapters{ID: id, VCC: client, Sink: store.Prefixed(blobs, id+"/"),
-			State: store.PrefixedState(blobs.State(), store.TenantStatePrefix(id)), Log: tl}})
+		ts = append(ts, tenant{sim: s, ad: ad})
 	}
 	ads := make([]TenantAdapters, len(ts))
 	for i, t := range ts {
 		ads[i] = t.ad
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	base, stop, err := serveTenants(e, ads, q, blobs, log)
 	if err != nil {
 		return 0, 0, err
 	}
-	srv := &http.Server{Handler: e.product.TenantsHandler(ads, q, blobs.State(), log), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	defer srv.Close()
+	defer stop()
 	bID := ts[len(ts)-1].ad.ID
 	var mu sync.Mutex
 	stored := map[string]int{}
@@ -129,7 +124,7 @@ func fairnessRun(ctx context.Context, e *env, dir, name string, blobs *store.Blo
 			wantB[r.InteractionGUID] = true
 		}
 	}
-	host := &devhost.Host{BaseURL: "http://" + ln.Addr().String(), Queue: q, Workers: fairnessWorkers, Logger: log,
+	host := &devhost.Host{BaseURL: base, Queue: q, Workers: fairnessWorkers, Logger: log,
 		OnResult: func(r devhost.Result) {
 			var res records.Result
 			if !r.OK() || json.Unmarshal(r.ReturnValue, &res) != nil || (res.Outcome != records.Stored && res.Outcome != records.Complete) {
@@ -182,4 +177,29 @@ func fairnessRun(ctx context.Context, e *env, dir, name string, blobs *store.Blo
 		aStored = stored[ts[0].ad.ID]
 	}
 	return latency, aStored, nil
+}
+
+// tenantAdapters is one tenant's adapters over its sandbox account: its own
+// client at its budget, its prefix of blobs and of their state.
+func tenantAdapters(id string, sim *vccsim.Sim, ratePerMinute int, blobs *store.Blob, log *slog.Logger) (TenantAdapters, error) {
+	tl := log.With("tenant", id)
+	client, err := vcc.New(vcc.Config{TokenURL: sim.TokenURL(), APIURL: sim.APIURL(), ClientID: sim.ClientID(),
+		Secret: secrets.Static(secrets.New(sim.ClientSecret())), RatePerMinute: ratePerMinute, Logger: tl})
+	if err != nil {
+		return TenantAdapters{}, err
+	}
+	return TenantAdapters{ID: id, VCC: client, Sink: store.Prefixed(blobs, id+"/"),
+		State: store.PrefixedState(blobs.State(), store.TenantStatePrefix(id)), Log: tl}, nil
+}
+
+// serveTenants serves the product's tenants handler over ads on a port of
+// its own; it returns the base URL and how to stop it.
+func serveTenants(e *env, ads []TenantAdapters, q *queue.Embedded, blobs *store.Blob, log *slog.Logger) (string, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: e.product.TenantsHandler(ads, q, blobs.State(), log), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return "http://" + ln.Addr().String(), func() { _ = srv.Close() }, nil
 }

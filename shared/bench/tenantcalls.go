@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"path/filepath"
 	"sync"
 	"time"
@@ -15,9 +13,7 @@ import (
 	"github.com/vcc-ingest/vcc-ingest/shared/devhost"
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
 	"github.com/vcc-ingest/vcc-ingest/shared/records"
-	"github.com/vcc-ingest/vcc-ingest/shared/secrets"
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
-	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
 	"github.com/vcc-ingest/vcc-ingest/shared/vccsim"
 )
 
@@ -96,26 +92,21 @@ func tenantCalls(ctx context.Context, e *env) ([]Result, error) {
 			return nil, err
 		}
 		sims = append(sims, sim)
-		tl := log.With("tenant", id)
-		client, err := vcc.New(vcc.Config{TokenURL: sim.TokenURL(), APIURL: sim.APIURL(), ClientID: sim.ClientID(),
-			Secret: secrets.Static(secrets.New(sim.ClientSecret())), RatePerMinute: unpacedBudget, Logger: tl})
+		ad, err := tenantAdapters(id, sim, unpacedBudget, blobs, log)
 		if err != nil {
 			return nil, err
 		}
-		ads = append(ads, TenantAdapters{ID: id, VCC: client, Sink: store.Prefixed(blobs, id+"/"),
-			State: store.PrefixedState(blobs.State(), store.TenantStatePrefix(id)), Log: tl})
+		ads = append(ads, ad)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	url, stop, err := serveTenants(e, ads, q, blobs, log)
 	if err != nil {
 		return nil, err
 	}
-	srv := &http.Server{Handler: e.product.TenantsHandler(ads, q, blobs.State(), log), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	defer srv.Close()
+	defer stop()
 	var mu sync.Mutex
 	copied := map[string]int{}
 	failed := 0
-	host := &devhost.Host{BaseURL: "http://" + ln.Addr().String(), Queue: q, Workers: 8, Logger: log,
+	host := &devhost.Host{BaseURL: url, Queue: q, Workers: 8, Logger: log,
 		OnResult: func(r devhost.Result) {
 			mu.Lock()
 			defer mu.Unlock()
