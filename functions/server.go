@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/vcc-ingest/vcc-ingest/functions/audit"
 	"github.com/vcc-ingest/vcc-ingest/functions/events"
 	"github.com/vcc-ingest/vcc-ingest/functions/ingest"
 	"github.com/vcc-ingest/vcc-ingest/shared/invoke"
@@ -29,10 +28,14 @@ const (
 type server struct {
 	discover discoverer
 	ingest   ingester
-	audit    *audit.Auditor
+	audit    auditor
 	events   *events.Receiver
-	log      *slog.Logger
-	now      func() time.Time
+	// tenants, with a tenants document, is where each request for
+	// /api/vcc/events/<id> finds its tenant's receiver; nil: the single
+	// tenant's events above serve the bare path.
+	tenants tenantSource
+	log     *slog.Logger
+	now     func() time.Time
 	// deadline bounds each invocation (host.json's functionTimeout less a
 	// margin): one that overruns fails on its own, and its message is
 	// retried, instead of the host restarting the whole process. Zero: none.
@@ -49,6 +52,12 @@ type discoverer interface {
 // router to each tenant's (*ingest.Tenants).
 type ingester interface {
 	Handle(ctx context.Context, d ingest.Delivery) (records.Result, error)
+}
+
+// auditor is the audit step: one tenant's (*audit.Auditor), or every
+// tenant's (tenantsAudit).
+type auditor interface {
+	Run(ctx context.Context, now time.Time) (records.Audit, error)
 }
 
 // errDeadline is the cause of an invocation that ran out of time.
@@ -146,7 +155,7 @@ func (s *server) handleAudit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.audit == nil {
-		fail(w, log, "audit failed", errors.New("audit does not run over a tenants document yet"), true)
+		fail(w, log, "audit failed", errors.New("audit not configured"), true)
 		return
 	}
 	ctx, cancel := s.bound(r)
