@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -38,6 +39,16 @@ type tenantWorld struct {
 	host  *devhost.Host
 	front string // the host's HTTP front: POST front+/api/vcc/events/<id>
 	out   string
+
+	mu  sync.Mutex
+	res []devhost.Result
+}
+
+// results are the ingest invocations so far.
+func (w *tenantWorld) results() []devhost.Result {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]devhost.Result(nil), w.res...)
 }
 
 // newTenantWorld serves tenants ids over a day of perDay interactions each;
@@ -82,6 +93,7 @@ func newTenantWorld(t *testing.T, day time.Time, perDay int, setenv func(env map
 	srv := httptest.NewServer(w.h)
 	t.Cleanup(srv.Close)
 	w.host = &devhost.Host{BaseURL: srv.URL, Queue: w.env.Embedded, Workers: 4, Logger: log,
+		OnResult: func(r devhost.Result) { w.mu.Lock(); w.res = append(w.res, r); w.mu.Unlock() },
 		Pending: func() (int, error) {
 			st, err := w.env.Embedded.Stats()
 			return st.Active + st.Locked + st.Scheduled, err

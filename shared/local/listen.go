@@ -15,9 +15,13 @@ import (
 	"github.com/vcc-ingest/vcc-ingest/shared/vccsim"
 )
 
+// EventsPath is the events function's path: VCC posts to it, or with a
+// tenants document to EventsPath/<tenant>.
+const EventsPath = "/api/vcc/events"
+
 // EventsFunction is the events function as the host routes it
-// (functions/events/function.json: POST, route vcc/events, prefix api).
-var EventsFunction = devhost.HTTPFunction{Name: "events", Method: http.MethodPost, Path: "/api/vcc/events"}
+// (functions/events/function.json: POST, route vcc/events/{tenant?}, prefix api).
+var EventsFunction = devhost.HTTPFunction{Name: "events", Method: http.MethodPost, Path: EventsPath + "/{tenant?}"}
 
 // listen serves --listen through the host stand-in, and with the sandbox
 // starts its live calls, their webhooks sent to --sandbox-webhooks or, by
@@ -46,7 +50,7 @@ func listen(ctx context.Context, host *devhost.Host, env *ops.Env, o Options, st
 			defer cancel()
 			_ = srv.Shutdown(sctx)
 		})
-		served := "http://" + ln.Addr().String() + EventsFunction.Path
+		served := "http://" + ln.Addr().String() + EventsPath
 		fmt.Fprintf(stdout, "Webhooks: POST %s (signature: VCC_WEBHOOK_SECRET)\n", served)
 		if url == "" {
 			url = served
