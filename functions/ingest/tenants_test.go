@@ -189,7 +189,9 @@ func TestBudgetTakenPutsOffWithoutHoldingTheSlot(t *testing.T) {
 // downVCC is an account whose client's breaker is open.
 type downVCC struct{ accountVCC }
 
-func (d *downVCC) Available() error { return &vcc.UnavailableError{Endpoint: "content", RetryIn: time.Second} }
+func (d *downVCC) Available() error {
+	return &vcc.UnavailableError{Endpoint: "content", RetryIn: time.Second}
+}
 
 // A tenant's webhook message (<tenant>:<guid>.event) keeps its tenant in
 // every copy: the polls while VCC has no content yet and the deferrals
