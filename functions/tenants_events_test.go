@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vcc-ingest/vcc-ingest/shared/ops"
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
 	"github.com/vcc-ingest/vcc-ingest/shared/secrets"
 	"github.com/vcc-ingest/vcc-ingest/shared/tenants"
@@ -251,4 +252,67 @@ func FuzzEventsTenant(f *testing.F) {
 			t.Fatalf("%q: not under %s", p, EventsPath)
 		}
 	})
+}
+
+// The demo per tenant: handler local --sandbox --tenants 2 --listen. Each
+// sandbox account sends its live calls' webhooks, signed with its own
+// secret, to its tenant's path, and each call is stored under that
+// tenant's prefix through the event path.
+func TestLocalSandboxTenantsWebhooks(t *testing.T) {
+	out, data := t.TempDir(), t.TempDir()
+	env := map[string]string{"FUNCTIONS_APP_ROOT_PATH": "..", "WEBHOOK_SETTLE": "100ms"}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"local", "--sandbox", "--tenants", "2", "--schedule", "--per-day", "3", "--every", "1h",
+			"--listen", "127.0.0.1:0", "--sandbox-call-every", "300ms", "--sandbox-processing-delay", "-1s", "--out", out, "--data", data},
+			&stdout, &stderr, func(k string) string { return env[k] })
+	}()
+	ids := []string{"sandbox-1", "sandbox-2"}
+	viaEvent := func(id string) int {
+		n := 0
+		for _, sc := range sidecarsUnder(t, filepath.Join(out, id)) {
+			if sc.StoredVia == "event" && sc.Tenant == id {
+				n++
+			}
+		}
+		return n
+	}
+	for {
+		if viaEvent(ids[0]) > 0 && viaEvent(ids[1]) > 0 {
+			break
+		}
+		select {
+		case status := <-done:
+			t.Fatalf("the run ended (status %d) before each tenant stored a call\n%s\n%s", status, stdout.String(), stderr.String())
+		case <-ctx.Done():
+			t.Fatalf("no call stored via its webhook for each tenant: %d, %d\n%s\nlog:\n%s", viaEvent(ids[0]), viaEvent(ids[1]), stdout.String(), tail(t, filepath.Join(data, "run.log")))
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	cancel()
+	<-done
+	t.Logf("stored via webhooks: %s %d, %s %d\n%s", ids[0], viaEvent(ids[0]), ids[1], viaEvent(ids[1]), stdout.String())
+	if !strings.Contains(stdout.String(), EventsPath+"/<tenant>") {
+		t.Errorf("stdout does not say where each tenant's webhooks go:\n%s", stdout.String())
+	}
+	log, _ := os.ReadFile(filepath.Join(data, "run.log"))
+	if strings.Contains(string(log), `"status":401`) {
+		t.Errorf("a sandbox account's webhook was refused:\n%s", tail(t, filepath.Join(data, "run.log")))
+	}
+	for _, id := range ids {
+		if strings.Contains(string(log), ops.SandboxWebhookSecret(id)) || strings.Contains(stdout.String(), ops.SandboxWebhookSecret(id)) {
+			t.Errorf("%s's webhook secret reached the output", id)
+		}
+	}
+}
+
+func tail(t *testing.T, path string) string {
+	b, _ := os.ReadFile(path)
+	if len(b) > 4000 {
+		b = b[len(b)-4000:]
+	}
+	return string(b)
 }
