@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vcc-ingest/vcc-ingest/shared/message"
 	"github.com/vcc-ingest/vcc-ingest/shared/ops"
+	"github.com/vcc-ingest/vcc-ingest/shared/queue"
 	"github.com/vcc-ingest/vcc-ingest/shared/records"
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
 	"github.com/vcc-ingest/vcc-ingest/shared/tenants"
@@ -152,6 +154,60 @@ func TestLocalAuditEveryTenant(t *testing.T) {
 			if strings.HasPrefix(u, "owner permissions") {
 				t.Errorf("%s: owner unchecked: %s", id, u)
 			}
+		}
+	}
+}
+
+// report --tenant counts that tenant's dead letters only (one queue serves
+// every tenant), as the audit does.
+func TestReportCommandCountsTheTenantsDeadLetters(t *testing.T) {
+	day := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
+	sims, doc := tenantSims(t, day, 12, "acme", "globex")
+	out, data := t.TempDir(), t.TempDir()
+	env := map[string]string{"VCC_TENANTS_FILE": doc, "FUNCTIONS_APP_ROOT_PATH": "..",
+		"VCC_CLIENT_SECRET_ACME": sims["acme"].ClientSecret(), "VCC_CLIENT_SECRET_GLOBEX": sims["globex"].ClientSecret()}
+	var stdout, stderr bytes.Buffer
+	if status := runMain(t, []string{"local", "--from", "2026-11-02", "--to", "2026-11-03", "--out", out, "--data", data}, env, &stdout, &stderr); status != 0 {
+		t.Fatalf("local: %d\n%s\n%s", status, stdout.String(), stderr.String())
+	}
+	// Two of globex's interactions dead-lettered (as if ingest had given up).
+	q, err := queue.OpenEmbedded(filepath.Join(data, "queue.db"), queue.EmbeddedOptions{LockDuration: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, seen := 0, map[string]bool{}
+	for _, r := range sims["globex"].Recordings() {
+		if n == 2 || !r.Visible || !r.Audio || seen[r.InteractionGUID] {
+			continue
+		}
+		seen[r.InteractionGUID] = true
+		start := r.Start
+		body, _ := message.Encode(message.Body{InteractionID: r.InteractionGUID, Start: &start, Tenant: "globex"})
+		if err := q.SendBatch(context.Background(), []queue.Outgoing{{ID: "globex:" + r.InteractionGUID + ".x", Body: body}}); err != nil {
+			t.Fatal(err)
+		}
+		msgs, err := q.Receive(context.Background(), 1, time.Second)
+		if err != nil || len(msgs) != 1 {
+			t.Fatal(err)
+		}
+		if err := q.DeadLetter(context.Background(), msgs[0], "MaxDeliveryCountExceeded", "test"); err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	q.Close()
+	for id, want := range map[string]int{"acme": 0, "globex": 2} {
+		stdout.Reset()
+		runMain(t, []string{"report", "--tenant", id, "--json", "--from", "2026-11-02", "--to", "2026-11-03", "--out", out, "--data", data}, env, &stdout, &stderr)
+		var r struct {
+			DeadLetters bool `json:"deadLettersCounted"`
+			Total       struct{ DeadLettered int }
+		}
+		if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
+			t.Fatalf("%s: %v\n%s\n%s", id, err, stdout.String(), stderr.String())
+		}
+		if !r.DeadLetters || r.Total.DeadLettered != want {
+			t.Errorf("report --tenant %s: %d dead letters (counted %v), want %d", id, r.Total.DeadLettered, r.DeadLetters, want)
 		}
 	}
 }
