@@ -5,6 +5,8 @@ import (
 	"os"
 	"sort"
 	"testing"
+
+	"github.com/vcc-ingest/vcc-ingest/shared/local"
 )
 
 // Every function folder has a route and every route has a folder: the host
@@ -72,12 +74,12 @@ func TestFunctionJSONMatchesCode(t *testing.T) {
 	// not forward the raw request (IsHttpInAndOutFunction); anonymous, as
 	// the signature is the authentication; the route the server serves.
 	e := readBindings(t, "events")
-	if len(e) != 2 || e[0].Type != "httpTrigger" || e[0].AuthLevel != "anonymous" || e[0].Route != "vcc/events" ||
+	if len(e) != 2 || e[0].Type != "httpTrigger" || e[0].AuthLevel != "anonymous" || e[0].Route != "vcc/events/{tenant?}" ||
 		len(e[0].Methods) != 1 || e[0].Methods[0] != "post" || e[1].Type != "http" || e[1].Direction != "out" {
 		t.Errorf("events bindings = %+v", e)
 	}
-	if EventsPath != "/api/"+e[0].Route {
-		t.Errorf("server serves %s, function.json routes %s", EventsPath, e[0].Route)
+	if EventsPath+"/{tenant?}" != "/api/"+e[0].Route || local.EventsFunction.Path != "/api/"+e[0].Route || local.EventsPath != EventsPath {
+		t.Errorf("server serves %s, the host stand-in routes %s, function.json routes %s", EventsPath, local.EventsFunction.Path, e[0].Route)
 	}
 	hj, err := os.ReadFile("../host.json")
 	if err != nil {

@@ -149,9 +149,8 @@ func ingestOptions(cfg config.Config, q ops.Sender, log *slog.Logger) ingest.Opt
 }
 
 // tenantsServer is the custom handler over a tenants document: discover
-// runs every tenant each tick, ingest routes each message to its tenant's
-// steps. Audit and webhooks are per tenant and not wired yet: audit fails
-// its invocation saying so, the events endpoint answers 503.
+// and audit run every tenant, ingest routes each message to its tenant's
+// steps, and each tenant's webhooks arrive at /api/vcc/events/<id>.
 func tenantsServer(a ops.Adapters) *server {
 	steps := make([]tenantSteps, 0, len(a.Tenants))
 	for _, t := range a.Tenants {
@@ -164,7 +163,8 @@ func tenantsServer(a ops.Adapters) *server {
 func tenantsServerOver(a ops.Adapters, src tenantSource) *server {
 	td := &tenantsDiscover{tenants: src, log: a.Log, parallel: discoverParallel}
 	router := &ingest.Tenants{Lookup: ingestLookup(src), State: a.State, Logger: a.Log}
-	return &server{discover: td, ingest: router, log: a.Log, now: time.Now, deadline: a.Deadline}
+	ta := &tenantsAudit{tenants: src, log: a.Log, parallel: auditParallel}
+	return &server{discover: td, ingest: router, audit: ta, tenants: src, log: a.Log, now: time.Now, deadline: a.Deadline}
 }
 
 // newAuditor is the audit step over a's adapters; dead letters are counted

@@ -9,13 +9,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
-	"github.com/vcc-ingest/vcc-ingest/functions/audit"
 	"github.com/vcc-ingest/vcc-ingest/functions/events"
 	"github.com/vcc-ingest/vcc-ingest/functions/ingest"
 	"github.com/vcc-ingest/vcc-ingest/shared/invoke"
 	"github.com/vcc-ingest/vcc-ingest/shared/records"
+	"github.com/vcc-ingest/vcc-ingest/shared/tenants"
 	"github.com/vcc-ingest/vcc-ingest/shared/webhook"
 )
 
@@ -29,10 +30,14 @@ const (
 type server struct {
 	discover discoverer
 	ingest   ingester
-	audit    *audit.Auditor
+	audit    auditor
 	events   *events.Receiver
-	log      *slog.Logger
-	now      func() time.Time
+	// tenants, with a tenants document, is where each request for
+	// /api/vcc/events/<id> finds its tenant's receiver; nil: the single
+	// tenant's events above serve the bare path.
+	tenants tenantSource
+	log     *slog.Logger
+	now     func() time.Time
 	// deadline bounds each invocation (host.json's functionTimeout less a
 	// margin): one that overruns fails on its own, and its message is
 	// retried, instead of the host restarting the whole process. Zero: none.
@@ -49,6 +54,12 @@ type discoverer interface {
 // router to each tenant's (*ingest.Tenants).
 type ingester interface {
 	Handle(ctx context.Context, d ingest.Delivery) (records.Result, error)
+}
+
+// auditor is the audit step: one tenant's (*audit.Auditor), or every
+// tenant's (tenantsAudit).
+type auditor interface {
+	Run(ctx context.Context, now time.Time) (records.Audit, error)
 }
 
 // errDeadline is the cause of an invocation that ran out of time.
@@ -81,8 +92,9 @@ func (s *server) routes() map[string]http.HandlerFunc {
 }
 
 // EventsPath is where the host forwards the events function's requests:
-// host.json's routePrefix ("api") and function.json's route. A tenants
-// document will add /api/vcc/events/{tenant} beside it.
+// host.json's routePrefix ("api") and function.json's route
+// (vcc/events/{tenant?}). Without a tenants document VCC posts to the bare
+// path; with one, each tenant's subscription posts to EventsPath/<id>.
 const EventsPath = "/api/vcc/events"
 
 // paths are the functions the host does not invoke at /<name>: an HTTP
@@ -93,17 +105,56 @@ var paths = map[string]string{"events": EventsPath}
 func (s *server) handler() http.Handler {
 	mux := http.NewServeMux()
 	for name, h := range s.routes() {
-		path := "/" + name
-		if p, ok := paths[name]; ok {
-			path = p
+		if _, forwarded := paths[name]; !forwarded {
+			mux.HandleFunc("POST /"+name, h)
 		}
-		mux.HandleFunc("POST "+path, h)
 	}
 	// The host probes any path for readiness; answer without work.
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 	})
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Every POST under the events path is the events function's, as
+		// it came: ServeMux would clean a path ("..", "//") and answer a
+		// redirect, and that answer must be the events function's refusal.
+		if r.Method == http.MethodPost && underEvents(r.URL.EscapedPath()) {
+			s.handleEvents(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// underEvents reports whether an escaped path starts with EventsPath, in
+// any case (the host matches routes case-insensitively and forwards the
+// path as sent).
+func underEvents(p string) bool {
+	return len(p) >= len(EventsPath) && strings.EqualFold(p[:len(EventsPath)], EventsPath)
+}
+
+// errBadTenantPath is the reason for a path whose tenant segment is not a
+// tenant id, or that has a segment where none belongs.
+var errBadTenantPath = errors.New("not a tenant's events path")
+
+// eventsTenant reads the tenant segment of an escaped path under
+// EventsPath: "" for the bare path (a trailing slash allowed), the id for
+// EventsPath/<id>. Anything else is refused: an id must match the tenants
+// document's pattern exactly as sent, so upper case, dots, any
+// percent-encoding (an encoded slash or dot), a further segment, an empty or
+// overlong one never name a tenant.
+func eventsTenant(escaped string) (string, error) {
+	if !underEvents(escaped) {
+		return "", errBadTenantPath
+	}
+	rest := escaped[len(EventsPath):]
+	if rest == "" || rest == "/" {
+		return "", nil
+	}
+	seg, ok := strings.CutPrefix(rest, "/")
+	if !ok || !tenants.ValidID(seg) {
+		return "", errBadTenantPath
+	}
+	return seg, nil
 }
 
 func (s *server) handleDiscover(w http.ResponseWriter, r *http.Request) {
@@ -146,7 +197,7 @@ func (s *server) handleAudit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.audit == nil {
-		fail(w, log, "audit failed", errors.New("audit does not run over a tenants document yet"), true)
+		fail(w, log, "audit failed", errors.New("audit not configured"), true)
 		return
 	}
 	ctx, cancel := s.bound(r)
@@ -234,16 +285,64 @@ func (s *server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		s.answerEvent(w, log, events.Outcome{Status: http.StatusRequestEntityTooLarge, Reason: "body larger than 1 MiB"}, start)
 		return
 	}
-	if s.events == nil {
-		s.answerEvent(w, log, events.Outcome{Status: http.StatusServiceUnavailable, Reason: "events not configured"}, start)
-		return
-	}
 	// Detached from the request: an enqueue the queue accepted is answered
 	// even if VCC hung up meanwhile (it then delivers again: a duplicate).
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 9*time.Second)
 	defer cancel()
-	out := s.events.Receive(ctx, r.Header.Get(webhook.SignatureHeader), body)
+	rcv, tenant, refused := s.eventsReceiver(ctx, r.URL.EscapedPath())
+	if rcv == nil {
+		s.answerEvent(w, log, refused, start)
+		return
+	}
+	if tenant != "" {
+		log = log.With("tenant", tenant)
+	}
+	out := rcv.Receive(ctx, r.Header.Get(webhook.SignatureHeader), body)
 	s.answerEvent(w, log, out, start)
+}
+
+// eventsReceiver is the receiver of a request's path: the single tenant's
+// at the bare path without a tenants document; with one, that of the tenant
+// the path names, and its id. Otherwise nil and the
+// refusal: 401 whatever the cause, an unknown tenant, one without a webhook
+// secret or a malformed path alike, so the answer tells no tenant's
+// existence (the reason goes to the log only).
+func (s *server) eventsReceiver(ctx context.Context, escaped string) (*events.Receiver, string, events.Outcome) {
+	refuse := func(why string) (*events.Receiver, string, events.Outcome) {
+		return nil, "", events.Outcome{Status: http.StatusUnauthorized, Reason: why}
+	}
+	id, err := eventsTenant(escaped)
+	switch {
+	case err != nil:
+		return refuse(fmt.Sprintf("path %q: %v", logSafe(escaped), err))
+	case s.tenants == nil && id != "":
+		return refuse("a tenant's events path, and this deployment serves a single VCC account (no tenants document)")
+	case s.tenants == nil && s.events == nil:
+		return nil, "", events.Outcome{Status: http.StatusServiceUnavailable, Reason: "events not configured"}
+	case s.tenants == nil:
+		return s.events, "", events.Outcome{}
+	case id == "":
+		return refuse("the bare events path, and this deployment serves a tenants document: each tenant posts to " + EventsPath + "/<id>")
+	}
+	ts, err := s.tenants.Lookup(ctx, id)
+	switch {
+	case errors.Is(err, ingest.ErrUnknownTenant):
+		return refuse(fmt.Sprintf("tenant %q is not in the tenants document", id))
+	case err != nil:
+		// Not the sender's fault: VCC delivers it again later.
+		return nil, "", events.Outcome{Status: http.StatusServiceUnavailable, Reason: "tenants document: " + err.Error()}
+	case ts.events == nil:
+		return refuse(fmt.Sprintf("tenant %s has no webhook secret (%s, or webhookSecretName in Key Vault)", id, tenants.WebhookSecretEnv(id)))
+	}
+	return ts.events, id, events.Outcome{}
+}
+
+// logSafe bounds a request's path for the log.
+func logSafe(p string) string {
+	if len(p) > 80 {
+		return p[:80] + "…"
+	}
+	return p
 }
 
 // answerEvent writes only a status and a fixed word: no reason, least of

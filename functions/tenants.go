@@ -10,10 +10,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vcc-ingest/vcc-ingest/functions/audit"
 	"github.com/vcc-ingest/vcc-ingest/functions/discover"
+	"github.com/vcc-ingest/vcc-ingest/functions/events"
 	"github.com/vcc-ingest/vcc-ingest/functions/ingest"
 	"github.com/vcc-ingest/vcc-ingest/shared/ops"
 	"github.com/vcc-ingest/vcc-ingest/shared/records"
+	"github.com/vcc-ingest/vcc-ingest/shared/report"
 )
 
 // discoverParallel is how many tenants discover lists at once in one tick:
@@ -21,21 +24,46 @@ import (
 // set by the slowest tenants, not by their number.
 const discoverParallel = 8
 
+// auditParallel is how many tenants are audited at once: each audit reads
+// whole days of listings and of the store, so fewer than discover.
+const auditParallel = 4
+
 // tenantSteps are one tenant's steps, each over only that tenant's
 // adapters (ops.Tenant): its VCC client, its prefix of the store, its state.
 type tenantSteps struct {
 	id       string
 	discover discoverer
 	ingest   *ingest.Ingester
+	audit    auditor
+	// events receives the tenant's webhooks (/api/vcc/events/<id>); nil
+	// when the tenant has no webhook secret: its path refuses everything.
+	events *events.Receiver
 }
 
 // newTenantSteps builds t's steps; a's queue is the deployment's one queue.
 func newTenantSteps(a ops.Adapters, t ops.Tenant) tenantSteps {
-	return tenantSteps{
+	s := tenantSteps{
 		id:       t.ID,
 		discover: discover.New(t.VCC, a.Queue, t.State, discoverOptions(t.Config, t.Log)),
 		ingest:   ingest.New(t.VCC, t.Sink, t.State, ingestOptions(t.Config, a.Queue, t.Log)),
+		audit:    newTenantAuditor(a, t),
 	}
+	if t.WebhookKey != nil {
+		s.events = events.New(a.Queue, events.Options{Key: t.WebhookKey, Types: t.Config.WebhookEvents,
+			Settle: t.Config.WebhookSettle, Logger: t.Log, Tenant: t.ID})
+	}
+	return s
+}
+
+// newTenantAuditor is t's audit: its VCC client, its prefix of the store,
+// its state (the result under tenants/<id>/audits/), its owner, and only
+// its dead letters of the deployment's one queue. Its event names the
+// tenant itself, so it gets the deployment's logger (t's names it too).
+func newTenantAuditor(a ops.Adapters, t ops.Tenant) *audit.Auditor {
+	dead, _ := a.Queue.(report.Peeker)
+	return audit.New(t.VCC, t.Sink, t.State, dead, audit.Options{
+		Days: t.Config.AuditDays, OwnerUserID: t.Config.OwnerUserID, IsAudio: t.Config.IsAudio, Logger: a.Log, Tenant: t.ID,
+	})
 }
 
 // tenantSet is the tenants of one version of the tenants document, in the
@@ -121,7 +149,7 @@ func (t *tenantsDiscover) Run(ctx context.Context, now time.Time, pastDue bool) 
 			if err != nil {
 				run.Error = err.Error()
 				errs[i] = fmt.Errorf("tenant %s: %w", td.id, err)
-				t.log.Error("discover failed", "tenant", td.id, "error", err)
+				t.log.Error("discover failed", "function", "discover", "tenant", td.id, "error", err)
 			}
 			runs[i] = run
 		}()
@@ -149,6 +177,76 @@ func (t *tenantsDiscover) Run(ctx context.Context, now time.Time, pastDue bool) 
 	if len(failed) > 0 {
 		sort.Strings(failed)
 		total.Error = fmt.Sprintf("%d of %d tenants failed: %s", len(failed), len(runs), strings.Join(failed, ", "))
+		return total, errors.Join(errs...)
+	}
+	return total, nil
+}
+
+// tenantsAudit audits every tenant of the source, each with its own client,
+// prefix of the store and state, a few at a time. One tenant's failure
+// stops only that tenant: the others are audited and stored, and the run
+// then fails naming the failing tenants and why (the failure alert).
+type tenantsAudit struct {
+	tenants  tenantSource
+	log      *slog.Logger
+	parallel int
+}
+
+// Run audits every tenant; the result returned sums theirs and lists each.
+func (t *tenantsAudit) Run(ctx context.Context, now time.Time) (records.Audit, error) {
+	set, err := t.tenants.Current(ctx)
+	if err != nil {
+		return records.Audit{GeneratedAt: now.UTC(), Error: "tenants document: " + err.Error()}, fmt.Errorf("tenants document: %w", err)
+	}
+	results := make([]records.Audit, len(set.list))
+	errs := make([]error, len(set.list))
+	sem := make(chan struct{}, max(t.parallel, 1))
+	var wg sync.WaitGroup
+	for i, ts := range set.list {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			res, err := ts.audit.Run(ctx, now)
+			res.Tenant, res.Report, res.Doctor = ts.id, nil, nil // each stored in full in its tenant's state
+			if err != nil {
+				res.Error = err.Error()
+				errs[i] = fmt.Errorf("tenant %s: %w", ts.id, err)
+				t.log.Error("audit failed", "function", "audit", "tenant", ts.id, "error", err)
+			}
+			results[i] = res
+		}()
+	}
+	wg.Wait()
+	total := records.Audit{GeneratedAt: now.UTC(), Tenants: results,
+		HiddenDirections: []string{}, HiddenLines: []string{}, HiddenAgents: []string{}, Problems: []string{}, Unchecked: []string{}}
+	var failed []string
+	for i, r := range results {
+		if errs[i] != nil {
+			failed = append(failed, set.list[i].id)
+			continue
+		}
+		if total.From.IsZero() {
+			total.From, total.To = r.From, r.To
+		}
+		total.Gaps += r.Gaps
+		total.LineGaps += r.LineGaps
+		total.Missing += r.Missing
+		total.DeadLetters += r.DeadLetters
+		total.PermissionIssue = total.PermissionIssue || r.PermissionIssue
+		for _, x := range []struct{ to, from *[]string }{
+			{&total.HiddenDirections, &r.HiddenDirections}, {&total.HiddenLines, &r.HiddenLines}, {&total.HiddenAgents, &r.HiddenAgents},
+			{&total.Problems, &r.Problems}, {&total.Unchecked, &r.Unchecked},
+		} {
+			for _, v := range *x.from {
+				*x.to = append(*x.to, r.Tenant+": "+v)
+			}
+		}
+	}
+	if len(failed) > 0 {
+		sort.Strings(failed)
+		total.Error = fmt.Sprintf("%d of %d tenants failed: %s", len(failed), len(results), strings.Join(failed, ", "))
 		return total, errors.Join(errs...)
 	}
 	return total, nil

@@ -71,7 +71,7 @@ param flexRuntimeVersion string = '1.0'
 @description('Set to true once the operator has created the secret in Key Vault (deploy.sh detects it): the app\'s read access is scoped to that one secret, which must exist first.')
 param vccSecretProvisioned bool = false
 
-@description('With a tenants document: the Key Vault secret names (each tenant\'s secretName) the operator has created. Each gets the app\'s read access, scoped to that one secret; nothing else grows with the number of tenants.')
+@description('With a tenants document: the Key Vault secret names the operator has created, each tenant\'s secretName and, for a tenant that sends webhooks, its webhookSecretName (one list: both are read the same way, with the same role on the one secret). Each gets the app\'s read access, scoped to that one secret; nothing else grows with the number of tenants.')
 param tenantSecretNames array = []
 
 @description('Set to true once the operator has stored the VCC webhook subscription\'s secret in Key Vault (deploy.sh detects it): the events function reads it to verify each webhook; until then every webhook is refused.')

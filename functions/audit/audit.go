@@ -36,7 +36,12 @@ type Options struct {
 	Days        int                 // previous whole UTC days (default 2)
 	OwnerUserID string              // VCC_OWNER_USER_ID; "" leaves the owner unchecked
 	IsAudio     func(t string) bool // configured audio types
-	Logger      *slog.Logger
+	// Logger receives the audit event.
+	Logger *slog.Logger
+	// Tenant, with a tenants document, is the tenant audited: its result
+	// says so, and only the dead letters naming it are counted (one queue
+	// serves every tenant). v, sink and state are then that tenant's.
+	Tenant string
 }
 
 // Auditor runs audits.
@@ -66,9 +71,9 @@ func New(v VCC, sink report.Names, state store.State, dead report.Peeker, opts O
 func (a *Auditor) Run(ctx context.Context, now time.Time) (records.Audit, error) {
 	to := now.UTC().Truncate(24 * time.Hour)
 	from := to.AddDate(0, 0, -a.opts.Days)
-	res := records.Audit{From: from, To: to, GeneratedAt: now.UTC(),
+	res := records.Audit{From: from, To: to, GeneratedAt: now.UTC(), Tenant: a.opts.Tenant,
 		HiddenDirections: []string{}, HiddenLines: []string{}, HiddenAgents: []string{}, Problems: []string{}, Unchecked: []string{}}
-	rep, err := report.Build(ctx, report.Sources{VCC: a.vcc, Sink: a.sink, State: a.state, Queue: a.dead, IsAudio: a.opts.IsAudio}, from, to)
+	rep, err := report.Build(ctx, report.Sources{VCC: a.vcc, Sink: a.sink, State: a.state, Queue: a.dead, IsAudio: a.opts.IsAudio, Tenant: a.opts.Tenant}, from, to)
 	if err != nil {
 		return res, fmt.Errorf("audit: reconciliation: %w", err)
 	}
@@ -115,6 +120,7 @@ func (a *Auditor) Run(ctx context.Context, now time.Time) (records.Audit, error)
 	}
 	a.opts.Logger.Log(ctx, level, records.AuditEvent,
 		"event", "audit",
+		"tenant", a.opts.Tenant, // the alert rule fires per tenant ("" without a tenants document)
 		"from", from.Format(time.DateOnly), "to", to.Format(time.DateOnly),
 		"gaps", res.Gaps, "lineGaps", res.LineGaps, "missing", res.Missing, "deadLetters", res.DeadLetters,
 		"hiddenDirections", len(res.HiddenDirections), "hiddenLines", len(res.HiddenLines), "hiddenAgents", len(res.HiddenAgents),

@@ -38,7 +38,8 @@ const (
 	PropEventType = "eventType"
 )
 
-// MessageIDSuffix follows the interaction guid in an event's message id:
+// MessageIDSuffix follows the interaction guid (after "<tenant>:" with a
+// tenants document) in an event's message id:
 // every event of one interaction, and VCC's redeliveries of each, carry the
 // same id, so the queue's duplicate detection keeps one. It differs from
 // discover's id (the bare guid) so that neither absorbs the other: discover
@@ -61,6 +62,10 @@ type Options struct {
 	Settle time.Duration // default 60 s
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Tenant, with a tenants document, is the tenant whose subscription
+	// this is: its messages name it (body tenant, MessageId
+	// <tenant>:<guid>.event) and ingest routes them to its steps.
+	Tenant string
 }
 
 // Receiver handles webhook deliveries.
@@ -130,13 +135,13 @@ func (r *Receiver) Receive(ctx context.Context, signature string, body []byte) O
 		return out
 	}
 	accepted := now.UTC()
-	data, err := message.Encode(message.Body{InteractionID: ev.InteractionID, DiscoveredAt: accepted, Source: message.SourceEvent})
+	data, err := message.Encode(message.Body{InteractionID: ev.InteractionID, DiscoveredAt: accepted, Source: message.SourceEvent, Tenant: r.opts.Tenant})
 	if err != nil {
 		out.Status, out.Reason = 500, err.Error()
 		return out
 	}
 	msg := queue.Outgoing{
-		ID:          ev.InteractionID + MessageIDSuffix,
+		ID:          message.ID(r.opts.Tenant, ev.InteractionID) + MessageIDSuffix,
 		Body:        data,
 		ContentType: message.ContentType,
 		Properties:  map[string]string{PropEventID: ev.ID, PropEventType: ev.Type},

@@ -185,3 +185,46 @@ func TestBudgetTakenPutsOffWithoutHoldingTheSlot(t *testing.T) {
 		t.Fatalf("no pace limit: %+v, %v", res, err)
 	}
 }
+
+// downVCC is an account whose client's breaker is open.
+type downVCC struct{ accountVCC }
+
+func (d *downVCC) Available() error {
+	return &vcc.UnavailableError{Endpoint: "content", RetryIn: time.Second}
+}
+
+// A tenant's webhook message (<tenant>:<guid>.event) keeps its tenant in
+// every copy: the polls while VCC has no content yet and the deferrals
+// while VCC is down carry the same body and ids from the same base, so the
+// router hands each to the same tenant.
+func TestEventCopiesKeepTheTenant(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 11, 2, 12, 0, 0, 0, time.UTC)
+	st := store.NewDirState(t.TempDir())
+	body, _ := message.Encode(message.Body{InteractionID: tenantGUID, DiscoveredAt: now, Source: message.SourceEvent, Tenant: "acme"})
+	q := &requeued{}
+	opts := Options{Tenant: "acme", Requeue: q, Now: func() time.Time { return now }}
+	for _, c := range []struct {
+		name   string
+		v      VCC
+		suffix string
+	}{
+		{"poll", &accountVCC{name: "acme"}, ".poll-1"},
+		{"deferral", &downVCC{accountVCC{name: "acme"}}, ".deferred-1"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			q.sent = nil
+			r := &Tenants{Lookup: ByID(map[string]*Ingester{"acme": New(c.v, store.NewDir(t.TempDir()), st, opts)})}
+			if _, err := r.Handle(ctx, Delivery{MessageID: "acme:" + tenantGUID + ".event", DeliveryCount: 1, Body: body}); err != nil {
+				t.Fatal(err)
+			}
+			if len(q.sent) != 1 || q.sent[0].ID != "acme:"+tenantGUID+".event"+c.suffix {
+				t.Fatalf("copies %+v", q.sent)
+			}
+			b, err := message.Decode(q.sent[0].Body)
+			if err != nil || b.Tenant != "acme" || b.Source != message.SourceEvent {
+				t.Fatalf("copy's body %+v, %v", b, err)
+			}
+		})
+	}
+}

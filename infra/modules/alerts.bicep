@@ -128,19 +128,21 @@ resource deadLetters 'Microsoft.Insights/metricAlerts@2018-03-01' = {
   }
 }
 
-// One audit run a day (AUDIT_SCHEDULE); each writes one event whose msg is
-// records.AuditEvent (shared/records; infra tests hold the two equal) and
-// whose fields are those audit.go logs. A two-hour window evaluated hourly
-// sees every event at least once despite ingestion delay; the rule is
-// stateful, so one event notifies once.
+// One audit run a day (AUDIT_SCHEDULE); each writes one event per tenant
+// whose msg is records.AuditEvent (shared/records; infra tests hold the two
+// equal) and whose fields are those audit.go logs. A two-hour window
+// evaluated hourly sees every event at least once despite ingestion delay;
+// the rule is stateful and split by tenant (a tenants document: one alert
+// per tenant with findings, each resolved on its own; without one, the
+// tenant is "(single)"), so one event notifies once.
 var auditQuery = '''
 traces
 | where message contains "vcc-ingest audit"
 | extend e = parse_json(substring(message, indexof(message, "{")))
 | where tostring(e.msg) == "vcc-ingest audit"
-| extend gaps = toint(e.gaps), permissionProblem = tobool(e.permissionProblem)
+| extend gaps = toint(e.gaps), permissionProblem = tobool(e.permissionProblem), tenant = iff(isempty(tostring(e.tenant)), "(single)", tostring(e.tenant))
 | where gaps > 0 or permissionProblem
-| project timestamp, gaps, lineGaps = toint(e.lineGaps), missing = toint(e.missing), deadLetters = toint(e.deadLetters), hiddenLines = toint(e.hiddenLines), hiddenAgents = toint(e.hiddenAgents), hiddenDirections = toint(e.hiddenDirections), permissionProblem, unchecked = toint(e.unchecked), result = tostring(e.result)
+| project timestamp, tenant, gaps, lineGaps = toint(e.lineGaps), missing = toint(e.missing), deadLetters = toint(e.deadLetters), hiddenLines = toint(e.hiddenLines), hiddenAgents = toint(e.hiddenAgents), hiddenDirections = toint(e.hiddenDirections), permissionProblem, unchecked = toint(e.unchecked), result = tostring(e.result)
 '''
 
 resource auditFindings 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
@@ -164,6 +166,15 @@ resource auditFindings 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
         {
           query: auditQuery
           timeAggregation: 'Count'
+          dimensions: [
+            {
+              name: 'tenant'
+              operator: 'Include'
+              values: [
+                '*'
+              ]
+            }
+          ]
           operator: 'GreaterThan'
           threshold: 0
           failingPeriods: {
@@ -178,14 +189,15 @@ resource auditFindings 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
 }
 
 // discover and audit write their failures as ERROR lines on stderr
-// ("discover failed", "audit failed", functions/server.go) and the host
+// ("discover failed", "audit failed", functions/server.go; over a tenants
+// document also one line per failing tenant, naming it) and the host
 // records a failed request for the invocation; either counts.
 var failuresQuery = '''
 let handlerErrors = traces
     | where message contains "ERROR"
     | extend e = parse_json(substring(message, indexof(message, "{")))
     | where tostring(e.level) == "ERROR" and tostring(e["function"]) in ("discover", "audit")
-    | project timestamp, fn = tostring(e["function"]), what = tostring(e.msg), detail = tostring(e.error);
+    | project timestamp, fn = tostring(e["function"]), tenant = tostring(e.tenant), what = tostring(e.msg), detail = tostring(e.error);
 let failedInvocations = requests
     | where success == false and name in ("discover", "audit")
     | project timestamp, fn = name, what = "invocation failed", detail = tostring(resultCode);

@@ -44,7 +44,7 @@ param secretName string
 @description('True once the operator has created the secret: a role can only be scoped to a secret that exists.')
 param grantSecretAccess bool
 
-@description('Key Vault secret names of the tenants of a tenants document (each tenant\'s secretName) that the operator has created: the app reads each one, and nothing else of the vault.')
+@description('Key Vault secret names of the tenants of a tenants document (each tenant\'s secretName and, when it sends webhooks, its webhookSecretName) that the operator has created: the app reads each one, and nothing else of the vault.')
 param tenantSecretNames array = []
 
 @description('Name of the VCC webhook secret (the events function verifies signatures with it).')
@@ -273,7 +273,7 @@ resource tenantSecretReaders 'Microsoft.Authorization/roleAssignments@2022-04-01
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', keyVaultSecretsUser)
     principalId: principalId
     principalType: 'ServicePrincipal'
-    description: 'read a tenant\'s VCC client secret'
+    description: 'read a tenant\'s VCC secret (its client secret or its webhook secret)'
   }
 }]
 

@@ -94,6 +94,10 @@ type Config struct {
 	TenantsFile   string
 	Tenants       *tenants.Document
 	TenantSecrets map[string]secrets.Secret
+	// TenantWebhookSecrets holds each tenant's webhook secret (base64) from
+	// VCC_WEBHOOK_SECRET_<ID> when set (otherwise Key Vault,
+	// webhookSecretName; a tenant with neither receives no webhooks).
+	TenantWebhookSecrets map[string]secrets.Secret
 	// Tenant is the tenant a copy of the settings is for (ForTenant); empty:
 	// the single tenant of the VCC_* settings.
 	Tenant string
@@ -219,6 +223,7 @@ func Load(getenv func(string) string) (Config, error) {
 		} else {
 			c.Tenants = &doc
 			c.TenantSecrets = map[string]secrets.Secret{}
+			c.TenantWebhookSecrets = tenantWebhookSecrets(getenv, doc, &errs)
 			for _, t := range doc.Tenants {
 				if v := getenv(tenants.SecretEnv(t.ID)); v != "" {
 					c.TenantSecrets[t.ID] = secrets.New(v)
@@ -255,6 +260,35 @@ func Load(getenv func(string) string) (Config, error) {
 	return c, errors.Join(errs...)
 }
 
+// tenantWebhookSecrets reads VCC_WEBHOOK_SECRET_<ID> of each tenant,
+// validated as VCC_WEBHOOK_SECRET is (the value is never repeated). Two
+// tenants may not share one: a secret is what tells one tenant's events
+// from another's, so a shared one would let tenant A's events be accepted
+// on tenant B's path.
+func tenantWebhookSecrets(getenv func(string) string, doc tenants.Document, errs *[]error) map[string]secrets.Secret {
+	out := map[string]secrets.Secret{}
+	owner := map[string]string{} // decoded key → tenant
+	for _, t := range doc.Tenants {
+		name := tenants.WebhookSecretEnv(t.ID)
+		v := strings.TrimSpace(getenv(name))
+		if v == "" {
+			continue
+		}
+		key, err := webhook.DecodeSecret(v)
+		if err != nil {
+			*errs = append(*errs, fmt.Errorf("%s: %v", name, err))
+			continue
+		}
+		if other, dup := owner[key.Reveal()]; dup {
+			*errs = append(*errs, fmt.Errorf("%s: the same secret as tenant %s's (each tenant's webhook subscription needs its own)", name, other))
+			continue
+		}
+		owner[key.Reveal()] = t.ID
+		out[t.ID] = secrets.New(v)
+	}
+	return out
+}
+
 // RequireAzure checks the settings that the Function App needs and a local
 // run does not.
 func (c Config) RequireAzure() error {
@@ -286,7 +320,8 @@ func (c Config) TenantIDs() []string {
 
 // ForTenant is the settings as tenant t's work sees them: its VCC client
 // configuration (without the secret source), its content types (the
-// deployment's when it names none), and Tenant set.
+// deployment's when it names none), its credential's owner, its webhook
+// secret (never the deployment's), and Tenant set.
 func (c Config) ForTenant(t tenants.Tenant) (Config, error) {
 	vc, err := t.VCCConfig()
 	if err != nil {
@@ -303,7 +338,9 @@ func (c Config) ForTenant(t tenants.Tenant) (Config, error) {
 	if len(t.AudioTypes) > 0 {
 		out.AudioTypes = append([]string(nil), t.AudioTypes...)
 	}
-	out.OwnerUserID = "" // the deployment's owner is no tenant's
+	out.OwnerUserID = t.OwnerUserID // the deployment's owner is no tenant's
+	out.WebhookSecret = c.TenantWebhookSecrets[t.ID]
+	out.WebhookSecretName = t.WebhookSecretName
 	return out, nil
 }
 

@@ -178,3 +178,53 @@ func TestLoadTenantsFileErrors(t *testing.T) {
 		t.Errorf("Key Vault: %v", err)
 	}
 }
+
+// Each tenant's owner and webhook secret are its own: the deployment's
+// VCC_OWNER_USER_ID and VCC_WEBHOOK_SECRET are no tenant's.
+func TestForTenantOwnerAndWebhookSecret(t *testing.T) {
+	p := writeTenants(t, `{"tenants": [
+  {"id": "acme", "region": "emea", "clientId": "a", "secretName": "s-a", "ratePerMinute": 160, "ownerUserId": "5b2c7d1e-3f4a-4b5c-8d6e-7f8091a2b3c4", "webhookSecretName": "hook-acme"},
+  {"id": "globex-2", "region": "nam", "clientId": "g", "secretName": "s-g", "ratePerMinute": 80}
+]}`)
+	acmeHook := "YWNtZS13ZWJob29rLXNlY3JldC0wMDAx" // base64
+	c, err := Load(env(map[string]string{"VCC_TENANTS_FILE": p, "VCC_CLIENT_SECRET_ACME": "x", "VCC_CLIENT_SECRET_GLOBEX_2": "y",
+		"VCC_OWNER_USER_ID": "9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a", "VCC_WEBHOOK_SECRET": "ZGVwbG95bWVudA==", "VCC_WEBHOOK_SECRET_ACME": acmeHook}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := c.Tenants.Get("acme")
+	ac, _ := c.ForTenant(a)
+	if ac.OwnerUserID != "5b2c7d1e-3f4a-4b5c-8d6e-7f8091a2b3c4" || ac.WebhookSecret.Reveal() != acmeHook || ac.WebhookSecretName != "hook-acme" {
+		t.Errorf("acme: owner %q, webhook secret set %v, name %q", ac.OwnerUserID, !ac.WebhookSecret.IsZero(), ac.WebhookSecretName)
+	}
+	g, _ := c.Tenants.Get("globex-2")
+	gc, _ := c.ForTenant(g)
+	if gc.OwnerUserID != "" || !gc.WebhookSecret.IsZero() || gc.WebhookSecretName != "" {
+		t.Errorf("globex-2 inherits the deployment's owner %q or webhook secret (%v, %q)", gc.OwnerUserID, !gc.WebhookSecret.IsZero(), gc.WebhookSecretName)
+	}
+}
+
+// A tenant's webhook secret is validated as VCC_WEBHOOK_SECRET is, never
+// echoed, and no two tenants share one.
+func TestTenantWebhookSecretErrors(t *testing.T) {
+	p := writeTenants(t, twoTenants)
+	base := map[string]string{"VCC_TENANTS_FILE": p, "VCC_CLIENT_SECRET_ACME": "x", "VCC_CLIENT_SECRET_GLOBEX_2": "y"}
+	with := func(extra map[string]string) func(string) string {
+		m := map[string]string{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for k, v := range extra {
+			m[k] = v
+		}
+		return env(m)
+	}
+	_, err := Load(with(map[string]string{"VCC_WEBHOOK_SECRET_ACME": "not base64 !!secret-value"}))
+	if err == nil || !strings.Contains(err.Error(), "VCC_WEBHOOK_SECRET_ACME") || strings.Contains(err.Error(), "secret-value") {
+		t.Errorf("malformed: %v", err)
+	}
+	_, err = Load(with(map[string]string{"VCC_WEBHOOK_SECRET_ACME": "c2FtZQ==", "VCC_WEBHOOK_SECRET_GLOBEX_2": "c2FtZQ"}))
+	if err == nil || !strings.Contains(err.Error(), "VCC_WEBHOOK_SECRET_GLOBEX_2: the same secret as tenant acme's") || strings.Contains(err.Error(), "c2FtZQ") {
+		t.Errorf("shared: %v", err)
+	}
+}

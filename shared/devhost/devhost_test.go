@@ -212,3 +212,23 @@ func TestTimeoutRestartsTheHandler(t *testing.T) {
 		t.Errorf("queue after the run: %+v %v, want empty (no dead letter)", st, err)
 	}
 }
+
+// Route templates match as the host's ASP.NET Core routing does: literal
+// segments in any case, an optional last parameter, a segment between the
+// slashes as sent (an encoded slash stays inside it).
+func TestHTTPFunctionRouteTemplate(t *testing.T) {
+	f := HTTPFunction{Name: "events", Method: "POST", Path: "/api/vcc/events/{tenant?}"}
+	for p, want := range map[string]bool{
+		"/api/vcc/events": true, "/api/vcc/events/": true, "/API/Vcc/EVENTS": true, "/api/vcc/events/acme": true,
+		"/api/vcc/events/acme/": true, "/api/vcc/events/ACME": true, "/api/vcc/events/a%2Fb": true, "/api/vcc/ev%65nts/acme": true,
+		"/api/vcc/events/acme/x": false, "/api/vcc/eventsx": false, "/api/vcc": false, "/": false, "/api/vcc/events//": false,
+	} {
+		if got := f.matches(p); got != want {
+			t.Errorf("%s: matches %v, want %v", p, got, want)
+		}
+	}
+	lit := HTTPFunction{Path: "/api/vcc/events"}
+	if !lit.matches("/api/vcc/events") || lit.matches("/api/vcc/events/acme") {
+		t.Error("a template without parameters matches only its path")
+	}
+}

@@ -3,6 +3,7 @@ package devhost
 import (
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 )
 
@@ -12,13 +13,51 @@ import (
 type HTTPFunction struct {
 	Name   string
 	Method string // e.g. POST
-	Path   string // e.g. /api/vcc/events
+	// Path is the route template under the prefix, e.g.
+	// /api/vcc/events/{tenant?}: literal segments, matched without regard
+	// to case as the host's ASP.NET Core routing does, and parameters
+	// ({name}: one non-empty segment; {name?}: optional, last only).
+	Path string
+}
+
+// matches reports whether an escaped request path fits the template. As in
+// ASP.NET Core, a segment is what lies between slashes of the path as sent
+// (an encoded slash stays inside its segment), compared decoded, and a
+// trailing slash is ignored.
+func (f HTTPFunction) matches(escaped string) bool {
+	want := strings.Split(strings.Trim(f.Path, "/"), "/")
+	got := strings.Split(strings.TrimSuffix(strings.TrimPrefix(escaped, "/"), "/"), "/")
+	if len(got) == 1 && got[0] == "" {
+		got = nil
+	}
+	if n := len(want); len(got) == n-1 && strings.HasPrefix(want[n-1], "{") && strings.HasSuffix(want[n-1], "?}") {
+		want = want[:n-1]
+	}
+	if len(got) != len(want) {
+		return false
+	}
+	for i, w := range want {
+		seg, err := url.PathUnescape(got[i])
+		if err != nil {
+			return false
+		}
+		if strings.HasPrefix(w, "{") {
+			if seg == "" {
+				return false
+			}
+			continue
+		}
+		if !strings.EqualFold(seg, w) {
+			return false
+		}
+	}
+	return true
 }
 
 // HTTPHandler serves the HTTP-triggered functions as the host does with
 // customHandler.enableForwardingHttpRequest (host.json) for a function
 // whose only bindings are an httpTrigger and an http output: the request
-// is forwarded to the handler as it came — method, path, query, every
+// is forwarded to the handler as it came — method, path (escaped as sent), query, every
 // header, the body byte for byte — with the host's own headers added
 // (X-Azure-Functions-InvocationId, X-Azure-Functions-HostVersion, its
 // User-Agent), and the handler's answer is the response. A request for no
@@ -27,7 +66,7 @@ func (h *Host) HTTPHandler(functions ...HTTPFunction) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var fn *HTTPFunction
 		for i := range functions {
-			if strings.EqualFold(strings.TrimSuffix(r.URL.Path, "/"), functions[i].Path) {
+			if functions[i].matches(r.URL.EscapedPath()) {
 				fn = &functions[i]
 			}
 		}
@@ -41,7 +80,7 @@ func (h *Host) HTTPHandler(functions ...HTTPFunction) http.Handler {
 			return
 		}
 		base, _ := h.target()
-		target := base + r.URL.Path
+		target := base + r.URL.EscapedPath() // the host forwards the path as sent (Uri.AbsolutePath)
 		if r.URL.RawQuery != "" {
 			target += "?" + r.URL.RawQuery
 		}

@@ -589,7 +589,7 @@ func (r *Report) checkOwner(ctx context.Context, v VCC, userID string) {
 	if userID == "" {
 		r.add(Check{Name: name, Status: Unchecked,
 			Detail: "unchecked: the credential owner's user id is unknown, so its line permissions and groups cannot be read",
-			Fix:    "set VCC_OWNER_USER_ID to the User Admin user id (a GUID) of the user who owns the API credential"})
+			Fix:    "set VCC_OWNER_USER_ID (with a tenants document: the tenant's ownerUserId) to the User Admin user id (a GUID) of the user who owns the API credential"})
 		return
 	}
 	addrs, err := or.UserAddresses(ctx, userID)

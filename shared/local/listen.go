@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/vcc-ingest/vcc-ingest/shared/devhost"
@@ -15,9 +16,13 @@ import (
 	"github.com/vcc-ingest/vcc-ingest/shared/vccsim"
 )
 
+// EventsPath is the events function's path: VCC posts to it, or with a
+// tenants document to EventsPath/<tenant>.
+const EventsPath = "/api/vcc/events"
+
 // EventsFunction is the events function as the host routes it
-// (functions/events/function.json: POST, route vcc/events, prefix api).
-var EventsFunction = devhost.HTTPFunction{Name: "events", Method: http.MethodPost, Path: "/api/vcc/events"}
+// (functions/events/function.json: POST, route vcc/events/{tenant?}, prefix api).
+var EventsFunction = devhost.HTTPFunction{Name: "events", Method: http.MethodPost, Path: EventsPath + "/{tenant?}"}
 
 // listen serves --listen through the host stand-in, and with the sandbox
 // starts its live calls, their webhooks sent to --sandbox-webhooks or, by
@@ -46,11 +51,36 @@ func listen(ctx context.Context, host *devhost.Host, env *ops.Env, o Options, st
 			defer cancel()
 			_ = srv.Shutdown(sctx)
 		})
-		served := "http://" + ln.Addr().String() + EventsFunction.Path
-		fmt.Fprintf(stdout, "Webhooks: POST %s (signature: VCC_WEBHOOK_SECRET)\n", served)
+		served := "http://" + ln.Addr().String() + EventsPath
+		if len(env.Tenants) > 0 {
+			fmt.Fprintf(stdout, "Webhooks: POST %s/<tenant> (signature: the tenant's VCC_WEBHOOK_SECRET_<ID>)\n", served)
+		} else {
+			fmt.Fprintf(stdout, "Webhooks: POST %s (signature: VCC_WEBHOOK_SECRET)\n", served)
+		}
 		if url == "" {
 			url = served
 		}
+	}
+	if len(env.Sims) > 0 && url != "" {
+		// Each sandbox account is a tenant's VCC: its subscription posts to
+		// that tenant's path, signed with that tenant's own secret.
+		for _, t := range env.Tenants {
+			sim := env.Sims[t.ID]
+			if sim == nil {
+				continue
+			}
+			cctx, cancel := context.WithCancel(ctx)
+			done := make(chan struct{})
+			w := vccsim.Webhooks{URL: strings.TrimSuffix(url, "/") + "/" + t.ID, Secret: t.Config.WebhookSecret.Reveal(), ProcessingDelay: o.ProcessingDelay}
+			go func() {
+				defer close(done)
+				sim.RunCalls(cctx, w, o.CallEvery, func(c vccsim.Call) {
+					t.Log.Info("sandbox call ended", "interactionId", c.GUID, "recordingAt", c.AvailableAt, "eventsDelivered", c.Delivered, "eventsRefused", c.Refused)
+				})
+			}()
+			stops = append(stops, func() { cancel(); <-done })
+		}
+		fmt.Fprintf(stdout, "Sandbox: each account ends a live call every %s, its webhooks to %s/<tenant>, its recording in VCC %s later\n", o.CallEvery, strings.TrimSuffix(url, "/"), o.ProcessingDelay)
 	}
 	if env.Sim != nil && url != "" {
 		cctx, cancel := context.WithCancel(ctx)

@@ -461,12 +461,23 @@ func runAudit(ctx context.Context, host *devhost.Host, stdout io.Writer) error {
 	if err := json.Unmarshal(rv, &a); err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
-	fmt.Fprintf(stdout, "Audit %s → %s: %d gaps (%d lines), %d hidden directions, %d hidden lines, %d hidden agents, %d dead letters; result in the state at %s\n",
-		a.From.Format(time.DateOnly), a.To.Format(time.DateOnly), a.Gaps, a.LineGaps, len(a.HiddenDirections), len(a.HiddenLines), len(a.HiddenAgents), a.DeadLetters, records.AuditName(a.To))
+	if len(a.Tenants) == 0 {
+		printAudit(stdout, "Audit", a, records.AuditName(a.To))
+		return nil
+	}
+	for _, t := range a.Tenants { // a tenants document: each tenant's own
+		printAudit(stdout, "Audit of "+t.Tenant, t, store.TenantStatePrefix(t.Tenant)+records.AuditName(t.To))
+	}
+	return nil
+}
+
+// printAudit prints one audit's figures and where it is stored.
+func printAudit(stdout io.Writer, title string, a records.Audit, where string) {
+	fmt.Fprintf(stdout, "%s %s → %s: %d gaps (%d lines), %d hidden directions, %d hidden lines, %d hidden agents, %d dead letters; result in the state at %s\n",
+		title, a.From.Format(time.DateOnly), a.To.Format(time.DateOnly), a.Gaps, a.LineGaps, len(a.HiddenDirections), len(a.HiddenLines), len(a.HiddenAgents), a.DeadLetters, where)
 	for _, p := range a.Problems {
 		fmt.Fprintf(stdout, "  problem: %s\n", p)
 	}
-	return nil
 }
 
 // Tally gathers ingest outcomes for progress and the summary.

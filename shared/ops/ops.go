@@ -100,7 +100,7 @@ func (f *Flags) SandboxFlags(fs *flag.FlagSet, days int) {
 	fs.StringVar(&f.Deny, "sandbox-deny", "", "sandbox: feature permissions switched off, comma separated: inbound, outbound, groups (only the owner's reporting line), lines (\"Access groups of users' content\" off: only the owner's permitted lines, 2 of 6)")
 	fs.StringVar(&f.Grant, "sandbox-grant", "", "sandbox: the scopes the credential holds, space separated (default the three)")
 	fs.StringVar(&f.Faults, "sandbox-faults", "", "sandbox: misbehaviour to inject, e.g. 5xx=0.1,429=0.05,truncate=0.02,redirect=0.01")
-	fs.StringVar(&f.Webhooks, "sandbox-webhooks", "", "sandbox: send the signed webhooks (CloudEvents, Vonage-Signature) of live calls to this URL, e.g. http://127.0.0.1:7071/api/vcc/events")
+	fs.StringVar(&f.Webhooks, "sandbox-webhooks", "", "sandbox: send the signed webhooks (CloudEvents, Vonage-Signature) of live calls to this URL, e.g. http://127.0.0.1:7071/api/vcc/events (with --tenants: each account to URL/<tenant>)")
 	fs.DurationVar(&f.CallEvery, "sandbox-call-every", 5*time.Second, "sandbox: with webhooks, a live call ends this often")
 	fs.DurationVar(&f.ProcessingDelay, "sandbox-processing-delay", vccsim.DefaultProcessingDelay, "sandbox: with webhooks, how long after a call ends its recording appears in VCC")
 	fs.IntVar(&f.SandboxTenants, "tenants", 0, "sandbox: serve this many VCC accounts (distinct credentials, data and permissions), one tenant each, through a tenants document written under --data")

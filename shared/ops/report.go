@@ -78,7 +78,7 @@ func Report(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	// The dead letters are worth having but not essential: the embedded
 	// queue is held by a running "handler local", Service Bus may refuse.
 	q, qerr := Open(ctx, o, Need{Queue: true}, vccsim.Options{}, info, stderr, getenv)
-	src := report.Sources{VCC: env.Client, Sink: env.Sink, State: env.State, IsAudio: env.Config.IsAudio}
+	src := report.Sources{VCC: env.Client, Sink: env.Sink, State: env.State, IsAudio: env.Config.IsAudio, Tenant: env.Config.Tenant}
 	if qerr != nil {
 		fmt.Fprintln(stderr, "warning: dead letters not counted:", qerr)
 	} else {

@@ -56,6 +56,10 @@ type Tenant struct {
 	Sink      store.Sink
 	State     store.State
 	Log       *slog.Logger
+	// WebhookKey yields the tenant's webhook secret (base64), which its
+	// events at /api/vcc/events/<id> are verified with; nil: the tenant
+	// receives no webhooks (every request for it is refused).
+	WebhookKey secrets.Source
 }
 
 // Lister is what discovery needs of VCC.

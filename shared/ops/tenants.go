@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,12 +26,20 @@ const SandboxTenantsFile = "sandbox-tenants.json"
 // SandboxTenantID is the id of the sandbox's i-th account (from 1).
 func SandboxTenantID(i int) string { return fmt.Sprintf("sandbox-%d", i) }
 
+// SandboxWebhookSecret is the webhook secret (base64) of the sandbox account
+// of tenant id: each account's own, so that one's events do not verify on
+// another's path.
+func SandboxWebhookSecret(id string) string {
+	return base64.StdEncoding.EncodeToString([]byte("vcc-sandbox-webhook-secret-" + id))
+}
+
 // startSandboxTenants starts one sandbox per tenant (--tenants N), each its
 // own VCC account on its own port: its own credential, its own contact
 // centre (seed --seed+i) and, for every second account, its own feature
 // permissions (line permissions only: content visible on 2 of 6 lines).
 // It writes their tenants document under --data and points the settings at
-// it, each tenant's secret in VCC_CLIENT_SECRET_<ID>.
+// it, each tenant's secret in VCC_CLIENT_SECRET_<ID> and its webhook
+// subscription's own secret in VCC_WEBHOOK_SECRET_<ID>.
 func (o *Env) startSandboxTenants(f Flags, simOpts vccsim.Options, env *overlay, stdout io.Writer) error {
 	start, err := f.SandboxStart()
 	if err != nil {
@@ -59,8 +68,10 @@ func (o *Env) startSandboxTenants(f Flags, simOpts vccsim.Options, env *overlay,
 		o.closers = append(o.closers, sim.Close)
 		o.Sims[id] = sim
 		doc.Tenants = append(doc.Tenants, tenants.Tenant{ID: id, Region: "emea", ClientID: sim.ClientID(),
-			SecretName: "vcc-client-secret-" + id, RatePerMinute: 600, TokenURL: sim.TokenURL(), APIURL: sim.APIURL()})
+			SecretName: "vcc-client-secret-" + id, RatePerMinute: 600, TokenURL: sim.TokenURL(), APIURL: sim.APIURL(),
+			WebhookSecretName: "vcc-webhook-secret-" + id, OwnerUserID: sim.OwnerUserID()})
 		env.set(tenants.SecretEnv(id), sim.ClientSecret())
+		env.set(tenants.WebhookSecretEnv(id), SandboxWebhookSecret(id))
 		if i <= 5 {
 			fmt.Fprintf(stdout, "VCC sandbox account %s at %s (seed %d, %d interactions a day, %s)\n", id, sim.APIURL(), so.Seed, f.PerDay, perms)
 		}
@@ -87,7 +98,7 @@ func (o *Env) startSandboxTenants(f Flags, simOpts vccsim.Options, env *overlay,
 	}
 	env.set("VCC_TENANTS_FILE", path)
 	env.set("KEY_VAULT_URI", "")
-	env.set("VCC_WEBHOOK_SECRET", vccsim.DefaultWebhookSecret)
+	env.set("VCC_WEBHOOK_SECRET", "") // each account signs with its own
 	fmt.Fprintf(stdout, "Tenants document with %d sandbox accounts in %s (%s → %s)\n", f.SandboxTenants, path,
 		start.Format(time.DateOnly), start.AddDate(0, 0, days).Format(time.DateOnly))
 	return nil
@@ -120,9 +131,30 @@ func (o *Env) openTenantClients(cfg config.Config) error {
 		if err != nil {
 			return fmt.Errorf("tenant %s: %w", t.ID, err)
 		}
-		o.Tenants = append(o.Tenants, Tenant{ID: t.ID, Config: tc, VCC: client, VCCConfig: vc, Log: log})
+		hook, err := webhookKey(cfg, tc)
+		if err != nil {
+			return fmt.Errorf("tenant %s: %w", t.ID, err)
+		}
+		o.Tenants = append(o.Tenants, Tenant{ID: t.ID, Config: tc, VCC: client, VCCConfig: vc, Log: log, WebhookKey: hook})
 	}
 	return nil
+}
+
+// webhookKey is the source of a tenant's webhook secret: its
+// VCC_WEBHOOK_SECRET_<ID>, else Key Vault by its webhookSecretName (read at
+// the first webhook, not now), else nil: the tenant receives no webhooks.
+func webhookKey(cfg, tc config.Config) (secrets.Source, error) {
+	switch {
+	case !tc.WebhookSecret.IsZero():
+		return secrets.Static(tc.WebhookSecret), nil
+	case tc.WebhookSecretName != "" && cfg.KeyVaultURI != "":
+		cred, err := Credential(cfg)
+		if err != nil {
+			return nil, err
+		}
+		return secrets.NewKeyVault(cfg.KeyVaultURI, tc.WebhookSecretName, cred, nil)
+	}
+	return nil, nil
 }
 
 // selectTenant gives each tenant its prefix of the store and state, then,

@@ -177,6 +177,14 @@ type Audit struct {
 	Unchecked        []string        `json:"unchecked"` // doctor checks that could not be made
 	Report           json.RawMessage `json:"report"`
 	Doctor           json.RawMessage `json:"doctor"`
+	// Tenant is the tenant audited, with a tenants document (the audit is
+	// then stored in its state, under tenants/<id>/). Tenants, in the
+	// return value of an audit over every tenant, are each tenant's audit
+	// (without the two documents), the figures above their sums; Error
+	// names the failing tenants and why.
+	Tenant  string  `json:"tenant,omitempty"`
+	Tenants []Audit `json:"tenants,omitempty"`
+	Error   string  `json:"error,omitempty"`
 }
 
 // AuditEvent is the message of the structured log event each audit run

@@ -46,10 +46,14 @@ type Peeker interface {
 
 // Sources are where the report looks.
 type Sources struct {
-	VCC     VCC
-	Sink    Names  // recordings and sidecars
-	State   Names  // skipped/ and failures/ records
-	Queue   Peeker // nil: dead letters are not counted
+	VCC   VCC
+	Sink  Names  // recordings and sidecars
+	State Names  // skipped/ and failures/ records
+	Queue Peeker // nil: dead letters are not counted
+	// Tenant, with a tenants document, is the tenant reported on: only the
+	// dead letters whose message names it count (one queue serves every
+	// tenant). Empty: the single tenant, every dead letter counts.
+	Tenant  string
 	IsAudio func(contentType string) bool
 	// Progress, when set, hears what the report is reading.
 	Progress func(step string)
@@ -236,7 +240,7 @@ func Build(ctx context.Context, src Sources, from, to time.Time) (Report, error)
 		r.DeadLetters = true
 		for _, m := range dead {
 			b, err := message.Decode(m.Body)
-			if err != nil {
+			if err != nil || !OfTenant(b, src.Tenant) {
 				continue
 			}
 			in, ok := known[strings.ToLower(b.InteractionID)]
@@ -478,6 +482,13 @@ func judge(x *Row) {
 		x.Gap = true
 		x.Notes = append(x.Notes, fmt.Sprintf("VCC lists no content for any of %d interactions: a feature permission (or the line permissions) probably hides them (handler doctor)", x.Stats))
 	}
+}
+
+// OfTenant reports whether a message is tenant's: with a tenants document
+// (tenant set) the body must name it; without one every message is the
+// single tenant's.
+func OfTenant(b message.Body, tenant string) bool {
+	return tenant == "" || b.Tenant == tenant
 }
 
 // sidecarGUID reads the guid of "<yyyy>/<mm>/<dd>/<guid>/interaction.json".

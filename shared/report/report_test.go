@@ -224,3 +224,45 @@ func TestReportRejectsEmptyWindow(t *testing.T) {
 		t.Fatal("no error for an empty window")
 	}
 }
+
+// With a tenants document one queue serves every tenant: a tenant's report
+// counts only the dead letters whose message names it.
+func TestReportCountsTheTenantsDeadLetters(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, vccsim.Permissions{})
+	// Another tenant's dead letter for the same interaction (the same VCC
+	// account connected twice), and one of a second interaction of this world.
+	start := w.never.Start
+	for _, m := range []struct{ id, tenant, guid string }{
+		{"globex:" + w.failing.GUID, "globex", w.failing.GUID},
+		{"globex:" + w.never.GUID, "globex", w.never.GUID},
+	} {
+		body, _ := message.Encode(message.Body{InteractionID: m.guid, Start: &start, Tenant: m.tenant})
+		if err := w.q.SendBatch(ctx, []queue.Outgoing{{ID: m.id, Body: body}}); err != nil {
+			t.Fatal(err)
+		}
+		msgs, err := w.q.Receive(ctx, 1, time.Second)
+		if err != nil || len(msgs) != 1 {
+			t.Fatal(err)
+		}
+		if err := w.q.DeadLetter(ctx, msgs[0], "MaxDeliveryCountExceeded", "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func(tenant string) int {
+		r, err := Build(ctx, Sources{VCC: w.client, Sink: w.sink, State: w.state, Queue: w.q, IsAudio: isAudio, Tenant: tenant}, day0, day0.Add(36*time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Total.DeadLettered
+	}
+	if n := count("globex"); n != 2 {
+		t.Errorf("globex: %d dead letters, want its own 2", n)
+	}
+	if n := count("acme"); n != 0 {
+		t.Errorf("acme: %d dead letters, want none (the others are globex's or name no tenant)", n)
+	}
+	if n := count(""); n != 2 {
+		t.Errorf("without a tenants document: %d dead-lettered interactions, want 2 (every dead letter)", n)
+	}
+}

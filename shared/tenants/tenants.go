@@ -35,8 +35,12 @@ type Tenant struct {
 	APIURL     string   `json:"apiUrl,omitempty"`
 	AudioTypes []string `json:"audioTypes,omitempty"`
 	// WebhookSecretName is the Key Vault secret of the tenant's webhook
-	// subscription, when it sends events.
+	// subscription, when it sends events (to /api/vcc/events/<id>).
 	WebhookSecretName string `json:"webhookSecretName,omitempty"`
+	// OwnerUserID is the User Admin id (a GUID) of the user who owns the
+	// tenant's API credential: doctor and audit read its line permissions
+	// and groups. Empty leaves those checks unchecked.
+	OwnerUserID string `json:"ownerUserId,omitempty"`
 }
 
 // Document is the tenants document.
@@ -94,7 +98,7 @@ func Parse(data []byte) (Document, error) {
 		switch {
 		case t.ID == "":
 			bad("id", "required")
-		case !idPattern.MatchString(t.ID):
+		case !ValidID(t.ID):
 			bad("id", "%q must match %s", t.ID, idPattern)
 		case seen[t.ID]:
 			bad("id", "used by more than one tenant")
@@ -111,6 +115,9 @@ func Parse(data []byte) (Document, error) {
 		}
 		if t.WebhookSecretName != "" && !secretNamePattern.MatchString(t.WebhookSecretName) {
 			bad("webhookSecretName", "%q is not a Key Vault secret name", t.WebhookSecretName)
+		}
+		if t.OwnerUserID != "" && !vcc.ValidGUID(t.OwnerUserID) {
+			bad("ownerUserId", "%q is not a User Admin user id (a GUID)", trunc(t.OwnerUserID))
 		}
 		if t.RatePerMinute <= 0 {
 			bad("ratePerMinute", "required, a positive number of requests a minute")
@@ -155,11 +162,32 @@ func (t Tenant) VCCConfig() (vcc.Config, error) {
 	return cfg, nil
 }
 
+// ValidID reports whether id is a tenant id: what the document accepts,
+// and so what may name a tenant in a message, a prefix or a URL path.
+func ValidID(id string) bool { return idPattern.MatchString(id) }
+
+// trunc keeps a value quoted in an error short.
+func trunc(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}
+
+// WebhookSecretEnv is the environment variable that holds the tenant's
+// webhook secret (base64, as VCC gives it) in local runs:
+// VCC_WEBHOOK_SECRET_<ID>, the id upper-cased with "-" as "_".
+func WebhookSecretEnv(id string) string {
+	return "VCC_WEBHOOK_SECRET_" + envSuffix(id)
+}
+
+func envSuffix(id string) string { return strings.ReplaceAll(strings.ToUpper(id), "-", "_") }
+
 // SecretEnv is the environment variable that holds the tenant's client
 // secret in local runs and for the operator commands:
 // VCC_CLIENT_SECRET_<ID>, the id upper-cased with "-" as "_".
 func SecretEnv(id string) string {
-	return "VCC_CLIENT_SECRET_" + strings.ReplaceAll(strings.ToUpper(id), "-", "_")
+	return "VCC_CLIENT_SECRET_" + envSuffix(id)
 }
 
 // Get returns the tenant with id.

@@ -11,7 +11,8 @@ import (
 const valid = `{"tenants": [
   {"id": "acme", "region": "emea", "clientId": "acme-client", "secretName": "vcc-client-secret-acme", "ratePerMinute": 160},
   {"id": "globex-2", "region": "nam", "clientId": "g", "secretName": "vcc-client-secret-globex", "ratePerMinute": 80,
-   "apiUrl": "https://nam.api.cc.vonage.com", "audioTypes": ["callRecording"], "webhookSecretName": "vcc-webhook-globex"}
+   "apiUrl": "https://nam.api.cc.vonage.com", "audioTypes": ["callRecording"], "webhookSecretName": "vcc-webhook-globex",
+   "ownerUserId": "5b2c7d1e-3f4a-4b5c-8d6e-7f8091a2b3c4"}
 ]}`
 
 func TestParseValid(t *testing.T) {
@@ -20,7 +21,7 @@ func TestParseValid(t *testing.T) {
 		t.Fatal(err)
 	}
 	g, ok := d.Get("globex-2")
-	if !ok || g.RatePerMinute != 80 || g.AudioTypes[0] != "callRecording" {
+	if !ok || g.RatePerMinute != 80 || g.AudioTypes[0] != "callRecording" || g.OwnerUserID != "5b2c7d1e-3f4a-4b5c-8d6e-7f8091a2b3c4" {
 		t.Fatalf("globex-2 = %+v, %v", g, ok)
 	}
 	cfg, err := g.VCCConfig()
@@ -53,6 +54,7 @@ func TestParseNamesTenantAndField(t *testing.T) {
 		{"missing budget", `{"tenants": [{"id": "acme", "region": "emea", "clientId": "c", "secretName": "s"}]}`, "tenant acme: ratePerMinute: required"},
 		{"plain http api", `{"tenants": [` + base + `, "apiUrl": "http://vcc.example.com"}]}`, "tenant acme: apiUrl:"},
 		{"bad webhook secret", `{"tenants": [` + base + `, "webhookSecretName": "a b"}]}`, "tenant acme: webhookSecretName:"},
+		{"owner not a guid", `{"tenants": [` + base + `, "ownerUserId": "alice"}]}`, `tenant acme: ownerUserId: "alice" is not a User Admin user id`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -81,5 +83,22 @@ func TestLoadNamesTheFile(t *testing.T) {
 func TestSecretEnv(t *testing.T) {
 	if got := SecretEnv("globex-2"); got != "VCC_CLIENT_SECRET_GLOBEX_2" {
 		t.Errorf("SecretEnv = %s", got)
+	}
+}
+
+func TestWebhookSecretEnv(t *testing.T) {
+	if got := WebhookSecretEnv("globex-2"); got != "VCC_WEBHOOK_SECRET_GLOBEX_2" {
+		t.Errorf("WebhookSecretEnv = %s", got)
+	}
+}
+
+func TestValidID(t *testing.T) {
+	for id, want := range map[string]bool{
+		"acme": true, "globex-2": true, "a": false, "Acme": false, "": false, "..": false, "ac/me": false,
+		"ac%2fme": false, "-acme": false, strings.Repeat("a", 31): true, strings.Repeat("a", 32): false,
+	} {
+		if ValidID(id) != want {
+			t.Errorf("ValidID(%q) = %v, want %v", id, !want, want)
+		}
 	}
 }
