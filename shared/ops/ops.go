@@ -77,7 +77,7 @@ type Flags struct {
 
 // TenantFlag registers --tenant.
 func (f *Flags) TenantFlag(fs *flag.FlagSet) {
-	fs.StringVar(&f.Tenant, "tenant", "", "with a tenants document (VCC_TENANTS_FILE): the tenant to work on (required when it lists more than one)")
+	fs.StringVar(&f.Tenant, "tenant", "", "with a tenants document (VCC_TENANTS_FILE or VCC_TENANTS_BLOB): the tenant to work on (required when it lists more than one)")
 }
 
 // DataFlag registers --data.
@@ -294,11 +294,7 @@ func Open(ctx context.Context, f Flags, n Need, simOpts vccsim.Options, stdout, 
 	}
 	o.Config = cfg
 
-	if n.VCC && cfg.Tenants != nil {
-		if err := o.openTenantClients(cfg); err != nil {
-			return nil, err
-		}
-	} else if n.VCC {
+	if n.VCC && cfg.Tenants == nil {
 		var src secrets.Source = secrets.Static(cfg.ClientSecret)
 		if cfg.ClientSecret.IsZero() {
 			cred, err := Credential(cfg)
@@ -422,7 +418,7 @@ func withoutVCCSettings(err error) error {
 	var keep []error
 	for _, e := range errs {
 		msg := e.Error()
-		if strings.HasPrefix(msg, "VCC_TENANTS_FILE") && !strings.Contains(msg, "secretName:") {
+		if strings.HasPrefix(msg, "VCC_TENANTS_") && !strings.Contains(msg, "secretName:") {
 			keep = append(keep, e) // which tenants there are matters to every command
 			continue
 		}
