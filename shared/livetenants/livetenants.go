@@ -183,11 +183,12 @@ func (s *Source[T]) notRead(ctx context.Context) error {
 }
 
 // refreshIfDue reads the document when Refresh has passed since the last
-// read (or none was made).
+// read, or none was made; without a valid version, as often as the rate
+// limit allows (so the first upload is served at once).
 func (s *Source[T]) refreshIfDue(ctx context.Context) {
 	now := s.o.Now()
 	s.mu.Lock()
-	due := s.lastRead.IsZero() || now.Sub(s.lastRead) >= s.o.Refresh
+	due := s.lastRead.IsZero() || now.Sub(s.lastRead) >= s.o.Refresh || s.cur == nil
 	s.mu.Unlock()
 	if due {
 		s.readSince(ctx, now, false)
