@@ -31,6 +31,7 @@ Usage:
   handler backfill ... enqueue every interaction of a window (see handler backfill -h)
   handler doctor ...   check the VCC credential's scopes, API versions and permissions (see handler doctor -h)
   handler report ...   reconcile VCC with what was stored, per day (see handler report -h)
+  handler tenants ...  check, get and push the tenants document the Function App serves (see handler tenants -h)
 
 Settings come from the environment; see README.md. As the custom handler,
 logs are JSON lines: errors on stderr, everything else on stdout (the host
@@ -69,6 +70,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return ops.Doctor(ctx, args, stdout, stderr, getenv)
 	case "report":
 		return ops.Report(ctx, args, stdout, stderr, getenv)
+	case "tenants":
+		return ops.Tenants(ctx, args, stdout, stderr, getenv)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -8,7 +8,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
 	"github.com/vcc-ingest/vcc-ingest/functions/audit"
 	"github.com/vcc-ingest/vcc-ingest/functions/discover"
@@ -31,6 +34,10 @@ const shutdownGrace = 30 * time.Second
 // runServe is the custom handler as the Functions host starts it.
 func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) error {
 	log := logging.New(stdout, stderr, slog.LevelInfo)
+	if strings.TrimSpace(getenv("VCC_TENANTS_FILE")) != "" {
+		// A file in the package would need a redeploy to add a tenant.
+		return errors.New("configuration:\nVCC_TENANTS_FILE: for local runs and the operator commands; the Function App serves the tenants document in the state container: set VCC_TENANTS_BLOB (e.g. tenants.json) instead and upload the document with handler tenants push")
+	}
 	cfg, err := config.Load(getenv)
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
@@ -38,32 +45,11 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 	if err := cfg.RequireAzure(); err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
-	if cfg.Tenants != nil {
-		// In Azure the tenants document is to live in the state container
-		// and be re-read when it changes; until that lands the Function App
-		// serves the VCC_* settings' single tenant.
-		return errors.New("configuration:\nVCC_TENANTS_FILE: for local runs and the operator commands; the Function App does not serve a tenants document yet")
-	}
 	hs, err := hostjson.Find(getenv)
 	if err != nil {
 		return err
 	}
 	cred, err := ops.Credential(cfg)
-	if err != nil {
-		return err
-	}
-	var src secrets.Source = secrets.Static(cfg.ClientSecret)
-	if cfg.ClientSecret.IsZero() {
-		kv, err := secrets.NewKeyVault(cfg.KeyVaultURI, cfg.SecretName, cred, nil)
-		if err != nil {
-			return err
-		}
-		src = kv
-	}
-	vccCfg := cfg.VCC
-	vccCfg.Secret = src
-	vccCfg.Logger = log
-	client, err := vcc.New(vccCfg)
 	if err != nil {
 		return err
 	}
@@ -82,25 +68,54 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 		return err
 	}
 	defer q.Close()
+	a := ops.Adapters{Config: cfg, Log: log, Queue: q, Sink: blobs, State: blobs.State(), Deadline: hs.InvocationDeadline()}
 
-	var hook secrets.Source = secrets.Static(cfg.WebhookSecret)
-	if cfg.WebhookSecret.IsZero() && cfg.KeyVaultURI != "" {
-		// Read at the first webhook, not at start-up (cold start).
-		kv, err := secrets.NewKeyVault(cfg.KeyVaultURI, cfg.WebhookSecretName, cred, nil)
-		if err != nil {
+	var h http.Handler
+	if cfg.TenantsBlob != "" {
+		// Read at the first invocation, not at start-up (cold start).
+		h = tenantsServerOver(a, newLiveTenants(a, getenv, cred)).handler()
+		log.Info("serving the tenants document", "document", cfg.TenantsBlob, "container", cfg.StateContainer, "refresh", cfg.TenantsRefresh.String())
+	} else {
+		if a.VCC, a.WebhookKey, err = singleTenant(cfg, cred, log); err != nil {
 			return err
 		}
-		hook = kv
+		h = steps().Handler(a)
 	}
-	h := steps().Handler(ops.Adapters{
-		Config: cfg, Log: log, VCC: client, Queue: q, Sink: blobs, State: blobs.State(), Deadline: hs.InvocationDeadline(),
-		WebhookKey: hook,
-	})
 	log.Info("invocation deadline", "deadline", hs.InvocationDeadline().String(), "functionTimeout", hs.FunctionTimeout.String(), "hostJson", hs.Path)
 	addr := net.JoinHostPort("127.0.0.1", cfg.Port)
 	return serve(ctx, addr, h, shutdownGrace, log, func(a string) {
 		log.Info("custom handler listening", "addr", a)
 	})
+}
+
+// singleTenant is the VCC client of the VCC_* settings and the webhook
+// secret, each secret from its setting or else Key Vault (read at the first
+// call, not at start-up).
+func singleTenant(cfg config.Config, cred azcore.TokenCredential, log *slog.Logger) (*vcc.Client, secrets.Source, error) {
+	var src secrets.Source = secrets.Static(cfg.ClientSecret)
+	if cfg.ClientSecret.IsZero() {
+		kv, err := secrets.NewKeyVault(cfg.KeyVaultURI, cfg.SecretName, cred, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		src = kv
+	}
+	vccCfg := cfg.VCC
+	vccCfg.Secret = src
+	vccCfg.Logger = log
+	client, err := vcc.New(vccCfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	var hook secrets.Source = secrets.Static(cfg.WebhookSecret)
+	if cfg.WebhookSecret.IsZero() && cfg.KeyVaultURI != "" {
+		kv, err := secrets.NewKeyVault(cfg.KeyVaultURI, cfg.WebhookSecretName, cred, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		hook = kv
+	}
+	return client, hook, nil
 }
 
 func discoverOptions(cfg config.Config, log *slog.Logger) discover.Options {
@@ -152,9 +167,10 @@ func ingestOptions(cfg config.Config, q ops.Sender, log *slog.Logger) ingest.Opt
 // and audit run every tenant, ingest routes each message to its tenant's
 // steps, and each tenant's webhooks arrive at /api/vcc/events/<id>.
 func tenantsServer(a ops.Adapters) *server {
-	steps := make([]tenantSteps, 0, len(a.Tenants))
+	steps := make([]*tenantSteps, 0, len(a.Tenants))
 	for _, t := range a.Tenants {
-		steps = append(steps, newTenantSteps(a, t))
+		s := newTenantSteps(a, t)
+		steps = append(steps, &s)
 	}
 	return tenantsServerOver(a, fixedTenants{newTenantSet("", steps)})
 }

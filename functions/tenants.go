@@ -10,13 +10,17 @@ import (
 	"sync"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+
 	"github.com/vcc-ingest/vcc-ingest/functions/audit"
 	"github.com/vcc-ingest/vcc-ingest/functions/discover"
 	"github.com/vcc-ingest/vcc-ingest/functions/events"
 	"github.com/vcc-ingest/vcc-ingest/functions/ingest"
+	"github.com/vcc-ingest/vcc-ingest/shared/livetenants"
 	"github.com/vcc-ingest/vcc-ingest/shared/ops"
 	"github.com/vcc-ingest/vcc-ingest/shared/records"
 	"github.com/vcc-ingest/vcc-ingest/shared/report"
+	"github.com/vcc-ingest/vcc-ingest/shared/tenants"
 )
 
 // discoverParallel is how many tenants discover lists at once in one tick:
@@ -72,13 +76,15 @@ type tenantSet struct {
 	version string // the document's version (its ETag); "" for a fixed set
 	list    []*tenantSteps
 	byID    map[string]*tenantSteps
+	// stale is why a newer document is not served (invalid, deleted): this
+	// older version is, and discover fails after running it, naming why.
+	stale error
 }
 
-func newTenantSet(version string, steps []tenantSteps) *tenantSet {
-	s := &tenantSet{version: version, byID: map[string]*tenantSteps{}}
-	for i := range steps {
-		s.list = append(s.list, &steps[i])
-		s.byID[steps[i].id] = &steps[i]
+func newTenantSet(version string, steps []*tenantSteps) *tenantSet {
+	s := &tenantSet{version: version, list: steps, byID: map[string]*tenantSteps{}}
+	for _, st := range steps {
+		s.byID[st.id] = st
 	}
 	return s
 }
@@ -106,6 +112,77 @@ func (f fixedTenants) Lookup(_ context.Context, id string) (*tenantSteps, error)
 	return nil, ingest.ErrUnknownTenant
 }
 
+// liveTenants is the tenants document in the state container
+// (VCC_TENANTS_BLOB) as the Function App serves it: re-read on demand by
+// livetenants, each tenant's steps built once and kept while its entry is
+// unchanged.
+type liveTenants struct {
+	src *livetenants.Source[*tenantSteps]
+
+	mu  sync.Mutex
+	v   *livetenants.Version[*tenantSteps] // the version set was made of
+	set *tenantSet
+}
+
+// newLiveTenants serves the document cfg.TenantsBlob of a's state. Each
+// tenant's secret is VCC_CLIENT_SECRET_<ID> when set (a local run of
+// serve), otherwise the Key Vault secret secretName, read with cred at the
+// tenant's first VCC call; a tenant with neither makes its version invalid.
+func newLiveTenants(a ops.Adapters, getenv func(string) string, cred azcore.TokenCredential) *liveTenants {
+	cfg := a.Config
+	build := func(t tenants.Tenant) (*tenantSteps, error) {
+		tc, errs := cfg.WithTenants(tenants.Document{Tenants: []tenants.Tenant{t}}, getenv)
+		if len(errs) > 0 {
+			return nil, errors.Join(errs...)
+		}
+		tn, err := ops.NewTenant(tc, t, ops.TenantBase{Log: a.Log, Sink: a.Sink, State: a.State, VCC: true, Credential: cred})
+		if err != nil {
+			return nil, err
+		}
+		steps := newTenantSteps(a, tn)
+		return &steps, nil
+	}
+	return &liveTenants{src: livetenants.New(livetenants.Options[*tenantSteps]{
+		State: a.State, Name: cfg.TenantsBlob, Refresh: cfg.TenantsRefresh, Build: build, Log: a.Log,
+	})}
+}
+
+func (l *liveTenants) Current(ctx context.Context) (*tenantSet, error) {
+	v, problem := l.src.Current(ctx)
+	if v == nil {
+		return nil, problem
+	}
+	set := l.setOf(v)
+	if problem != nil {
+		stale := *set
+		stale.stale = problem
+		return &stale, nil
+	}
+	return set, nil
+}
+
+func (l *liveTenants) Lookup(ctx context.Context, id string) (*tenantSteps, error) {
+	s, err := l.src.Lookup(ctx, id)
+	if ue := (*livetenants.UnknownError)(nil); errors.As(err, &ue) {
+		return nil, fmt.Errorf("%w: %w", ingest.ErrUnknownTenant, err)
+	}
+	return s, err
+}
+
+// setOf is v as a tenantSet, made once per version.
+func (l *liveTenants) setOf(v *livetenants.Version[*tenantSteps]) *tenantSet {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.v != v {
+		steps := make([]*tenantSteps, len(v.Tenants))
+		for i, e := range v.Tenants {
+			steps[i] = e.Value
+		}
+		l.v, l.set = v, newTenantSet(v.ETag, steps)
+	}
+	return l.set
+}
+
 // ingestLookup is the ingest router's Lookup over src.
 func ingestLookup(src tenantSource) func(context.Context, string) (*ingest.Ingester, error) {
 	return func(ctx context.Context, id string) (*ingest.Ingester, error) {
@@ -131,8 +208,9 @@ type tenantsDiscover struct {
 func (t *tenantsDiscover) Run(ctx context.Context, now time.Time, pastDue bool) (records.Run, error) {
 	set, err := t.tenants.Current(ctx)
 	if err != nil {
+		err = fmt.Errorf("no tenants served: %w", err)
 		return records.Run{Source: "discover", PastDue: pastDue, StartedAt: now.UTC(), FinishedAt: time.Now().UTC(),
-			Error: "tenants document: " + err.Error()}, fmt.Errorf("tenants document: %w", err)
+			Error: err.Error()}, err
 	}
 	runs := make([]records.Run, len(set.list))
 	errs := make([]error, len(set.list))
@@ -174,9 +252,20 @@ func (t *tenantsDiscover) Run(ctx context.Context, now time.Time, pastDue bool) 
 			failed = append(failed, set.list[i].id)
 		}
 	}
+	var problems []string
 	if len(failed) > 0 {
 		sort.Strings(failed)
-		total.Error = fmt.Sprintf("%d of %d tenants failed: %s", len(failed), len(runs), strings.Join(failed, ", "))
+		problems = append(problems, fmt.Sprintf("%d of %d tenants failed: %s", len(failed), len(runs), strings.Join(failed, ", ")))
+	}
+	if set.stale != nil {
+		// The tenants ran; the tick still fails, so the discover-failure
+		// alert names the document an operator has to fix.
+		stale := fmt.Errorf("%w; the tenants of version %s were served", set.stale, set.version)
+		problems = append(problems, stale.Error())
+		errs = append(errs, stale)
+	}
+	if len(problems) > 0 {
+		total.Error = strings.Join(problems, "; ")
 		return total, errors.Join(errs...)
 	}
 	return total, nil

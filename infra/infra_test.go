@@ -220,6 +220,14 @@ func TestAppSettingsAreExactlyWhatTheCodeReads(t *testing.T) {
 	product := objectKeys(t, fa, "productSettings")
 	host := objectKeys(t, fa, "hostSettings")
 	premium := objectKeys(t, fa, "premiumSettings")
+	// Set only with a tenants document (tenantsBlobName): product settings
+	// all the same.
+	for name, n := range objectKeys(t, fa, "tenantsDocumentSettings") {
+		if product[name] != nil {
+			t.Errorf("%s is in productSettings and tenantsDocumentSettings", name)
+		}
+		product[name] = n
+	}
 
 	codeReads := map[string]bool{}
 	for _, s := range config.Settings {

@@ -74,6 +74,9 @@ param vccSecretProvisioned bool = false
 @description('With a tenants document: the Key Vault secret names the operator has created, each tenant\'s secretName and, for a tenant that sends webhooks, its webhookSecretName (one list: both are read the same way, with the same role on the one secret). Each gets the app\'s read access, scoped to that one secret; nothing else grows with the number of tenants.')
 param tenantSecretNames array = []
 
+@description('With a tenants document: its name in the state container (vcc-ingest-state), e.g. tenants.json, uploaded with "handler tenants push". The app serves every tenant it lists and re-reads it when it changes (no redeploy to add a tenant). Empty: the one VCC account of vccClientId, app settings unchanged.')
+param tenantsBlobName string = ''
+
 @description('Set to true once the operator has stored the VCC webhook subscription\'s secret in Key Vault (deploy.sh detects it): the events function reads it to verify each webhook; until then every webhook is refused.')
 param webhookSecretProvisioned bool = false
 
@@ -282,6 +285,7 @@ module functionApp 'modules/functionapp.bicep' = {
     discoverSchedule: discoverSchedule
     auditSchedule: auditSchedule
     vccOwnerUserId: vccOwnerUserId
+    tenantsBlobName: tenantsBlobName
     tags: tags
   }
 }

@@ -52,6 +52,7 @@ func (t *Tenants) Handle(ctx context.Context, d Delivery) (records.Result, error
 	if err != nil {
 		return records.Result{}, &Failure{Permanent: true, Reason: err.Error(), Err: err}
 	}
+	reason := fmt.Sprintf("unknown tenant %q: not in the tenants document (removed, or never added)", body.Tenant)
 	if body.Tenant != "" {
 		in, err := t.Lookup(ctx, body.Tenant)
 		if err == nil {
@@ -60,9 +61,10 @@ func (t *Tenants) Handle(ctx context.Context, d Delivery) (records.Result, error
 		if !errors.Is(err, ErrUnknownTenant) {
 			return records.Result{}, &Failure{InteractionID: body.InteractionID, Reason: "tenants document: " + err.Error(), Err: err}
 		}
-	}
-	reason := fmt.Sprintf("unknown tenant %q: not in the tenants document (removed, or never added)", body.Tenant)
-	if body.Tenant == "" {
+		if err != ErrUnknownTenant {
+			reason = err.Error() // the lookup knows more (e.g. removed from the document)
+		}
+	} else {
 		reason = "message names no tenant, and this deployment serves several (a tenants document)"
 	}
 	f := &Failure{InteractionID: body.InteractionID, Permanent: true, Reason: reason}

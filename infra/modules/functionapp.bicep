@@ -96,6 +96,9 @@ param auditSchedule string
 @description('User Admin user id of the VCC credential owner (may be empty).')
 param vccOwnerUserId string
 
+@description('Name of the tenants document in the state container (e.g. tenants.json): the app serves every tenant it lists and re-reads it when it changes. Empty: the one VCC account of the VCC_* settings, and no tenants setting at all.')
+param tenantsBlobName string = ''
+
 @description('Tags applied to every resource.')
 param tags object = {}
 
@@ -136,6 +139,14 @@ var productSettings = {
   VCC_WEBHOOK_EVENTS: 'channel.disconnected'
   WEBHOOK_SETTLE: '60s'
   WEBHOOK_POLL_HORIZON: '2h'
+}
+
+// With a tenants document only (tenantsBlobName): where it is and how often
+// the app looks at it again. The tenants themselves are in the document,
+// so nothing here grows with their number.
+var tenantsDocumentSettings = {
+  VCC_TENANTS_BLOB: tenantsBlobName
+  VCC_TENANTS_REFRESH: '1m'
 }
 
 // Settings the Functions host reads: identity-based connections for its own
@@ -256,7 +267,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
 resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
   parent: app
   name: 'appsettings'
-  properties: union(productSettings, hostSettings, isFlex ? {} : premiumSettings)
+  properties: union(productSettings, empty(tenantsBlobName) ? {} : tenantsDocumentSettings, hostSettings, isFlex ? {} : premiumSettings)
 }
 
 // No publishing user name/password: deployment authenticates with Microsoft

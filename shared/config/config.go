@@ -98,10 +98,19 @@ type Config struct {
 	// VCC_WEBHOOK_SECRET_<ID> when set (otherwise Key Vault,
 	// webhookSecretName; a tenant with neither receives no webhooks).
 	TenantWebhookSecrets map[string]secrets.Secret
+	// TenantsBlob is VCC_TENANTS_BLOB, the name of the tenants document in
+	// the state container: the Function App serves it and re-reads it at
+	// most every TenantsRefresh (a new tenant needs no redeploy).
+	TenantsBlob    string
+	TenantsRefresh time.Duration
 	// Tenant is the tenant a copy of the settings is for (ForTenant); empty:
 	// the single tenant of the VCC_* settings.
 	Tenant string
 }
+
+// DefaultTenantsRefresh is how often the Function App looks at the tenants
+// document again: a new tenant is served within a minute of its upload.
+const DefaultTenantsRefresh = time.Minute
 
 // DefaultAuditSchedule is daily at 06:30 UTC.
 const DefaultAuditSchedule = "0 30 6 * * *"
@@ -144,6 +153,8 @@ var Settings = []Setting{
 	{"VCC_WEBHOOK_EVENTS", DefaultWebhookEvents, "webhook event types that start an ingest, comma separated; others are answered 202 and ignored"},
 	{"WEBHOOK_SETTLE", "60s", "how long after a webhook event its ingest is scheduled"},
 	{"VCC_TENANTS_FILE", "", "local runs and operator commands: a tenants document (several VCC accounts, each under its own prefix); each tenant's secret from VCC_CLIENT_SECRET_<ID>"},
+	{"VCC_TENANTS_BLOB", "", "the Function App and the operator commands: name of the tenants document in STATE_CONTAINER (e.g. tenants.json), re-read when it changes; each tenant's secret is the Key Vault secret secretName (VCC_CLIENT_SECRET_<ID> when set)"},
+	{"VCC_TENANTS_REFRESH", DefaultTenantsRefresh.String(), "with VCC_TENANTS_BLOB: how often the document is looked at again (a tenant the document lacks makes it look at once, at most every 10 s)"},
 	{"WEBHOOK_POLL_HORIZON", "2h", "how long ingest keeps polling VCC for an event's content (back-off 30 s doubling to 8 min) before recording a skip"},
 }
 
@@ -151,8 +162,9 @@ var Settings = []Setting{
 func Load(getenv func(string) string) (Config, error) {
 	var errs []error
 	tenantsFile := strings.TrimSpace(getenv("VCC_TENANTS_FILE"))
+	tenantsBlob := strings.TrimSpace(getenv("VCC_TENANTS_BLOB"))
 	vccCfg, err := vcc.ConfigFromEnv(getenv)
-	if err != nil && tenantsFile == "" {
+	if err != nil && tenantsFile == "" && tenantsBlob == "" {
 		// With a tenants document the VCC_* settings are not used.
 		errs = append(errs, err)
 	}
@@ -215,24 +227,32 @@ func Load(getenv func(string) string) (Config, error) {
 	if len(c.AudioTypes) == 0 {
 		errs = append(errs, errors.New("VCC_AUDIO_TYPES: at least one content type is required"))
 	}
+	c.TenantsRefresh = duration(getenv, "VCC_TENANTS_REFRESH", DefaultTenantsRefresh, &errs)
+	if c.TenantsRefresh < time.Second {
+		errs = append(errs, errors.New("VCC_TENANTS_REFRESH: must be at least 1s"))
+	}
+	if tenantsBlob != "" {
+		c.TenantsBlob = tenantsBlob
+		if tenantsFile != "" {
+			errs = append(errs, errors.New("VCC_TENANTS_FILE and VCC_TENANTS_BLOB: set one, not both"))
+		}
+		if err := validBlobName(tenantsBlob); err != nil {
+			errs = append(errs, fmt.Errorf("VCC_TENANTS_BLOB: %w", err))
+		}
+	}
 	if tenantsFile != "" {
 		c.TenantsFile = tenantsFile
 		doc, err := tenants.Load(tenantsFile)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("VCC_TENANTS_FILE: %w", err))
 		} else {
-			c.Tenants = &doc
-			c.TenantSecrets = map[string]secrets.Secret{}
-			c.TenantWebhookSecrets = tenantWebhookSecrets(getenv, doc, &errs)
-			for _, t := range doc.Tenants {
-				if v := getenv(tenants.SecretEnv(t.ID)); v != "" {
-					c.TenantSecrets[t.ID] = secrets.New(v)
-				} else if c.KeyVaultURI == "" {
-					errs = append(errs, fmt.Errorf("VCC_TENANTS_FILE: tenant %s: secretName: %s is not set, and without KEY_VAULT_URI the secret %s cannot be read", t.ID, tenants.SecretEnv(t.ID), t.SecretName))
-				}
+			var terrs []error
+			c, terrs = c.WithTenants(doc, getenv)
+			for _, e := range terrs {
+				errs = append(errs, fmt.Errorf("VCC_TENANTS_FILE: %w", e))
 			}
 		}
-	} else if c.ClientSecret.IsZero() && c.KeyVaultURI == "" {
+	} else if tenantsBlob == "" && c.ClientSecret.IsZero() && c.KeyVaultURI == "" {
 		errs = append(errs, errors.New("KEY_VAULT_URI: required when VCC_CLIENT_SECRET is not set"))
 	}
 	if c.KeyVaultURI != "" {
@@ -287,6 +307,44 @@ func tenantWebhookSecrets(getenv func(string) string, doc tenants.Document, errs
 		out[t.ID] = secrets.New(v)
 	}
 	return out
+}
+
+// WithTenants is c serving doc: each tenant's secret from
+// VCC_CLIENT_SECRET_<ID> when set, otherwise the Key Vault secret
+// secretName, and its webhook secret from VCC_WEBHOOK_SECRET_<ID> when set
+// (otherwise Key Vault, webhookSecretName). A tenant with neither (no variable, no KEY_VAULT_URI) is a
+// problem naming it and the field; the others are served.
+func (c Config) WithTenants(doc tenants.Document, getenv func(string) string) (Config, []error) {
+	var errs []error
+	c.Tenants = &doc
+	c.TenantSecrets = map[string]secrets.Secret{}
+	c.TenantWebhookSecrets = tenantWebhookSecrets(getenv, doc, &errs)
+	for _, t := range doc.Tenants {
+		if v := getenv(tenants.SecretEnv(t.ID)); v != "" {
+			c.TenantSecrets[t.ID] = secrets.New(v)
+		} else if c.KeyVaultURI == "" {
+			errs = append(errs, fmt.Errorf("tenant %s: secretName: %s is not set, and without KEY_VAULT_URI the secret %s cannot be read", t.ID, tenants.SecretEnv(t.ID), t.SecretName))
+		}
+	}
+	return c, errs
+}
+
+// validBlobName checks a state document's name as Blob Storage and the
+// state stores take it: relative, no empty or dot segments. The tenants'
+// own state lives under tenants/, where the document may not.
+func validBlobName(name string) error {
+	if len(name) > 1024 || strings.ContainsAny(name, "\\\x00") {
+		return fmt.Errorf("%q is not a blob name", name)
+	}
+	for _, seg := range strings.Split(name, "/") {
+		if seg == "" || seg == "." || seg == ".." || strings.HasSuffix(seg, ".") {
+			return fmt.Errorf("%q is not a blob name (empty or dot segment)", name)
+		}
+	}
+	if strings.HasPrefix(name, "tenants/") {
+		return fmt.Errorf("%q: tenants/ holds each tenant's state, not the document", name)
+	}
+	return nil
 }
 
 // RequireAzure checks the settings that the Function App needs and a local

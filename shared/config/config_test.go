@@ -228,3 +228,34 @@ func TestTenantWebhookSecretErrors(t *testing.T) {
 		t.Errorf("shared: %v", err)
 	}
 }
+
+// VCC_TENANTS_BLOB names a state document: the VCC_* settings are then not
+// required (the document is read later, by the Function App); the refresh
+// is validated.
+func TestLoadTenantsBlob(t *testing.T) {
+	c, err := Load(env(map[string]string{"VCC_TENANTS_BLOB": "tenants.json"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.TenantsBlob != "tenants.json" || c.TenantsRefresh != DefaultTenantsRefresh || c.Tenants != nil {
+		t.Errorf("blob %q refresh %v tenants %v", c.TenantsBlob, c.TenantsRefresh, c.Tenants)
+	}
+	cases := map[string]struct {
+		env  map[string]string
+		want string
+	}{
+		"both":          {map[string]string{"VCC_TENANTS_BLOB": "tenants.json", "VCC_TENANTS_FILE": "/x.json"}, "set one, not both"},
+		"dot segment":   {map[string]string{"VCC_TENANTS_BLOB": "../tenants.json"}, "VCC_TENANTS_BLOB"},
+		"under tenants": {map[string]string{"VCC_TENANTS_BLOB": "tenants/acme.json"}, "VCC_TENANTS_BLOB"},
+		"bad refresh":   {map[string]string{"VCC_TENANTS_BLOB": "tenants.json", "VCC_TENANTS_REFRESH": "often"}, "VCC_TENANTS_REFRESH"},
+		"tiny refresh":  {map[string]string{"VCC_TENANTS_BLOB": "tenants.json", "VCC_TENANTS_REFRESH": "10ms"}, "VCC_TENANTS_REFRESH: must be at least 1s"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := Load(env(tc.env))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want one naming %s", err, tc.want)
+			}
+		})
+	}
+}

@@ -41,6 +41,7 @@ import (
 
 	"github.com/vcc-ingest/vcc-ingest/shared/azurite"
 	"github.com/vcc-ingest/vcc-ingest/shared/config"
+	"github.com/vcc-ingest/vcc-ingest/shared/livetenants"
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
 	"github.com/vcc-ingest/vcc-ingest/shared/secrets"
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
@@ -77,7 +78,7 @@ type Flags struct {
 
 // TenantFlag registers --tenant.
 func (f *Flags) TenantFlag(fs *flag.FlagSet) {
-	fs.StringVar(&f.Tenant, "tenant", "", "with a tenants document (VCC_TENANTS_FILE): the tenant to work on (required when it lists more than one)")
+	fs.StringVar(&f.Tenant, "tenant", "", "with a tenants document (VCC_TENANTS_FILE or VCC_TENANTS_BLOB): the tenant to work on (required when it lists more than one)")
 }
 
 // DataFlag registers --data.
@@ -194,6 +195,9 @@ type Need struct {
 	// AllTenants opens every tenant of a tenants document (Env.Tenants)
 	// instead of the one --tenant names ("handler local" serves them all).
 	AllTenants bool
+	// NoTenants leaves the tenants document of VCC_TENANTS_BLOB unread
+	// ("handler tenants" is what writes it).
+	NoTenants bool
 }
 
 // Env is a command's connection to the product's resources.
@@ -282,7 +286,7 @@ func Open(ctx context.Context, f Flags, n Need, simOpts vccsim.Options, stdout, 
 		o.AzuriteDir = n.Azurite
 		fmt.Fprintf(stdout, "Azurite at %s (data in %s)\n", az.BlobURL, o.AzuriteDir)
 	}
-	if n.StaticSecret && env.get("VCC_CLIENT_SECRET") == "" && env.get("VCC_TENANTS_FILE") == "" {
+	if n.StaticSecret && env.get("VCC_CLIENT_SECRET") == "" && env.get("VCC_TENANTS_FILE") == "" && env.get("VCC_TENANTS_BLOB") == "" {
 		return nil, errors.New("VCC_CLIENT_SECRET: required for a local run (or use --sandbox)")
 	}
 	cfg, err := config.Load(env.get)
@@ -294,11 +298,7 @@ func Open(ctx context.Context, f Flags, n Need, simOpts vccsim.Options, stdout, 
 	}
 	o.Config = cfg
 
-	if n.VCC && cfg.Tenants != nil {
-		if err := o.openTenantClients(cfg); err != nil {
-			return nil, err
-		}
-	} else if n.VCC {
+	if n.VCC && cfg.Tenants == nil && cfg.TenantsBlob == "" {
 		var src secrets.Source = secrets.Static(cfg.ClientSecret)
 		if cfg.ClientSecret.IsZero() {
 			cred, err := Credential(cfg)
@@ -339,6 +339,12 @@ func Open(ctx context.Context, f Flags, n Need, simOpts vccsim.Options, stdout, 
 		o.State, o.Where = store.NewDirState(filepath.Join(f.Data, "state")), filepath.Join(f.Data, "state")
 	}
 
+	if cfg.TenantsBlob != "" && !n.NoTenants {
+		if cfg, err = tenantsFromBlob(ctx, cfg, n, env.get); err != nil {
+			return nil, err
+		}
+		o.Config = cfg
+	}
 	if cfg.Tenants != nil {
 		if err := o.selectTenant(f, n, cfg); err != nil {
 			return nil, err
@@ -376,6 +382,28 @@ func Open(ctx context.Context, f Flags, n Need, simOpts vccsim.Options, stdout, 
 		o.closers = append(o.closers, func() { _ = o.Queue.Close() })
 	}
 	return o, nil
+}
+
+// tenantsFromBlob is cfg with the tenants document the Function App serves
+// (VCC_TENANTS_BLOB in the state container, read once, as livetenants
+// reads it), so that the commands work on the deployment's tenants.
+func tenantsFromBlob(ctx context.Context, cfg config.Config, n Need, getenv func(string) string) (config.Config, error) {
+	if cfg.RecordingsConnectionString == "" && cfg.RecordingsAccountURL == "" {
+		return cfg, errors.New("VCC_TENANTS_BLOB: the document is in the state container: give RECORDINGS_ACCOUNT_URL or RECORDINGS_CONNECTION_STRING")
+	}
+	blobs, err := openBlobs(ctx, cfg, false)
+	if err != nil {
+		return cfg, err
+	}
+	doc, _, err := livetenants.Load(ctx, blobs.State(), cfg.TenantsBlob)
+	if err != nil {
+		return cfg, fmt.Errorf("VCC_TENANTS_BLOB: %w", err)
+	}
+	cfg, errs := cfg.WithTenants(doc, getenv)
+	if n.VCC && len(errs) > 0 {
+		return cfg, fmt.Errorf("VCC_TENANTS_BLOB: %w", errors.Join(errs...))
+	}
+	return cfg, nil
 }
 
 // openBlobs opens the recordings and state containers, creating them only
@@ -422,7 +450,7 @@ func withoutVCCSettings(err error) error {
 	var keep []error
 	for _, e := range errs {
 		msg := e.Error()
-		if strings.HasPrefix(msg, "VCC_TENANTS_FILE") && !strings.Contains(msg, "secretName:") {
+		if strings.HasPrefix(msg, "VCC_TENANTS_") && !strings.Contains(msg, "secretName:") {
 			keep = append(keep, e) // which tenants there are matters to every command
 			continue
 		}

@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
 	"github.com/vcc-ingest/vcc-ingest/shared/config"
 	"github.com/vcc-ingest/vcc-ingest/shared/secrets"
@@ -104,38 +107,74 @@ func (o *Env) startSandboxTenants(f Flags, simOpts vccsim.Options, env *overlay,
 	return nil
 }
 
-// openTenantClients builds each tenant's VCC client, once: its own secret
-// (VCC_CLIENT_SECRET_<ID>, or Key Vault by secretName), token, pacer at its
-// own budget, breaker and directory, and a logger naming the tenant.
-func (o *Env) openTenantClients(cfg config.Config) error {
+// TenantBase is what building a tenant's adapters takes besides its entry
+// in the tenants document: the deployment's logger, store and state (nil:
+// the tenant gets none), whether it calls VCC, and the identity that reads
+// its secret from Key Vault (nil: Credential(cfg), made when needed).
+type TenantBase struct {
+	Log        *slog.Logger
+	Sink       store.Sink
+	State      store.State
+	VCC        bool
+	Credential azcore.TokenCredential
+}
+
+// NewTenant builds tenant t's adapters, once: its settings (cfg.ForTenant:
+// cfg carries the tenants' secrets, Config.WithTenants), a logger naming
+// it, its recordings under <id>/ and its state under tenants/<id>/, and,
+// with b.VCC, its own VCC client: its secret (VCC_CLIENT_SECRET_<ID>, or
+// the Key Vault secret secretName, read at the first call), token, pacer
+// at its own budget, breaker and directory, and its webhook secret's source
+// (VCC_WEBHOOK_SECRET_<ID>, or Key Vault webhookSecretName; nil: none).
+func NewTenant(cfg config.Config, t tenants.Tenant, b TenantBase) (Tenant, error) {
+	tc, err := cfg.ForTenant(t)
+	if err != nil {
+		return Tenant{}, err
+	}
+	out := Tenant{ID: t.ID, Config: tc, Log: b.Log.With("tenant", t.ID)}
+	if b.Sink != nil {
+		out.Sink = store.Prefixed(b.Sink, t.ID+"/")
+	}
+	if b.State != nil {
+		out.State = store.PrefixedState(b.State, store.TenantStatePrefix(t.ID))
+	}
+	if !b.VCC {
+		return out, nil
+	}
+	var src secrets.Source = secrets.Static(tc.ClientSecret)
+	if tc.ClientSecret.IsZero() {
+		cred := b.Credential
+		if cred == nil {
+			if cred, err = Credential(cfg); err != nil {
+				return Tenant{}, err
+			}
+		}
+		if src, err = secrets.NewKeyVault(cfg.KeyVaultURI, t.SecretName, cred, nil); err != nil {
+			return Tenant{}, fmt.Errorf("tenant %s: %w", t.ID, err)
+		}
+	}
+	vc := tc.VCC
+	vc.Secret = src
+	vc.Logger = out.Log
+	if out.VCC, err = vcc.New(vc); err != nil {
+		return Tenant{}, fmt.Errorf("tenant %s: %w", t.ID, err)
+	}
+	out.VCCConfig = vc
+	if out.WebhookKey, err = webhookKey(cfg, tc, b.Credential); err != nil {
+		return Tenant{}, fmt.Errorf("tenant %s: %w", t.ID, err)
+	}
+	return out, nil
+}
+
+// openTenants builds every tenant's adapters (NewTenant), with a VCC client
+// each when the command calls VCC.
+func (o *Env) openTenants(n Need, cfg config.Config) error {
 	for _, t := range cfg.Tenants.Tenants {
-		tc, err := cfg.ForTenant(t)
+		tn, err := NewTenant(cfg, t, TenantBase{Log: o.Log, Sink: o.Sink, State: o.State, VCC: n.VCC})
 		if err != nil {
 			return err
 		}
-		var src secrets.Source = secrets.Static(tc.ClientSecret)
-		if tc.ClientSecret.IsZero() {
-			cred, err := Credential(cfg)
-			if err != nil {
-				return err
-			}
-			if src, err = secrets.NewKeyVault(cfg.KeyVaultURI, t.SecretName, cred, nil); err != nil {
-				return fmt.Errorf("tenant %s: %w", t.ID, err)
-			}
-		}
-		log := o.Log.With("tenant", t.ID)
-		vc := tc.VCC
-		vc.Secret = src
-		vc.Logger = log
-		client, err := vcc.New(vc)
-		if err != nil {
-			return fmt.Errorf("tenant %s: %w", t.ID, err)
-		}
-		hook, err := webhookKey(cfg, tc)
-		if err != nil {
-			return fmt.Errorf("tenant %s: %w", t.ID, err)
-		}
-		o.Tenants = append(o.Tenants, Tenant{ID: t.ID, Config: tc, VCC: client, VCCConfig: vc, Log: log, WebhookKey: hook})
+		o.Tenants = append(o.Tenants, tn)
 	}
 	return nil
 }
@@ -143,41 +182,28 @@ func (o *Env) openTenantClients(cfg config.Config) error {
 // webhookKey is the source of a tenant's webhook secret: its
 // VCC_WEBHOOK_SECRET_<ID>, else Key Vault by its webhookSecretName (read at
 // the first webhook, not now), else nil: the tenant receives no webhooks.
-func webhookKey(cfg, tc config.Config) (secrets.Source, error) {
+func webhookKey(cfg, tc config.Config, cred azcore.TokenCredential) (secrets.Source, error) {
 	switch {
 	case !tc.WebhookSecret.IsZero():
 		return secrets.Static(tc.WebhookSecret), nil
 	case tc.WebhookSecretName != "" && cfg.KeyVaultURI != "":
-		cred, err := Credential(cfg)
-		if err != nil {
-			return nil, err
+		if cred == nil {
+			var err error
+			if cred, err = Credential(cfg); err != nil {
+				return nil, err
+			}
 		}
 		return secrets.NewKeyVault(cfg.KeyVaultURI, tc.WebhookSecretName, cred, nil)
 	}
 	return nil, nil
 }
 
-// selectTenant gives each tenant its prefix of the store and state, then,
-// unless every tenant is wanted, makes the one --tenant names (or the only
-// one) the command's Config, Client, Sink and State.
+// selectTenant builds every tenant's adapters, then, unless every tenant
+// is wanted, makes the one --tenant names (or the only one) the command's
+// Config, Client, Sink and State.
 func (o *Env) selectTenant(f Flags, n Need, cfg config.Config) error {
-	if len(o.Tenants) == 0 { // no VCC wanted: the tenants without clients
-		for _, t := range cfg.Tenants.Tenants {
-			tc, err := cfg.ForTenant(t)
-			if err != nil {
-				return err
-			}
-			o.Tenants = append(o.Tenants, Tenant{ID: t.ID, Config: tc, Log: o.Log.With("tenant", t.ID)})
-		}
-	}
-	for i := range o.Tenants {
-		t := &o.Tenants[i]
-		if o.Sink != nil {
-			t.Sink = store.Prefixed(o.Sink, t.ID+"/")
-		}
-		if o.State != nil {
-			t.State = store.PrefixedState(o.State, store.TenantStatePrefix(t.ID))
-		}
+	if err := o.openTenants(n, cfg); err != nil {
+		return err
 	}
 	if n.AllTenants {
 		if f.Tenant != "" {

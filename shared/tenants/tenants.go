@@ -111,10 +111,11 @@ func Parse(data []byte) (Document, error) {
 			bad("clientId", "required")
 		}
 		if !secretNamePattern.MatchString(t.SecretName) {
-			bad("secretName", "%q is not a Key Vault secret name (1-127 letters, digits, dashes)", t.SecretName)
+			// The value is not repeated: it may be a secret pasted by mistake.
+			bad("secretName", "not a Key Vault secret name (1-127 letters, digits, dashes)")
 		}
 		if t.WebhookSecretName != "" && !secretNamePattern.MatchString(t.WebhookSecretName) {
-			bad("webhookSecretName", "%q is not a Key Vault secret name", t.WebhookSecretName)
+			bad("webhookSecretName", "not a Key Vault secret name (1-127 letters, digits, dashes)")
 		}
 		if t.OwnerUserID != "" && !vcc.ValidGUID(t.OwnerUserID) {
 			bad("ownerUserId", "%q is not a User Admin user id (a GUID)", trunc(t.OwnerUserID))
