@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/vcc-ingest/vcc-ingest/shared/ops"
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
+	"github.com/vcc-ingest/vcc-ingest/shared/records"
 	"github.com/vcc-ingest/vcc-ingest/shared/secrets"
 	"github.com/vcc-ingest/vcc-ingest/shared/tenants"
 	"github.com/vcc-ingest/vcc-ingest/shared/vccsim"
@@ -53,7 +55,7 @@ func (w *tenantWorld) postHandler(path, sig string, body []byte) (int, string) {
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
 	req.Header.Set(webhook.SignatureHeader, sig)
-	w.h.ServeHTTP(rec, req)
+	w.handler().ServeHTTP(rec, req)
 	return rec.Code, rec.Body.String()
 }
 
@@ -88,7 +90,27 @@ func eventFor(guid string) []byte {
 // recording is stored under <tenant>/ through the event path, nothing under
 // another tenant's prefix.
 func TestTenantWebhookStoredUnderItsPrefix(t *testing.T) {
-	w := webhookWorld(t)
+	for _, live := range []bool{false, true} {
+		t.Run(map[bool]string{false: "fixed document", true: "document in the state container"}[live], func(t *testing.T) {
+			w := webhookWorld(t)
+			if live {
+				w.serveLive("tenants.json")
+			}
+			tenantWebhookStored(t, w)
+			if !live {
+				return
+			}
+			// Audit too runs every tenant of the live document.
+			status, body := w.invokeTimer("audit")
+			var resp struct{ ReturnValue records.Audit }
+			if err := json.Unmarshal(body, &resp); status != http.StatusOK || err != nil || len(resp.ReturnValue.Tenants) != 3 {
+				t.Fatalf("audit over the live document: %d %s", status, body)
+			}
+		})
+	}
+}
+
+func tenantWebhookStored(t *testing.T, w *tenantWorld) {
 	sim := w.sims["acme"]
 	call, err := sim.EndCall(context.Background(), vccsim.Webhooks{URL: w.front + EventsPath + "/acme", Secret: hookSecrets["acme"], ProcessingDelay: -1}, time.Minute, 40<<10)
 	if err != nil || call.Delivered != 3 {

@@ -35,13 +35,44 @@ type tenantWorld struct {
 	sims  map[string]*vccsim.Sim
 	env   *ops.Env
 	logs  *syncBuffer
+	log   *slog.Logger
 	h     http.Handler
 	host  *devhost.Host
+	// getenv is the world's environment (each tenant's secrets).
+	getenv func(string) string
 	front string // the host's HTTP front: POST front+/api/vcc/events/<id>
 	out   string
 
 	mu  sync.Mutex
 	res []devhost.Result
+}
+
+// handler is the custom handler the world serves now.
+func (w *tenantWorld) handler() http.Handler {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.h
+}
+
+// serveLive makes the world serve its tenants as the Function App does:
+// the document uploaded to the state container as name, read through the
+// live source, each tenant's adapters built by it (not by ops.Open).
+func (w *tenantWorld) serveLive(name string) {
+	w.t.Helper()
+	data, err := json.Marshal(*w.env.Config.Tenants)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	if err := w.env.State.Put(context.Background(), name, data); err != nil {
+		w.t.Fatal(err)
+	}
+	cfg := w.env.Config
+	cfg.Tenants, cfg.TenantsFile, cfg.TenantsBlob, cfg.TenantsRefresh = nil, "", name, time.Minute
+	a := ops.Adapters{Config: cfg, Log: w.log, Queue: w.env.Embedded, Sink: w.env.Sink, State: w.env.State}
+	h := tenantsServerOver(a, newLiveTenants(a, w.getenv, nil)).handler()
+	w.mu.Lock()
+	w.h = h
+	w.mu.Unlock()
 }
 
 // results are the ingest invocations so far.
@@ -89,8 +120,9 @@ func newTenantWorld(t *testing.T, day time.Time, perDay int, setenv func(env map
 		t.Fatal(err)
 	}
 	t.Cleanup(w.env.Close)
+	w.log, w.getenv = log, func(k string) string { return env[k] }
 	w.h = steps().Handler(ops.Adapters{Config: w.env.Config, Log: log, Queue: w.env.Embedded, Sink: w.env.Sink, State: w.env.State, Tenants: w.env.Tenants})
-	srv := httptest.NewServer(w.h)
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) { w.handler().ServeHTTP(rw, r) }))
 	t.Cleanup(srv.Close)
 	w.host = &devhost.Host{BaseURL: srv.URL, Queue: w.env.Embedded, Workers: 4, Logger: log,
 		OnResult: func(r devhost.Result) { w.mu.Lock(); w.res = append(w.res, r); w.mu.Unlock() },
@@ -155,7 +187,7 @@ func (w *tenantWorld) deadLetter(tenant, guid string, start time.Time) {
 func (w *tenantWorld) invokeTimer(function string) (int, []byte) {
 	w.t.Helper()
 	rec := httptest.NewRecorder()
-	w.h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/"+function, bytes.NewReader(invoketest.Fixture(w.t, "timer.json"))))
+	w.handler().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/"+function, bytes.NewReader(invoketest.Fixture(w.t, "timer.json"))))
 	return rec.Code, rec.Body.Bytes()
 }
 
