@@ -31,17 +31,17 @@ import (
 // one sandbox account per tenant, a local export, the embedded queue, the
 // host stand-in delivering ingest and forwarding the events function.
 type tenantWorld struct {
-	t     *testing.T
-	sims  map[string]*vccsim.Sim
-	env   *ops.Env
-	logs  *syncBuffer
-	log   *slog.Logger
-	h     http.Handler
-	host  *devhost.Host
+	t    *testing.T
+	sims map[string]*vccsim.Sim
+	env  *ops.Env
+	logs *syncBuffer
+	log  *slog.Logger
+	h    http.Handler
+	host *devhost.Host
 	// getenv is the world's environment (each tenant's secrets).
 	getenv func(string) string
-	front string // the host's HTTP front: POST front+/api/vcc/events/<id>
-	out   string
+	front  string // the host's HTTP front: POST front+/api/vcc/events/<id>
+	out    string
 
 	mu  sync.Mutex
 	res []devhost.Result
