@@ -163,7 +163,9 @@ var suffix = take(uniqueString(resourceGroup().id), 6)
 // instance and its pacer); on Flex Consumption, maxInstances ingest
 // instances plus the one instance running discover (functions scale in
 // separate groups there; the timer runs as a singleton). Integer division
-// rounds down, so the sum never exceeds the budget.
+// rounds down, so the sum never exceeds the budget. With a tenants
+// document each tenant's ratePerMinute is its account's whole budget, and
+// each process paces it at ratePerMinute / vccProcesses (VCC_RATE_SHARES).
 var vccProcesses = hostingPlan == 'FlexConsumption' ? maxInstances + 1 : maxInstances
 var vccRatePerInstance = vccRateBudgetPerMinute / vccProcesses
 
@@ -286,6 +288,7 @@ module functionApp 'modules/functionapp.bicep' = {
     auditSchedule: auditSchedule
     vccOwnerUserId: vccOwnerUserId
     tenantsBlobName: tenantsBlobName
+    vccRateShares: vccProcesses
     tags: tags
   }
 }

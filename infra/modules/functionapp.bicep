@@ -99,6 +99,10 @@ param vccOwnerUserId string
 @description('Name of the tenants document in the state container (e.g. tenants.json): the app serves every tenant it lists and re-reads it when it changes. Empty: the one VCC account of the VCC_* settings, and no tenants setting at all.')
 param tenantsBlobName string = ''
 
+@description('With a tenants document: how many processes can call one tenant\'s VCC account at once (main.bicep: the same count it divides the single budget by). Each process paces a tenant at its ratePerMinute divided by this.')
+@minValue(1)
+param vccRateShares int = 1
+
 @description('Tags applied to every resource.')
 param tags object = {}
 
@@ -147,6 +151,7 @@ var productSettings = {
 var tenantsDocumentSettings = {
   VCC_TENANTS_BLOB: tenantsBlobName
   VCC_TENANTS_REFRESH: '1m'
+  VCC_RATE_SHARES: string(vccRateShares)
 }
 
 // Settings the Functions host reads: identity-based connections for its own

@@ -259,3 +259,37 @@ func TestLoadTenantsBlob(t *testing.T) {
 		})
 	}
 }
+
+// Each tenant's ratePerMinute is its account's whole budget: with
+// VCC_RATE_SHARES processes sharing it, each paces the tenant at its share,
+// and a budget smaller than the processes is refused naming the tenant.
+func TestForTenantSharesTheBudget(t *testing.T) {
+	p := writeTenants(t, `{"tenants": [
+  {"id": "acme", "region": "emea", "clientId": "a", "secretName": "s-a", "ratePerMinute": 160},
+  {"id": "tiny", "region": "emea", "clientId": "t", "secretName": "s-t", "ratePerMinute": 3}
+]}`)
+	base := map[string]string{"VCC_TENANTS_FILE": p, "VCC_CLIENT_SECRET_ACME": "x", "VCC_CLIENT_SECRET_TINY": "y"}
+	c, err := Load(env(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	acme, _ := c.Tenants.Get("acme")
+	if ac, err := c.ForTenant(acme); err != nil || ac.VCC.RatePerMinute != 160 {
+		t.Errorf("one process: %d, %v", ac.VCC.RatePerMinute, err)
+	}
+	base["VCC_RATE_SHARES"] = "11"
+	if c, err = Load(env(base)); err != nil {
+		t.Fatal(err)
+	}
+	if ac, err := c.ForTenant(acme); err != nil || ac.VCC.RatePerMinute != 14 {
+		t.Errorf("11 processes: %d, want 160/11 = 14 (%v)", ac.VCC.RatePerMinute, err)
+	}
+	tiny, _ := c.Tenants.Get("tiny")
+	if _, err := c.ForTenant(tiny); err == nil || !strings.Contains(err.Error(), "tenant tiny: ratePerMinute: 3 is less than the 11 processes") {
+		t.Errorf("tiny: %v", err)
+	}
+	base["VCC_RATE_SHARES"] = "0"
+	if _, err := Load(env(base)); err == nil || !strings.Contains(err.Error(), "VCC_RATE_SHARES") {
+		t.Errorf("0 shares: %v", err)
+	}
+}
