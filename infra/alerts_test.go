@@ -169,8 +169,10 @@ func TestDeadLetterAlert(t *testing.T) {
 	}
 }
 
-// logRules returns the two log alerts by name, each checked for scope and
-// actions.
+// logRules returns the log alerts by name, each checked for scope and
+// actions. Each fires on a count above 0, but webhookFailures: a failed
+// webhook is delivered again and discover is the safety net, so a couple
+// in half an hour are a blip.
 func logRules(t *testing.T, a alertsFile) map[string]decl {
 	t.Helper()
 	rules := map[string]decl{}
@@ -188,11 +190,15 @@ func logRules(t *testing.T, a alertsFile) map[string]decl {
 			continue
 		}
 		c := all.named()[0]
-		if op, _ := literal(path(c, "operator")); op != "GreaterThan" || textOf(path(c, "threshold")) != "0" || textOf(path(c, "timeAggregation")) != "'Count'" {
-			t.Errorf("%s: want Count > 0", where)
+		threshold := map[string]string{"webhookFailures": "2"}[r.Name]
+		if threshold == "" {
+			threshold = "0"
+		}
+		if op, _ := literal(path(c, "operator")); op != "GreaterThan" || textOf(path(c, "threshold")) != threshold || textOf(path(c, "timeAggregation")) != "'Count'" {
+			t.Errorf("%s: want Count > %s", where, threshold)
 		}
 	}
-	for _, name := range []string{"auditFindings", "runFailures"} {
+	for _, name := range []string{"auditFindings", "runFailures", "webhookFailures"} {
 		if _, ok := rules[name]; !ok {
 			t.Errorf("alerts.bicep: no log alert %s", name)
 		}
@@ -309,6 +315,34 @@ func TestFailureAlertCoversDiscoverAndAudit(t *testing.T) {
 	}
 }
 
+// The webhook rule reads the events function's 5xx lines as server.go
+// writes them, split by tenant.
+func TestWebhookAlertMatchesTheLog(t *testing.T) {
+	a := loadAlerts(t)
+	r, ok := logRules(t, a)["webhookFailures"]
+	if !ok {
+		t.FailNow()
+	}
+	q := a.query(t, r)
+	for _, want := range []string{`tostring(e.level) == "ERROR"`, `tostring(e["function"]) == "events"`, `tostring(e.msg) == "webhook not accepted"`, "tenant = "} {
+		if !strings.Contains(q, want) {
+			t.Errorf("webhook query lacks %s:\n%s", want, q)
+		}
+	}
+	server, err := os.ReadFile(filepath.Join(repoRoot(t), "functions", "server.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`log.Error("webhook not accepted"`, `s.log.With("function", "events"`, `log.With("tenant", tenant)`} {
+		if !strings.Contains(string(server), want) {
+			t.Errorf("functions/server.go no longer has %s: the webhook query would miss its lines", want)
+		}
+	}
+	if !strings.Contains(textOf(path(r.Body, "properties", "criteria")), "'tenant'") {
+		t.Error("the webhook rule is not split by tenant")
+	}
+}
+
 // Each rule is documented for the operator.
 func TestAlertsDocumented(t *testing.T) {
 	a := loadAlerts(t)
@@ -329,8 +363,8 @@ func TestAlertsDocumented(t *testing.T) {
 			t.Errorf("infra/README.md does not document the rule %s (`%s`)", r.Name, suffix)
 		}
 	}
-	if rules != 3 {
-		t.Errorf("%d alert rules, want 3", rules)
+	if rules != 4 {
+		t.Errorf("%d alert rules, want 4", rules)
 	}
 	if !strings.Contains(string(readme), "alertEmail") {
 		t.Error("infra/README.md does not explain alertEmail")

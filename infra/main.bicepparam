@@ -9,3 +9,7 @@ param discoverSchedule = '0 */15 * * * *'
 param hostingPlan = 'FlexConsumption'
 param maxInstances = 4
 param vccRateBudgetPerMinute = 160
+// Who is told when an alert fires (infra/README.md, Alerts). Without it the
+// rules still fire in Azure Monitor, but nobody is told: set it for
+// production.
+// param alertEmail = 'operations@example.com'

@@ -14,3 +14,7 @@ param tags = {
   application: 'vcc-ingest'
   environment: 'prod'
 }
+// Who is told when an alert fires (infra/README.md, Alerts). Without it the
+// rules still fire in Azure Monitor, but nobody is told: set it for
+// production.
+// param alertEmail = 'operations@example.com'

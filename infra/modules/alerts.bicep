@@ -5,6 +5,7 @@
 // | dead letters          | Service Bus metric DeadletteredMessages, EntityName = queue   | the Service Bus namespace |
 // | audit findings        | the audit's structured event with gaps or a permission problem | the Application Insights component |
 // | discover/audit failed | the handler's error lines of those functions, failed invocations | the Application Insights component |
+// | webhooks not accepted | the events function's "webhook not accepted" error lines (5xx) | the Application Insights component |
 //
 // What fires each rule and what to do then: infra/README.md, "Alerts".
 //
@@ -238,7 +239,67 @@ resource runFailures 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
   }
 }
 
+// The events function answers 5xx, and logs "webhook not accepted" at
+// ERROR (functions/server.go, answerEvent), when the queue refused the
+// message or the tenant's webhook secret or the tenants document could not
+// be read: VCC delivers the event again and discover still finds the
+// interaction, so nothing is lost, but every call then waits for discover.
+// A few in a row are a blip; more mean a role or the queue is wrong. 401s
+// are not counted: anyone on the internet can cause them.
+var webhookFailuresQuery = '''
+traces
+| where message contains "webhook not accepted"
+| extend e = parse_json(substring(message, indexof(message, "{")))
+| where tostring(e.level) == "ERROR" and tostring(e["function"]) == "events" and tostring(e.msg) == "webhook not accepted"
+| extend tenant = iff(isempty(tostring(e.tenant)), "(single)", tostring(e.tenant))
+| project timestamp, tenant, status = toint(e.status), reason = tostring(e.reason)
+'''
+
+resource webhookFailures 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
+  name: '${namePrefix}-webhook-failures'
+  location: location
+  tags: tags
+  kind: 'LogAlert'
+  properties: {
+    displayName: '${namePrefix}: webhooks not accepted'
+    description: 'The events function could not accept VCC webhooks (the queue refused them, or a webhook secret or the tenants document could not be read): recordings wait for discover. See infra/README.md, Alerts.'
+    severity: 3
+    enabled: true
+    scopes: [
+      appInsights.id
+    ]
+    evaluationFrequency: 'PT15M'
+    windowSize: 'PT30M'
+    autoMitigate: true
+    criteria: {
+      allOf: [
+        {
+          query: webhookFailuresQuery
+          timeAggregation: 'Count'
+          dimensions: [
+            {
+              name: 'tenant'
+              operator: 'Include'
+              values: [
+                '*'
+              ]
+            }
+          ]
+          operator: 'GreaterThan'
+          threshold: 2
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    actions: logActions
+  }
+}
+
 output actionGroupId string = empty(alertEmail) ? '' : actionGroup.id
 output deadLetterAlertId string = deadLetters.id
 output auditAlertId string = auditFindings.id
 output failureAlertId string = runFailures.id
+output webhookAlertId string = webhookFailures.id
