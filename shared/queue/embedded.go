@@ -675,16 +675,25 @@ func (q *Embedded) DeadLetter(ctx context.Context, m *Message, reason, descripti
 
 // PeekDeadLetters returns up to max dead letters, oldest first, locked or not.
 func (q *Embedded) PeekDeadLetters(ctx context.Context, max int) ([]*Message, error) {
+	return q.PeekDeadLettersFrom(ctx, 0, max)
+}
+
+// PeekDeadLettersFrom returns up to max dead letters from sequence number
+// from on, in sequence order, locked or not.
+func (q *Embedded) PeekDeadLettersFrom(ctx context.Context, from int64, max int) ([]*Message, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	if q.isClosed() {
 		return nil, ErrClosed
 	}
+	if from < 0 {
+		from = 0
+	}
 	var out []*Message
 	err := q.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketDLQ).Cursor()
-		for k, v := c.First(); k != nil && len(out) < max; k, v = c.Next() {
+		for k, v := c.Seek(seqKey(uint64(from))); k != nil && len(out) < max; k, v = c.Next() {
 			var rec record
 			if err := json.Unmarshal(v, &rec); err != nil {
 				return fmt.Errorf("corrupt dead letter %x: %w", k, err)

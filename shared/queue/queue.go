@@ -11,6 +11,7 @@ package queue
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -69,9 +70,87 @@ type Queue interface {
 	// ReceiveDeadLetters is Receive on the dead-letter sub-queue; Complete
 	// removes a dead letter, Abandon puts it back.
 	ReceiveDeadLetters(ctx context.Context, max int, wait time.Duration) ([]*Message, error)
-	// PeekDeadLetters returns up to max dead letters, oldest first, without locking.
+	// PeekDeadLetters returns up to max dead letters, oldest first, without
+	// locking: one page from the start, possibly fewer than exist. To see
+	// every dead letter, use EachDeadLetter.
 	PeekDeadLetters(ctx context.Context, max int) ([]*Message, error)
+	DeadLetterPeeker
 	Close() error
+}
+
+// DeadLetterPeeker browses the dead-letter sub-queue by sequence number.
+type DeadLetterPeeker interface {
+	// PeekDeadLettersFrom returns up to max dead letters whose sequence
+	// number is at least from, in sequence order, without locking. It may
+	// return fewer than max while more exist (Service Bus does): only an
+	// empty page means there are no more.
+	PeekDeadLettersFrom(ctx context.Context, from int64, max int) ([]*Message, error)
+}
+
+// DeadLetterPass reads the whole dead-letter sub-queue, page by page.
+type DeadLetterPass struct {
+	Page int // dead letters asked for per peek (default DeadLetterPage)
+	Max  int // most dead letters read (default MaxDeadLetters)
+}
+
+const (
+	// DeadLetterPage is the peek size of a pass: what Service Bus answers
+	// in one management call for messages of a few hundred bytes.
+	DeadLetterPage = 250
+	// MaxDeadLetters bounds one pass, so that a runaway dead-letter queue
+	// cannot make a report or a listing run for hours or exhaust memory.
+	MaxDeadLetters = 1_000_000
+)
+
+// ErrTooManyDeadLetters means a pass stopped at its bound: the sub-queue
+// holds at least that many dead letters, and only those were read.
+var ErrTooManyDeadLetters = errors.New("queue: too many dead letters to read in one pass")
+
+// EachDeadLetter calls fn with every dead letter, in sequence order, with
+// the default DeadLetterPass.
+func EachDeadLetter(ctx context.Context, p DeadLetterPeeker, fn func(*Message) error) error {
+	return DeadLetterPass{}.Each(ctx, p, fn)
+}
+
+// Each calls fn with every dead letter in sequence order, peeking from the
+// sequence number after the last one seen until a page comes back empty.
+// It stops at fn's first error, and past Max dead letters with an error
+// wrapping ErrTooManyDeadLetters (fn has then seen the first Max).
+func (d DeadLetterPass) Each(ctx context.Context, p DeadLetterPeeker, fn func(*Message) error) error {
+	page, limit := d.Page, d.Max
+	if page <= 0 {
+		page = DeadLetterPage
+	}
+	if limit <= 0 {
+		limit = MaxDeadLetters
+	}
+	from, n := int64(0), 0
+	for {
+		msgs, err := p.PeekDeadLettersFrom(ctx, from, page)
+		if err != nil {
+			return err
+		}
+		if len(msgs) == 0 {
+			return nil
+		}
+		start := from
+		for _, m := range msgs {
+			if m.SequenceNumber < from {
+				continue // never twice, whatever the broker answers
+			}
+			if n >= limit {
+				return fmt.Errorf("%w: more than %d; only the first %d were read", ErrTooManyDeadLetters, limit, limit)
+			}
+			n++
+			from = m.SequenceNumber + 1
+			if err := fn(m); err != nil {
+				return err
+			}
+		}
+		if from == start {
+			return fmt.Errorf("queue: peek dead letters from %d: the page did not advance", start)
+		}
+	}
 }
 
 // Reasons set on messages the queue dead-letters by itself.

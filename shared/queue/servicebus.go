@@ -363,7 +363,16 @@ func (s *ServiceBus) DeadLetter(ctx context.Context, m *Message, reason, descrip
 // PeekDeadLetters browses the dead-letter sub-queue from its start. Service
 // Bus may return fewer than max even when more exist.
 func (s *ServiceBus) PeekDeadLetters(ctx context.Context, max int) ([]*Message, error) {
-	from := int64(0)
+	return s.PeekDeadLettersFrom(ctx, 0, max)
+}
+
+// PeekDeadLettersFrom browses the dead-letter sub-queue from sequence
+// number from. Each call names its start: the receiver's own peek cursor
+// would make concurrent passes skip each other's pages.
+func (s *ServiceBus) PeekDeadLettersFrom(ctx context.Context, from int64, max int) ([]*Message, error) {
+	if from < 0 {
+		from = 0
+	}
 	rms, err := s.dlq.PeekMessages(ctx, max, &azservicebus.PeekMessagesOptions{FromSequenceNumber: &from})
 	if err != nil {
 		return nil, mapError("peek dead letters", err)

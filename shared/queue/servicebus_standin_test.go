@@ -160,3 +160,10 @@ func (c *clockedQueue) PeekDeadLetters(ctx context.Context, max int) ([]*queue.M
 	}
 	return c.Queue.PeekDeadLetters(ctx, max)
 }
+
+func (c *clockedQueue) PeekDeadLettersFrom(ctx context.Context, from int64, max int) ([]*queue.Message, error) {
+	if err := c.sync(); err != nil {
+		return nil, err
+	}
+	return c.Queue.PeekDeadLettersFrom(ctx, from, max)
+}

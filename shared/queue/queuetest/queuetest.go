@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -89,6 +90,7 @@ var tests = []test{
 	{"DeadLetter", false, testDeadLetter},
 	{"DeadLetterReceiveComplete", false, testDLQReceive},
 	{"PeekDeadLetters", false, testPeekDLQ},
+	{"PeekDeadLettersPaged", false, testPeekDLQPaged},
 	{"DuplicateWithinWindow", false, testDuplicateWithin},
 	{"DuplicateAfterWindow", true, testDuplicateAfter},
 	{"BatchAtomicity", false, testBatchAtomic},
@@ -503,6 +505,76 @@ func testPeekDLQ(t *testing.T, q queue.Queue, cfg Config) {
 		t.Fatal("Complete of a peeked (unlocked) message succeeded")
 	}
 	collect(t, q.ReceiveDeadLetters, 3)
+}
+
+// testPeekDLQPaged pages through more dead letters than one peek returns,
+// by sequence number, across a gap left by a removed dead letter.
+func testPeekDLQPaged(t *testing.T, q queue.Queue, cfg Config) {
+	ctx := context.Background()
+	var want []string
+	for i := 1; i <= 12; i++ {
+		want = append(want, fmt.Sprintf("pg%02d", i))
+	}
+	deadLetter(t, q, "Paged", want...)
+	// Remove pg06: the pass must step over the hole in the sequence numbers.
+	for _, m := range collect(t, q.ReceiveDeadLetters, len(want)) {
+		if m.ID == "pg06" {
+			must(t, "complete pg06", q.Complete(ctx, m))
+		} else {
+			must(t, "abandon "+m.ID, q.Abandon(ctx, m))
+		}
+	}
+	want = slices.DeleteFunc(want, func(id string) bool { return id == "pg06" })
+
+	first, err := q.PeekDeadLettersFrom(ctx, 0, 5)
+	must(t, "peek dead letters from 0", err)
+	if len(first) == 0 || len(first) > 5 {
+		t.Fatalf("PeekDeadLettersFrom(0, max 5) returned %d", len(first))
+	}
+	last := first[len(first)-1].SequenceNumber
+	next, err := q.PeekDeadLettersFrom(ctx, last+1, 5)
+	must(t, "peek dead letters from the next sequence number", err)
+	if len(next) == 0 || next[0].SequenceNumber <= last {
+		t.Fatalf("peek from %d after %v returned %v", last+1, ids(first), ids(next))
+	}
+
+	for _, page := range []int{5, 1, 100} {
+		var got []string
+		prev := int64(-1)
+		must(t, "pass", queue.DeadLetterPass{Page: page}.Each(ctx, q, func(m *queue.Message) error {
+			if m.SequenceNumber <= prev {
+				t.Errorf("page %d: sequence %d after %d", page, m.SequenceNumber, prev)
+			}
+			prev = m.SequenceNumber
+			got = append(got, m.ID)
+			return nil
+		}))
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Fatalf("page %d: pass read %v, want %v", page, got, want)
+		}
+	}
+	end, err := q.PeekDeadLettersFrom(ctx, prevSeq(t, q)+1, 5)
+	must(t, "peek past the last dead letter", err)
+	if len(end) != 0 {
+		t.Fatalf("peek past the last dead letter returned %v", ids(end))
+	}
+
+	n := 0
+	err = queue.DeadLetterPass{Page: 5, Max: 7}.Each(ctx, q, func(*queue.Message) error { n++; return nil })
+	if !errors.Is(err, queue.ErrTooManyDeadLetters) || n != 7 {
+		t.Fatalf("pass bounded at 7: read %d, error %v; want 7 and ErrTooManyDeadLetters", n, err)
+	}
+}
+
+// prevSeq is the sequence number of the last dead letter.
+func prevSeq(t *testing.T, q queue.Queue) int64 {
+	t.Helper()
+	var last int64
+	must(t, "pass", queue.EachDeadLetter(context.Background(), q, func(m *queue.Message) error {
+		last = m.SequenceNumber
+		return nil
+	}))
+	return last
 }
 
 func testDuplicateWithin(t *testing.T, q queue.Queue, cfg Config) {
