@@ -93,6 +93,7 @@ Interactions in Stats: {{.R.Total.Stats}}; with content: {{.R.Total.Content}}; w
 {{end}}</tbody>
 </table>
 {{if not .R.DeadLetters}}<p>Dead letters were not counted (queue not reachable).</p>{{end}}
+{{if .R.DeadLettersTruncated}}<p>The dead-letter queue holds more than {{.R.DeadLettersRead}} messages; only the first {{.R.DeadLettersRead}} were read, so the dead-lettered counts are at least those shown.</p>{{end}}
 <p>Generated {{.R.GeneratedAt.Format "2006-01-02 15:04:05"}} UTC by vcc-ingest (handler report).</p>
 <script>
 (function () {

@@ -78,6 +78,9 @@ func WriteTable(w io.Writer, r Report) error {
 	if !r.DeadLetters {
 		fmt.Fprintln(w, "Dead letters were not counted (queue not reachable).")
 	}
+	if r.DeadLettersTruncated {
+		fmt.Fprintf(w, "The dead-letter queue holds more than %d messages; only the first %d were read, so the dead-lettered counts are at least those shown.\n", r.DeadLettersRead, r.DeadLettersRead)
+	}
 	writeVia(w, r)
 	return nil
 }

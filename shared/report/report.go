@@ -10,6 +10,7 @@ package report
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -39,10 +40,9 @@ type SidecarReader interface {
 	GetSidecar(ctx context.Context, name string) (data []byte, found bool, err error)
 }
 
-// Peeker browses the dead-letter sub-queue.
-type Peeker interface {
-	PeekDeadLetters(ctx context.Context, max int) ([]*queue.Message, error)
-}
+// Peeker browses the dead-letter sub-queue; the report reads all of it,
+// page by page, since any dead letter may be the window's or the tenant's.
+type Peeker = queue.DeadLetterPeeker
 
 // Sources are where the report looks.
 type Sources struct {
@@ -50,6 +50,9 @@ type Sources struct {
 	Sink  Names  // recordings and sidecars
 	State Names  // skipped/ and failures/ records
 	Queue Peeker // nil: dead letters are not counted
+	// DeadLetterPass bounds the read of the dead letters (zero: the
+	// queue's defaults, at most queue.MaxDeadLetters).
+	DeadLetterPass queue.DeadLetterPass
 	// Tenant, with a tenants document, is the tenant reported on: only the
 	// dead letters whose message names it count (one queue serves every
 	// tenant). Empty: the single tenant, every dead letter counts.
@@ -109,6 +112,11 @@ type Report struct {
 	Gaps        int       `json:"gaps"`     // rows and line rows with a gap
 	LineGaps    int       `json:"lineGaps"` // line rows with a gap
 	DeadLetters bool      `json:"deadLettersCounted"`
+	// DeadLettersTruncated: the dead-letter queue held more than one pass
+	// reads (DeadLettersRead), so the dead-lettered counts are at least
+	// those shown.
+	DeadLettersTruncated bool `json:"deadLettersTruncated,omitempty"`
+	DeadLettersRead      int  `json:"deadLettersRead,omitempty"`
 	GeneratedAt time.Time `json:"generatedAt"`
 }
 
@@ -233,15 +241,11 @@ func Build(ctx context.Context, src Sources, from, to time.Time) (Report, error)
 	}
 	if src.Queue != nil {
 		progress("dead letters")
-		dead, err := src.Queue.PeekDeadLetters(ctx, 10000)
-		if err != nil {
-			return r, fmt.Errorf("dead letters: %w", err)
-		}
-		r.DeadLetters = true
-		for _, m := range dead {
+		err := src.DeadLetterPass.Each(ctx, src.Queue, func(m *queue.Message) error {
+			r.DeadLettersRead++
 			b, err := message.Decode(m.Body)
 			if err != nil || !OfTenant(b, src.Tenant) {
-				continue
+				return nil
 			}
 			in, ok := known[strings.ToLower(b.InteractionID)]
 			if !ok && b.Start != nil && !b.Start.Before(from) && b.Start.Before(to) {
@@ -252,7 +256,15 @@ func Build(ctx context.Context, src Sources, from, to time.Time) (Report, error)
 			if ok {
 				in.deadLettered = true
 			}
+			return nil
+		})
+		switch {
+		case errors.Is(err, queue.ErrTooManyDeadLetters):
+			r.DeadLettersTruncated = true // counted what was read, and said so
+		case err != nil:
+			return r, fmt.Errorf("dead letters: %w", err)
 		}
+		r.DeadLetters = true
 	}
 
 	rows := map[[2]string]*Row{}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -264,5 +265,70 @@ func TestReportCountsTheTenantsDeadLetters(t *testing.T) {
 	}
 	if n := count(""); n != 2 {
 		t.Errorf("without a tenants document: %d dead-lettered interactions, want 2 (every dead letter)", n)
+	}
+}
+
+// deadLetterQueue serves dead letters as Service Bus does: from a
+// sequence number, never more than 250 a peek whatever is asked for.
+type deadLetterQueue struct{ msgs []*queue.Message }
+
+func (d *deadLetterQueue) PeekDeadLetters(ctx context.Context, max int) ([]*queue.Message, error) {
+	return d.PeekDeadLettersFrom(ctx, 0, max)
+}
+
+func (d *deadLetterQueue) PeekDeadLettersFrom(_ context.Context, from int64, max int) ([]*queue.Message, error) {
+	var out []*queue.Message
+	for _, m := range d.msgs {
+		if m.SequenceNumber >= from && len(out) < min(max, 250) {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+func (d *deadLetterQueue) add(t *testing.T, tenant, guid string, start time.Time) {
+	t.Helper()
+	body, err := message.Encode(message.Body{InteractionID: guid, Start: &start, Tenant: tenant})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.msgs = append(d.msgs, &queue.Message{ID: tenant + ":" + guid, Body: body, SequenceNumber: int64(len(d.msgs) + 1),
+		DeadLetterReason: "MaxDeliveryCountExceeded"})
+}
+
+// A tenant's dead letter behind more of another tenant's than one peek
+// returns is counted: the report reads the whole dead-letter queue.
+func TestReportCountsDeadLettersPastOnePage(t *testing.T) {
+	w := newWorld(t, vccsim.Permissions{})
+	dlq := &deadLetterQueue{}
+	for i := range 10000 {
+		dlq.add(t, "globex", fmt.Sprintf("00000000-0000-4000-8000-%012d", i), w.never.Start)
+	}
+	dlq.add(t, "acme", w.failing.GUID, w.failing.Start)
+	build := func(tenant string, pass queue.DeadLetterPass) Report {
+		r, err := Build(context.Background(), Sources{VCC: w.client, Sink: w.sink, State: w.state, Queue: dlq, IsAudio: isAudio,
+			Tenant: tenant, DeadLetterPass: pass}, day0, day0.Add(36*time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if r := build("acme", queue.DeadLetterPass{}); r.Total.DeadLettered != 1 || r.DeadLettersTruncated || r.DeadLettersRead != 10001 {
+		t.Errorf("acme: %d dead-lettered (read %d, truncated %v), want 1 of 10001 read", r.Total.DeadLettered, r.DeadLettersRead, r.DeadLettersTruncated)
+	}
+	if r := build("globex", queue.DeadLetterPass{}); r.Total.DeadLettered != 10000 {
+		t.Errorf("globex: %d dead-lettered, want 10000", r.Total.DeadLettered)
+	}
+	// Past the bound the report counts what it read and says the counts are at least that.
+	r := build("globex", queue.DeadLetterPass{Max: 100})
+	if !r.DeadLettersTruncated || r.DeadLettersRead != 100 || r.Total.DeadLettered != 100 {
+		t.Fatalf("bounded at 100: truncated %v, read %d, dead-lettered %d", r.DeadLettersTruncated, r.DeadLettersRead, r.Total.DeadLettered)
+	}
+	var out strings.Builder
+	if err := WriteTable(&out, r); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "more than 100 messages") {
+		t.Errorf("the table does not say the dead letters were cut short:\n%s", out.String())
 	}
 }
