@@ -115,9 +115,9 @@ type Report struct {
 	// DeadLettersTruncated: the dead-letter queue held more than one pass
 	// reads (DeadLettersRead), so the dead-lettered counts are at least
 	// those shown.
-	DeadLettersTruncated bool `json:"deadLettersTruncated,omitempty"`
-	DeadLettersRead      int  `json:"deadLettersRead,omitempty"`
-	GeneratedAt time.Time `json:"generatedAt"`
+	DeadLettersTruncated bool      `json:"deadLettersTruncated,omitempty"`
+	DeadLettersRead      int       `json:"deadLettersRead,omitempty"`
+	GeneratedAt          time.Time `json:"generatedAt"`
 }
 
 // Directions shown for every day; "unknown" only when something has it.
