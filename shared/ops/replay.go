@@ -3,6 +3,7 @@ package ops
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/vcc-ingest/vcc-ingest/shared/queue"
 	"github.com/vcc-ingest/vcc-ingest/shared/replay"
 	"github.com/vcc-ingest/vcc-ingest/shared/vccsim"
 )
@@ -102,16 +104,32 @@ func Replay(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 
 	if !o.apply {
 		entries, err := replay.List(ctx, env.Queue, env.State, filter)
-		if err != nil {
+		partial := errors.Is(err, queue.ErrTooManyDeadLetters)
+		if err != nil && !partial {
 			fmt.Fprintln(stderr, "error:", err)
 			return 2
 		}
+		if partial {
+			// The matches among the dead letters read are listed; say that
+			// there are more, and fail, so no one takes the list as whole.
+			defer fmt.Fprintln(stderr, "error:", err)
+		}
 		if o.json {
-			return writeJSON(stdout, stderr, map[string]any{"dryRun": true, "deadLetters": orEmpty(entries)})
+			out := map[string]any{"dryRun": true, "deadLetters": orEmpty(entries)}
+			if partial {
+				out["error"] = err.Error()
+			}
+			if status := writeJSON(stdout, stderr, out); status != 0 || !partial {
+				return status
+			}
+			return 1
 		}
 		printDeadLetters(stdout, entries)
 		if len(entries) > 0 {
 			fmt.Fprintf(stdout, "\nDry run: nothing changed. Fix the cause, then add --apply (with the same filters) to requeue %s.\n", plural(len(entries), "dead letter"))
+		}
+		if partial {
+			return 1
 		}
 		return 0
 	}

@@ -37,10 +37,9 @@ const (
 	PropDeadLetterWas = "replayDeadLetter" // the dead letter's reason, for the record
 )
 
-// Peeker browses the dead-letter sub-queue.
-type Peeker interface {
-	PeekDeadLetters(ctx context.Context, max int) ([]*queue.Message, error)
-}
+// Peeker browses the dead-letter sub-queue; a listing reads all of it,
+// page by page, so a tenant's dead letters behind another's are listed.
+type Peeker = queue.DeadLetterPeeker
 
 // Queue is what Apply needs of the queue.
 type Queue interface {
@@ -83,25 +82,34 @@ type Entry struct {
 	NewMessageID   string                 `json:"newMessageId,omitempty"` // set once replayed
 }
 
-// MaxPeek bounds how many dead letters one listing reads.
-const MaxPeek = 10000
+// Pass is how List reads the dead-letter sub-queue (the zero value: the
+// queue's defaults, at most queue.MaxDeadLetters).
+var Pass queue.DeadLetterPass
+
+// errEnough stops a pass once Limit entries matched.
+var errEnough = errors.New("replay: limit reached")
 
 // List returns the dead letters that match f, oldest first, with the
-// failure ingest recorded for each interaction.
+// failure ingest recorded for each interaction. When the queue holds more
+// dead letters than one pass reads, it returns the matches among those read
+// and an error wrapping queue.ErrTooManyDeadLetters.
 func List(ctx context.Context, q Peeker, failures Failures, f Filter) ([]Entry, error) {
-	msgs, err := q.PeekDeadLetters(ctx, MaxPeek)
-	if err != nil {
-		return nil, fmt.Errorf("peek dead letters: %w", err)
-	}
 	var out []Entry
-	for _, m := range msgs {
+	err := Pass.Each(ctx, q, func(m *queue.Message) error {
 		if f.Limit > 0 && len(out) >= f.Limit {
-			break
+			return errEnough
 		}
-		e := describe(ctx, m, failures)
-		if f.match(e) {
+		if e := describe(ctx, m, failures); f.match(e) {
 			out = append(out, e)
 		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, errEnough):
+	case errors.Is(err, queue.ErrTooManyDeadLetters):
+		return out, fmt.Errorf("listed %d matching among the dead letters read: %w", len(out), err)
+	case err != nil:
+		return nil, fmt.Errorf("peek dead letters: %w", err)
 	}
 	return out, nil
 }
@@ -167,8 +175,11 @@ type Options struct {
 
 // Result is what Apply did.
 type Result struct {
-	Matched  int     `json:"matched"`  // matching dead letters when the run began
-	Replayed []Entry `json:"replayed"` // copies accepted by the main queue
+	Matched int `json:"matched"` // matching dead letters when the run began
+	// MatchedAtLeast: the queue held more dead letters than one listing
+	// reads, so more than Matched may match (and be replayed).
+	MatchedAtLeast bool    `json:"matchedAtLeast,omitempty"`
+	Replayed       []Entry `json:"replayed"` // copies accepted by the main queue
 	// NotRemoved are replayed dead letters whose removal failed (their lock
 	// was lost): the copy is on the main queue and the dead letter is still
 	// there; replaying it again later is harmless.
@@ -197,7 +208,11 @@ func Apply(ctx context.Context, q Queue, failures Failures, f Filter, opts Optio
 	}
 	var res Result
 	matching, err := List(ctx, q, failures, f)
-	if err != nil {
+	if errors.Is(err, queue.ErrTooManyDeadLetters) {
+		// Replaying is the remedy for a huge dead-letter queue: go on, the
+		// rounds below receive every dead letter; Matched is a lower bound.
+		res.MatchedAtLeast = true
+	} else if err != nil {
 		return res, err
 	}
 	res.Matched = len(matching)

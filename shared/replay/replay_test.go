@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -234,5 +235,57 @@ func TestCopyOfAnUndecodableMessage(t *testing.T) {
 	}
 	if !strings.HasPrefix(o.ID, "malformed.replay-4-") || string(o.Body) != "{" || o.Properties[PropReplayedAt] != "2026-11-03T00:00:00Z" {
 		t.Errorf("copy = %+v", o)
+	}
+}
+
+// deadLetterQueue serves dead letters as Service Bus does: from a
+// sequence number, never more than 250 a peek whatever is asked for.
+type deadLetterQueue struct{ msgs []*queue.Message }
+
+func (d *deadLetterQueue) PeekDeadLetters(ctx context.Context, max int) ([]*queue.Message, error) {
+	return d.PeekDeadLettersFrom(ctx, 0, max)
+}
+
+func (d *deadLetterQueue) PeekDeadLettersFrom(_ context.Context, from int64, max int) ([]*queue.Message, error) {
+	var out []*queue.Message
+	for _, m := range d.msgs {
+		if m.SequenceNumber >= from && len(out) < min(max, 250) {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+func (d *deadLetterQueue) add(tenant, guid string) {
+	body, _ := message.Encode(message.Body{InteractionID: guid, Tenant: tenant})
+	d.msgs = append(d.msgs, &queue.Message{ID: tenant + ":" + guid, Body: body, SequenceNumber: int64(len(d.msgs) + 1)})
+}
+
+// A tenant's dead letter behind more of another tenant's than one peek
+// returns is listed: the listing reads the whole dead-letter queue.
+func TestListReadsPastOnePage(t *testing.T) {
+	ctx := context.Background()
+	dlq := &deadLetterQueue{}
+	for i := range 10000 {
+		dlq.add("globex", fmt.Sprintf("00000000-0000-4000-8000-%012d", i))
+	}
+	dlq.add("acme", guids[0])
+	got, err := List(ctx, dlq, nil, Filter{Tenant: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].InteractionID != guids[0] {
+		t.Fatalf("acme's dead letters: %+v, want its one behind globex's 10000", got)
+	}
+	if all, err := List(ctx, dlq, nil, Filter{}); err != nil || len(all) != 10001 {
+		t.Fatalf("every dead letter: %d listed, %v; want 10001", len(all), err)
+	}
+
+	// Past the bound: the matches among those read, and an error saying there are more.
+	defer func(p queue.DeadLetterPass) { Pass = p }(Pass)
+	Pass = queue.DeadLetterPass{Max: 100}
+	got, err = List(ctx, dlq, nil, Filter{Tenant: "globex"})
+	if !errors.Is(err, queue.ErrTooManyDeadLetters) || len(got) != 100 || !strings.Contains(err.Error(), "more than 100") {
+		t.Fatalf("bounded at 100: %d listed, error %v", len(got), err)
 	}
 }
