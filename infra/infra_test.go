@@ -889,6 +889,23 @@ func TestRateBudgetIsDivided(t *testing.T) {
 	}
 	fnApp := main.decl(t, "module_declaration", "functionApp")
 	params := props(path(fnApp.Body, "params"))
+
+	// With a tenants document: the processes' shares plus one for the
+	// operator commands, which pace a tenant at the same share, so the app
+	// and an operator's run together stay within the account's budget.
+	shares := main.decl(t, "variable_declaration", "vccRateShares").Body
+	if strings.ReplaceAll(shares.Text, " ", "") != "vccProcesses+1" {
+		t.Errorf("vccRateShares = %s, want vccProcesses + 1 (one share kept for the operator commands)", shares.Text)
+	}
+	if p := params["vccRateShares"]; p == nil || p.Text != "vccRateShares" {
+		t.Error("main.bicep must pass vccRateShares as the functionApp module's vccRateShares")
+	}
+	if out := main.decl(t, "output_declaration", "vccRateShares"); out.Body == nil || out.Body.Text != "vccRateShares" {
+		t.Error("main.bicep must output vccRateShares, the value operators set VCC_RATE_SHARES to")
+	}
+	if v := objectKeys(t, fa, "tenantsDocumentSettings")["VCC_RATE_SHARES"]; v == nil || !slices.Contains(identifiers(v), "vccRateShares") {
+		t.Error("VCC_RATE_SHARES must come from the vccRateShares parameter")
+	}
 	if params["vccRatePerMinute"] == nil || params["vccRatePerMinute"].Text != "vccRatePerInstance" {
 		t.Error("main.bicep must pass vccRatePerInstance as the functionApp module's vccRatePerMinute")
 	}

@@ -163,11 +163,15 @@ var suffix = take(uniqueString(resourceGroup().id), 6)
 // instance and its pacer); on Flex Consumption, maxInstances ingest
 // instances plus the one instance running discover (functions scale in
 // separate groups there; the timer runs as a singleton). Integer division
-// rounds down, so the sum never exceeds the budget. With a tenants
-// document each tenant's ratePerMinute is its account's whole budget, and
-// each process paces it at ratePerMinute / vccProcesses (VCC_RATE_SHARES).
+// rounds down, so the sum never exceeds the budget.
 var vccProcesses = hostingPlan == 'FlexConsumption' ? maxInstances + 1 : maxInstances
 var vccRatePerInstance = vccRateBudgetPerMinute / vccProcesses
+// With a tenants document each tenant's ratePerMinute is its account's
+// whole budget: each process paces it at ratePerMinute / vccRateShares
+// (VCC_RATE_SHARES). One share more than the processes is the operators'
+// (doctor, report, backfill from a workstation, set to this same value):
+// the document's figure leaves them no headroom of its own.
+var vccRateShares = vccProcesses + 1
 
 module monitoring 'modules/monitoring.bicep' = {
   name: 'monitoring'
@@ -288,7 +292,7 @@ module functionApp 'modules/functionapp.bicep' = {
     auditSchedule: auditSchedule
     vccOwnerUserId: vccOwnerUserId
     tenantsBlobName: tenantsBlobName
-    vccRateShares: vccProcesses
+    vccRateShares: vccRateShares
     tags: tags
   }
 }
@@ -339,4 +343,6 @@ output deploymentContainerName string = storage.outputs.deploymentContainerName
 output recordingsAccountUrl string = storage.outputs.recordingsAccountUrl
 output vccRatePerInstance int = vccRatePerInstance
 output vccProcesses int = vccProcesses
+// What the operator commands' VCC_RATE_SHARES must be with a tenants document.
+output vccRateShares int = vccRateShares
 output alertActionGroupId string = alerts.outputs.actionGroupId

@@ -99,7 +99,7 @@ param vccOwnerUserId string
 @description('Name of the tenants document in the state container (e.g. tenants.json): the app serves every tenant it lists and re-reads it when it changes. Empty: the one VCC account of the VCC_* settings, and no tenants setting at all.')
 param tenantsBlobName string = ''
 
-@description('With a tenants document: how many processes can call one tenant\'s VCC account at once (main.bicep: the same count it divides the single budget by). Each process paces a tenant at its ratePerMinute divided by this.')
+@description('With a tenants document: how many shares each tenant\'s VCC budget is divided into (main.bicep: the processes that can run at once, plus one for the operator commands). Each process paces a tenant at its ratePerMinute divided by this.')
 @minValue(1)
 param vccRateShares int = 1
 

@@ -103,9 +103,10 @@ type Config struct {
 	// most every TenantsRefresh (a new tenant needs no redeploy).
 	TenantsBlob    string
 	TenantsRefresh time.Duration
-	// RateShares is VCC_RATE_SHARES: how many processes share each
-	// tenant's ratePerMinute (its account's whole budget); each paces the
-	// tenant at ratePerMinute / RateShares.
+	// RateShares is VCC_RATE_SHARES: how many shares each tenant's
+	// ratePerMinute (its account's whole budget) is divided into, the
+	// processes plus one for the operator commands; each paces the tenant
+	// at ratePerMinute / RateShares.
 	RateShares int
 	// Tenant is the tenant a copy of the settings is for (ForTenant); empty:
 	// the single tenant of the VCC_* settings.
@@ -158,7 +159,7 @@ var Settings = []Setting{
 	{"WEBHOOK_SETTLE", "60s", "how long after a webhook event its ingest is scheduled"},
 	{"VCC_TENANTS_FILE", "", "local runs and operator commands: a tenants document (several VCC accounts, each under its own prefix); each tenant's secret from VCC_CLIENT_SECRET_<ID>"},
 	{"VCC_TENANTS_BLOB", "", "the Function App and the operator commands: name of the tenants document in STATE_CONTAINER (e.g. tenants.json), re-read when it changes; each tenant's secret is the Key Vault secret secretName (VCC_CLIENT_SECRET_<ID> when set)"},
-	{"VCC_RATE_SHARES", "1", "with a tenants document: how many processes can call one tenant's VCC account at once (the templates: the scale-out cap, plus discover's instance on Flex); each paces a tenant at its ratePerMinute divided by this"},
+	{"VCC_RATE_SHARES", "1", "with a tenants document: how many shares each tenant's VCC budget is divided into (the templates: the processes that can run at once, plus one for the operator commands; the operator commands with VCC_TENANTS_BLOB require the deployment's value); each paces a tenant at its ratePerMinute divided by this"},
 	{"VCC_TENANTS_REFRESH", DefaultTenantsRefresh.String(), "with VCC_TENANTS_BLOB: how often the document is looked at again (a tenant the document lacks makes it look at once, at most every 10 s)"},
 	{"WEBHOOK_POLL_HORIZON", "2h", "how long ingest keeps polling VCC for an event's content (back-off 30 s doubling to 8 min) before recording a skip"},
 }
@@ -403,7 +404,7 @@ func (c Config) ForTenant(t tenants.Tenant) (Config, error) {
 		// Integer division rounds down: the processes together never
 		// exceed the account's budget.
 		if t.RatePerMinute < shares {
-			return c, fmt.Errorf("tenant %s: ratePerMinute: %d is less than the %d processes that share it (VCC_RATE_SHARES); each needs at least one request a minute", t.ID, t.RatePerMinute, shares)
+			return c, fmt.Errorf("tenant %s: ratePerMinute: %d is less than the %d shares it is divided into (VCC_RATE_SHARES); each needs at least one request a minute", t.ID, t.RatePerMinute, shares)
 		}
 		vc.RatePerMinute = t.RatePerMinute / shares
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -285,11 +286,33 @@ func TestForTenantSharesTheBudget(t *testing.T) {
 		t.Errorf("11 processes: %d, want 160/11 = 14 (%v)", ac.VCC.RatePerMinute, err)
 	}
 	tiny, _ := c.Tenants.Get("tiny")
-	if _, err := c.ForTenant(tiny); err == nil || !strings.Contains(err.Error(), "tenant tiny: ratePerMinute: 3 is less than the 11 processes") {
+	if _, err := c.ForTenant(tiny); err == nil || !strings.Contains(err.Error(), "tenant tiny: ratePerMinute: 3 is less than the 11 shares") {
 		t.Errorf("tiny: %v", err)
 	}
 	base["VCC_RATE_SHARES"] = "0"
 	if _, err := Load(env(base)); err == nil || !strings.Contains(err.Error(), "VCC_RATE_SHARES") {
 		t.Errorf("0 shares: %v", err)
+	}
+}
+
+// The templates divide a tenant's budget into the processes that can run
+// at once plus one share for the operator commands, which pace at that same
+// share: the app's processes and an operator's run together stay within the
+// account's budget. Unset (one share), a command would take all of it.
+func TestForTenantKeepsAShareForOperators(t *testing.T) {
+	p := writeTenants(t, `{"tenants": [{"id": "acme", "region": "emea", "clientId": "a", "secretName": "s-a", "ratePerMinute": 160}]}`)
+	for _, tc := range []struct{ processes, want int }{{5, 26}, {1, 80}, {4, 32}, {159, 1}} {
+		c, err := Load(env(map[string]string{"VCC_TENANTS_FILE": p, "VCC_CLIENT_SECRET_ACME": "x", "VCC_RATE_SHARES": strconv.Itoa(tc.processes + 1)}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		acme, _ := c.Tenants.Get("acme")
+		ac, err := c.ForTenant(acme)
+		if err != nil || ac.VCC.RatePerMinute != tc.want {
+			t.Errorf("%d processes + operators: %d a minute, %v; want %d", tc.processes, ac.VCC.RatePerMinute, err, tc.want)
+		}
+		if total := (tc.processes + 1) * ac.VCC.RatePerMinute; total > 160 {
+			t.Errorf("%d processes and an operator's command: %d a minute, over the budget 160", tc.processes, total)
+		}
 	}
 }

@@ -297,6 +297,11 @@ func Open(ctx context.Context, f Flags, n Need, simOpts vccsim.Options, stdout, 
 		return nil, fmt.Errorf("configuration:\n%w", err)
 	}
 	o.Config = cfg
+	if n.VCC && cfg.TenantsBlob != "" && !n.NoTenants && env.get("VCC_RATE_SHARES") == "" {
+		// Unset, a command would pace each tenant at its account's whole
+		// budget, which the deployment's processes already use up.
+		return nil, errors.New("VCC_RATE_SHARES: required with VCC_TENANTS_BLOB: set it to the deployment's vccRateShares (the deploy output; the Function App's VCC_RATE_SHARES setting), so that this command paces each tenant at the share kept for the operator commands, not at its whole ratePerMinute")
+	}
 
 	if n.VCC && cfg.Tenants == nil && cfg.TenantsBlob == "" {
 		var src secrets.Source = secrets.Static(cfg.ClientSecret)

@@ -119,6 +119,7 @@ func TestTenantsPushAndGet(t *testing.T) {
 
 	// The operator commands read the same document: --tenant picks one.
 	env["VCC_CLIENT_SECRET_ACME"], env["VCC_CLIENT_SECRET_GLOBEX"] = "a", "g"
+	env["VCC_RATE_SHARES"] = "5" // the deployment's: globex's 80 a minute in five shares
 	o, err := Open(ctx, Flags{Tenant: "globex"}, Need{VCC: true}, vccsim.Options{}, io.Discard, io.Discard, getenv)
 	if err != nil {
 		t.Fatal(err)
@@ -126,5 +127,8 @@ func TestTenantsPushAndGet(t *testing.T) {
 	defer o.Close()
 	if o.Config.Tenant != "globex" || o.VCCConfig.ClientID != "globex-client" || o.Client == nil {
 		t.Errorf("--tenant globex over VCC_TENANTS_BLOB: %q %q", o.Config.Tenant, o.VCCConfig.ClientID)
+	}
+	if o.VCCConfig.RatePerMinute != 16 {
+		t.Errorf("--tenant globex with VCC_RATE_SHARES=5: paced at %d a minute, want 80 / 5 = 16", o.VCCConfig.RatePerMinute)
 	}
 }
