@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -120,5 +122,25 @@ func TestLiveIngestLookupStorageErrorIsTransient(t *testing.T) {
 	}
 	if _, _, found, _ := w.env.State.Load(context.Background(), records.FailureName(guid)); found {
 		t.Error("a transient failure wrote a failure record")
+	}
+}
+
+// staticAuditor answers one audit result.
+type staticAuditor struct{ res records.Audit }
+
+func (a staticAuditor) Run(context.Context, time.Time) (records.Audit, error) { return a.res, nil }
+
+// A newer document not served (invalid): the audit still runs the version
+// served, and names the document's problem among its findings.
+func TestTenantsAuditReportsStaleDocument(t *testing.T) {
+	set := newTenantSet(`"v1"`, []*tenantSteps{{id: "acme", audit: staticAuditor{records.Audit{Gaps: 2}}}})
+	set.stale = errors.New(`tenants.json (version "v2"): tenant globex: ratePerMinute: required`)
+	a := &tenantsAudit{tenants: fixedTenants{set}, log: slog.New(slog.NewTextHandler(io.Discard, nil)), parallel: 1}
+	res, err := a.Run(context.Background(), time.Now())
+	if err != nil || res.Gaps != 2 || len(res.Tenants) != 1 {
+		t.Fatalf("audit over a stale set: %v, %+v", err, res)
+	}
+	if len(res.Problems) != 1 || !strings.Contains(res.Problems[0], "tenant globex: ratePerMinute") || !strings.Contains(res.Problems[0], `version "v1" were audited`) {
+		t.Fatalf("problems %q, want the stale document named", res.Problems)
 	}
 }
