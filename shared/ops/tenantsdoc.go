@@ -24,7 +24,8 @@ The Function App serves the tenants document VCC_TENANTS_BLOB of the state
 container (STATE_CONTAINER, on RECORDINGS_ACCOUNT_URL or
 RECORDINGS_CONNECTION_STRING, as the other commands) and looks at it again
 every VCC_TENANTS_REFRESH, at once when a message names a tenant it lacks.
-push uploads only a valid document, and only over the version an edit
+push uploads only a document the Function App would serve (VCC_RATE_SHARES
+as the app has it), and only over the version an edit
 started from (--version, as get prints it; none when the document does not
 exist yet): two operators' edits never overwrite each other.
 
