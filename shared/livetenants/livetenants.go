@@ -4,8 +4,9 @@
 // is asked for that the document lacks, so a tenant added by uploading a
 // new document is served without a redeploy, and crafted messages naming
 // unknown tenants cannot hammer storage. The invocations themselves drive
-// the reads: there is no background work, and concurrent callers share one
-// read.
+// the reads, and concurrent callers share one read; Served, for requests
+// from the internet, never waits for a forced read (it starts one behind
+// its answer instead).
 //
 // A changed document (a new ETag) is parsed and validated whole. A tenant
 // whose entry is unchanged keeps what was built for it (its VCC client's
