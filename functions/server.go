@@ -324,7 +324,11 @@ func (s *server) eventsReceiver(ctx context.Context, escaped string) (*events.Re
 	case id == "":
 		return refuse("the bare events path, and this deployment serves a tenants document: each tenant posts to " + EventsPath + "/<id>")
 	}
-	ts, err := s.tenants.Lookup(ctx, id)
+	// The version served, never a forced read: an unknown id is refused as
+	// fast as a known one is answered. A tenant just added is served once
+	// the document is read (within VCC_TENANTS_REFRESH; an unknown id
+	// starts a read in the background); discover copies its calls meanwhile.
+	ts, err := s.tenants.Served(ctx, id)
 	switch {
 	case errors.Is(err, ingest.ErrUnknownTenant):
 		return refuse(fmt.Sprintf("tenant %q is not in the tenants document", id))

@@ -144,8 +144,22 @@ func tenantWebhookStored(t *testing.T, w *tenantWorld) {
 // that does not carry a valid signature of the tenant its path names gets
 // the same 401 with no detail (unknown and known tenants alike), enqueues
 // nothing and calls nothing; the reason is in the log.
+// Both ways of serving the document refuse alike: a fixed document and
+// the one in the state container (where an unknown id is answered from
+// the version served, as fast as any refusal).
 func TestTenantWebhookRefusesHostileRequests(t *testing.T) {
-	w := webhookWorld(t)
+	for _, live := range []bool{false, true} {
+		t.Run(map[bool]string{false: "fixed document", true: "document in the state container"}[live], func(t *testing.T) {
+			w := webhookWorld(t)
+			if live {
+				w.serveLive("tenants.json")
+			}
+			tenantWebhookRefusesHostile(t, w)
+		})
+	}
+}
+
+func tenantWebhookRefusesHostile(t *testing.T, w *tenantWorld) {
 	guid := "0b0e4f2a-1c3d-4e5f-8a9b-0c1d2e3f4a5b"
 	body := eventFor(guid)
 	now := time.Now()

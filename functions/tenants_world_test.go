@@ -22,6 +22,7 @@ import (
 	"github.com/vcc-ingest/vcc-ingest/shared/message"
 	"github.com/vcc-ingest/vcc-ingest/shared/ops"
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
+	"github.com/vcc-ingest/vcc-ingest/shared/store"
 	"github.com/vcc-ingest/vcc-ingest/shared/tenants"
 	"github.com/vcc-ingest/vcc-ingest/shared/vccsim"
 )
@@ -57,7 +58,11 @@ func (w *tenantWorld) handler() http.Handler {
 // serveLive makes the world serve its tenants as the Function App does:
 // the document uploaded to the state container as name, read through the
 // live source, each tenant's adapters built by it (not by ops.Open).
-func (w *tenantWorld) serveLive(name string) {
+func (w *tenantWorld) serveLive(name string) { w.serveLiveOver(name, w.env.State) }
+
+// serveLiveOver is serveLive reading the document (and keeping the
+// deployment's state) through st: a state that fails on demand.
+func (w *tenantWorld) serveLiveOver(name string, st store.State) {
 	w.t.Helper()
 	data, err := json.Marshal(*w.env.Config.Tenants)
 	if err != nil {
@@ -68,7 +73,7 @@ func (w *tenantWorld) serveLive(name string) {
 	}
 	cfg := w.env.Config
 	cfg.Tenants, cfg.TenantsFile, cfg.TenantsBlob, cfg.TenantsRefresh = nil, "", name, time.Minute
-	a := ops.Adapters{Config: cfg, Log: w.log, Queue: w.env.Embedded, Sink: w.env.Sink, State: w.env.State}
+	a := ops.Adapters{Config: cfg, Log: w.log, Queue: w.env.Embedded, Sink: w.env.Sink, State: st}
 	h := tenantsServerOver(a, newLiveTenants(a, w.getenv, nil)).handler()
 	w.mu.Lock()
 	w.h = h

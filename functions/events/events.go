@@ -7,7 +7,8 @@
 // The answer is a status only: 413 (body over 1 MiB), 401 (signature: no
 // detail in the answer, the reason goes to the log), 400 (not a CloudEvent
 // of a channel), 202 (accepted: enqueued, or not an event type of
-// interest), 503 (the queue did not take it: VCC delivers it again).
+// interest), 503 (the webhook secret could not be read for a well-formed
+// signature, or the queue did not take it: VCC delivers it again).
 // Accepting means enqueued: 202 is answered only after the queue accepted
 // the message, so a restart between the two loses nothing.
 package events
@@ -116,6 +117,14 @@ func (r *Receiver) Receive(ctx context.Context, signature string, body []byte) O
 	now := r.opts.Now()
 	if len(body) > webhook.MaxBody {
 		return Outcome{Status: 413, Reason: "body larger than 1 MiB"}
+	}
+	// What needs no key is refused before the key is read: a tenant whose
+	// secret is unavailable answers an unsigned or malformed request 401,
+	// as an unknown tenant does. Left: a well-formed token (any key's)
+	// then gets 503 from such a tenant and 401 from an unknown one, which
+	// tells that the tenant exists while its secret cannot be read.
+	if err := webhook.CheckShape(signature); err != nil {
+		return Outcome{Status: 401, Reason: err.Error()}
 	}
 	key, err := r.key(ctx)
 	if err != nil {

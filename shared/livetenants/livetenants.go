@@ -4,8 +4,9 @@
 // is asked for that the document lacks, so a tenant added by uploading a
 // new document is served without a redeploy, and crafted messages naming
 // unknown tenants cannot hammer storage. The invocations themselves drive
-// the reads: there is no background work, and concurrent callers share one
-// read.
+// the reads, and concurrent callers share one read; Served, for requests
+// from the internet, never waits for a forced read (it starts one behind
+// its answer instead).
 //
 // A changed document (a new ETag) is parsed and validated whole. A tenant
 // whose entry is unchanged keeps what was built for it (its VCC client's
@@ -42,6 +43,10 @@ type Options[T any] struct {
 	// ForcedEvery is the least time between two reads (default 10 s).
 	Refresh     time.Duration
 	ForcedEvery time.Duration
+	// Check, when set, validates a parsed document whole (what no one
+	// entry shows, e.g. two tenants given the same webhook secret) before
+	// any tenant is built; an error makes the version invalid.
+	Check func(doc tenants.Document) error
 	// Build makes what serves tenant t; it is called for a new or changed
 	// entry only. An error makes the whole version invalid.
 	Build func(t tenants.Tenant) (T, error)
@@ -96,9 +101,11 @@ type Source[T any] struct {
 	cur     *Version[T] // the newest valid version; nil: none yet
 	problem error       // why the newest document is not cur; nil when it is
 	etag    string      // the last document read, valid or not
-	// lastRead is when the last completed read started (zero: none yet);
-	// reading is closed when the read in progress ends.
+	// lastRead is when the last completed read started (zero: none yet),
+	// lastErr why it could not load the document (nil: it did); reading is
+	// closed when the read in progress ends.
 	lastRead time.Time
+	lastErr  error
 	reading  chan struct{}
 	seen     map[string]bool // tenants of every version served
 }
@@ -141,9 +148,11 @@ func (s *Source[T]) Current(ctx context.Context) (v *Version[T], problem error) 
 // document be read again first: one never served may just have been added,
 // so the lookup waits for the next read the rate limit allows (at most
 // ForcedEvery); one removed is answered from the last read when a new one
-// is not allowed yet. It returns an *UnknownError when the document lacks
-// the tenant, another error when no valid version can be read (the caller
-// retries later).
+// is not allowed yet. It returns an *UnknownError only when a read made
+// since the lookup began (or, for a removed tenant, the last) found the
+// document without the tenant; another error when no valid version can be
+// read or the read could not complete (ctx ended, storage error): the
+// caller retries later, and a tenant just added is not refused for good.
 func (s *Source[T]) Lookup(ctx context.Context, id string) (T, error) {
 	var zero T
 	asked := s.o.Now()
@@ -158,7 +167,7 @@ func (s *Source[T]) Lookup(ctx context.Context, id string) (T, error) {
 	removed := s.seen[id]
 	s.mu.Unlock()
 
-	s.readSince(ctx, asked, !removed)
+	res := s.readSince(ctx, asked, !removed)
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -171,7 +180,43 @@ func (s *Source[T]) Lookup(ctx context.Context, id string) (T, error) {
 	if v, ok := s.cur.Get(id); ok {
 		return v, nil
 	}
+	switch res {
+	case readCanceled:
+		return zero, fmt.Errorf("tenant %q: not in the version served, and the tenants document %s could not be read again: %w", id, s.o.Name, errors.Join(errNotRead, context.Cause(ctx)))
+	case readFailed:
+		return zero, fmt.Errorf("tenant %q: not in the version served, and the tenants document %s could not be read again: %w", id, s.o.Name, s.lastErr)
+	}
 	return zero, &UnknownError{ID: id, Document: s.o.Name, Removed: s.seen[id]}
+}
+
+// errNotRead marks a lookup whose read did not complete.
+var errNotRead = errors.New("the read did not complete")
+
+// Served is tenant id's value in the version served now, never waiting for
+// a forced read: an answer whose time does not depend on whether id is a
+// tenant (a request from the internet naming ids learns nothing from the
+// delay). The document is read first only when Refresh has passed, as for
+// every caller. A tenant the version lacks is an *UnknownError at once; it
+// also starts a read in the background when the rate limit allows one, so
+// a tenant just added is served soon after.
+func (s *Source[T]) Served(ctx context.Context, id string) (T, error) {
+	var zero T
+	s.refreshIfDue(ctx)
+	s.mu.Lock()
+	cur, problem := s.cur, s.problem
+	removed := s.seen[id]
+	s.mu.Unlock()
+	if cur == nil {
+		if problem == nil {
+			return zero, s.notRead(ctx)
+		}
+		return zero, problem
+	}
+	if v, ok := cur.Get(id); ok {
+		return v, nil
+	}
+	go s.readSince(context.WithoutCancel(ctx), s.o.Now(), false)
+	return zero, &UnknownError{ID: id, Document: s.o.Name, Removed: removed}
 }
 
 // notRead is the answer when ctx ended before any read completed.
@@ -195,16 +240,30 @@ func (s *Source[T]) refreshIfDue(ctx context.Context) {
 	}
 }
 
+// readResult is how readSince ended.
+type readResult int
+
+const (
+	readDone     readResult = iota // a read since `after` loaded the document
+	readFailed                     // it completed without loading it (lastErr)
+	readSkipped                    // the rate limit allowed none, and no wait
+	readCanceled                   // ctx ended first
+)
+
 // readSince returns once a read that started at or after `after` has
 // completed, joining one in progress. When the rate limit allows no read
 // yet it waits for it with wait, and returns without one otherwise. It
 // also returns when ctx ends.
-func (s *Source[T]) readSince(ctx context.Context, after time.Time, wait bool) {
+func (s *Source[T]) readSince(ctx context.Context, after time.Time, wait bool) readResult {
 	for {
 		s.mu.Lock()
 		if !s.lastRead.IsZero() && !s.lastRead.Before(after) {
+			failed := s.lastErr != nil
 			s.mu.Unlock()
-			return
+			if failed {
+				return readFailed
+			}
+			return readDone
 		}
 		if ch := s.reading; ch != nil {
 			s.mu.Unlock()
@@ -212,20 +271,20 @@ func (s *Source[T]) readSince(ctx context.Context, after time.Time, wait bool) {
 			case <-ch:
 				continue
 			case <-ctx.Done():
-				return
+				return readCanceled
 			}
 		}
 		now := s.o.Now()
 		if next := s.lastRead.Add(s.o.ForcedEvery); !s.lastRead.IsZero() && now.Before(next) {
 			s.mu.Unlock()
 			if !wait {
-				return
+				return readSkipped
 			}
 			select {
 			case <-s.o.After(next.Sub(now)):
 				continue
 			case <-ctx.Done():
-				return
+				return readCanceled
 			}
 		}
 		ch := make(chan struct{})
@@ -239,17 +298,19 @@ func (s *Source[T]) readSince(ctx context.Context, after time.Time, wait bool) {
 		}()
 		select {
 		case <-ch:
+			continue // the result, as any completed read's
 		case <-ctx.Done():
+			return readCanceled
 		}
-		return
 	}
 }
 
 // read reads the document once and, when it changed, builds its version.
 func (s *Source[T]) read(ctx context.Context, started time.Time, done chan struct{}) {
+	var err error // the load's: what lastErr records
 	defer func() {
 		s.mu.Lock()
-		s.lastRead, s.reading = started, nil
+		s.lastRead, s.lastErr, s.reading = started, err, nil
 		s.mu.Unlock()
 		close(done)
 	}()
@@ -272,14 +333,17 @@ func (s *Source[T]) read(ctx context.Context, started time.Time, done chan struc
 	case etag == prevETag:
 		return // unchanged: nothing rebuilt
 	}
-	doc, err := tenants.Parse(data)
-	if err != nil {
-		s.fail(etag, fmt.Errorf("%s (version %s): %w", s.o.Name, etag, err), prev)
+	doc, perr := tenants.Parse(data)
+	if perr == nil && s.o.Check != nil {
+		perr = s.o.Check(doc)
+	}
+	if perr != nil {
+		s.fail(etag, fmt.Errorf("%s (version %s): %w", s.o.Name, etag, perr), prev)
 		return
 	}
-	v, kept, err := s.build(doc, etag, started, prev)
-	if err != nil {
-		s.fail(etag, fmt.Errorf("%s (version %s): %w", s.o.Name, etag, err), prev)
+	v, kept, berr := s.build(doc, etag, started, prev)
+	if berr != nil {
+		s.fail(etag, fmt.Errorf("%s (version %s): %w", s.o.Name, etag, berr), prev)
 		return
 	}
 	s.mu.Lock()

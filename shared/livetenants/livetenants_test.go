@@ -331,3 +331,118 @@ func waitFor(t *testing.T, cond func() bool) {
 	}
 	t.Fatal("timed out")
 }
+
+// A lookup whose forced read could not complete is no answer about the
+// tenant: a storage error or the caller's context ending is a transient
+// error, never an *UnknownError (ingest would dead-letter a tenant just
+// added). Once a read completes, the tenant is found or unknown.
+func TestLookupWithoutACompletedReadIsTransient(t *testing.T) {
+	st := &memState{}
+	st.put(doc(tenant("acme", 160)))
+	c := &clock{now: time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)}
+	var log bytes.Buffer
+	src, _ := newSource(t, st, c, &log)
+	if _, err := src.Lookup(context.Background(), "acme"); err != nil {
+		t.Fatal(err)
+	}
+	var ue *UnknownError
+
+	// The storage blip: globex was added, the read fails.
+	st.put(doc(tenant("acme", 160), tenant("globex", 80)))
+	st.mu.Lock()
+	st.err = errors.New("connection reset")
+	st.mu.Unlock()
+	c.advance(10 * time.Second)
+	_, err := src.Lookup(context.Background(), "globex")
+	if err == nil || errors.As(err, &ue) || !strings.Contains(err.Error(), "connection reset") {
+		t.Fatalf("storage error: %v, want a transient error naming it", err)
+	}
+
+	// The caller's context ends while the lookup waits for the rate limit.
+	st.mu.Lock()
+	st.err = nil
+	st.mu.Unlock()
+	c.advance(time.Second)
+	ctx, cancel := context.WithCancel(context.Background())
+	got := make(chan error, 1)
+	go func() {
+		_, err := src.Lookup(ctx, "globex")
+		got <- err
+	}()
+	waitFor(t, func() bool { return c.waiting() == 1 })
+	cancel()
+	if err := <-got; err == nil || errors.As(err, &ue) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("context ended: %v, want a transient error", err)
+	}
+
+	// The read allowed: found.
+	c.advance(10 * time.Second)
+	if _, err := src.Lookup(context.Background(), "globex"); err != nil {
+		t.Fatalf("after a completed read: %v", err)
+	}
+	c.advance(10 * time.Second)
+	if _, err := src.Lookup(context.Background(), "umbrella"); !errors.As(err, &ue) {
+		t.Fatalf("after a completed read, an id never listed: %v", err)
+	}
+}
+
+// Served answers from the version served without waiting for a forced
+// read: an unknown id at once (and a read started behind it, when the rate
+// limit allows), so a tenant added is served after that read.
+func TestServedNeverWaits(t *testing.T) {
+	st := &memState{}
+	st.put(doc(tenant("acme", 160)))
+	c := &clock{now: time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)}
+	var log bytes.Buffer
+	src, _ := newSource(t, st, c, &log)
+	ctx := context.Background()
+	if _, err := src.Served(ctx, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	st.put(doc(tenant("acme", 160), tenant("globex", 80)))
+	c.advance(3 * time.Second)
+	var ue *UnknownError
+	if _, err := src.Served(ctx, "globex"); !errors.As(err, &ue) {
+		t.Fatalf("within the rate limit: %v, want unknown at once", err)
+	}
+	if c.waiting() != 0 || st.reads() != 1 {
+		t.Fatalf("Served waited (%d timers) or read (%d reads)", c.waiting(), st.reads())
+	}
+	c.advance(7 * time.Second)
+	if _, err := src.Served(ctx, "globex"); !errors.As(err, &ue) {
+		t.Fatalf("the read not done yet: %v", err)
+	}
+	waitFor(t, func() bool {
+		_, err := src.Served(ctx, "globex")
+		return err == nil
+	})
+	if st.reads() != 2 {
+		t.Errorf("%d reads, want the one started behind the unknown id", st.reads())
+	}
+}
+
+// Check sees the whole document before any tenant is built: its refusal
+// makes the version invalid, the previous one served.
+func TestCheckRefusesVersion(t *testing.T) {
+	st := &memState{}
+	st.put(doc(tenant("acme", 160)))
+	c := &clock{now: time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)}
+	builds := 0
+	src := New(Options[*built]{
+		State: st, Name: "tenants.json", Now: c.Now, After: c.After, Log: slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil)),
+		Check: func(d tenants.Document) error {
+			if len(d.Tenants) > 1 {
+				return errors.New("tenant globex: the same webhook secret as tenant acme's")
+			}
+			return nil
+		},
+		Build: func(t tenants.Tenant) (*built, error) { builds++; return &built{id: t.ID}, nil },
+	})
+	first, _ := src.Current(context.Background())
+	st.put(doc(tenant("acme", 160), tenant("globex", 80)))
+	c.advance(time.Minute)
+	v, problem := src.Current(context.Background())
+	if v != first || problem == nil || !strings.Contains(problem.Error(), "same webhook secret") || builds != 1 {
+		t.Fatalf("checked document: kept %v, problem %v, %d builds", v == first, problem, builds)
+	}
+}

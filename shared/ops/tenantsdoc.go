@@ -24,7 +24,8 @@ The Function App serves the tenants document VCC_TENANTS_BLOB of the state
 container (STATE_CONTAINER, on RECORDINGS_ACCOUNT_URL or
 RECORDINGS_CONNECTION_STRING, as the other commands) and looks at it again
 every VCC_TENANTS_REFRESH, at once when a message names a tenant it lacks.
-push uploads only a valid document, and only over the version an edit
+push uploads only a document the Function App would serve (VCC_RATE_SHARES
+as the app has it), and only over the version an edit
 started from (--version, as get prints it; none when the document does not
 exist yet): two operators' edits never overwrite each other.
 
@@ -162,19 +163,31 @@ func getTenants(ctx context.Context, out string, stdout, stderr io.Writer, geten
 }
 
 // pushTenants uploads path over version (none: the document must not
-// exist) once it is valid.
+// exist) once it is valid as the Function App will find it: the file is
+// read once, and the bytes validated are the bytes uploaded.
 func pushTenants(ctx context.Context, path, version string, stdout io.Writer, getenv func(string) string) error {
-	doc, err := tenants.Load(path)
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("not pushed: %w", err)
 	}
-	data, err := os.ReadFile(path)
+	doc, err := tenants.Parse(data)
 	if err != nil {
-		return err
+		return fmt.Errorf("not pushed: %s: %w", path, err)
 	}
 	st, cfg, err := tenantsState(ctx, getenv, true)
 	if err != nil {
 		return err
+	}
+	// Each tenant as the app builds it (cfg.ForTenant: e.g. its budget
+	// against VCC_RATE_SHARES); its secrets are the app's to read, not ours.
+	var errs []error
+	for _, t := range doc.Tenants {
+		if _, err := cfg.ForTenant(t); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("not pushed: %s: the Function App would refuse it:\n%w", path, err)
 	}
 	name := cfg.TenantsBlob
 	_, cur, found, err := st.Load(ctx, name)

@@ -97,6 +97,18 @@ func TestTenantsPushAndGet(t *testing.T) {
 		t.Fatal("a refused push changed the document")
 	}
 
+	// Valid alone but not as the app serves it: globex's budget is less
+	// than the processes that share it. Refused, nothing uploaded.
+	env["VCC_RATE_SHARES"] = "100"
+	status, _, errOut = tenantsCmd(t, getenv, "push", "--version", v1, writeDoc(t, opsTenants))
+	if status != 1 || !strings.Contains(errOut, "not pushed") || !strings.Contains(errOut, "tenant globex: ratePerMinute") {
+		t.Fatalf("push of a budget too small for VCC_RATE_SHARES: %d %s", status, errOut)
+	}
+	if doc, v := served(); doc != one || v != v1 {
+		t.Fatal("a refused push changed the document")
+	}
+	delete(env, "VCC_RATE_SHARES")
+
 	// get prints the document and its version; the edit pushed over it.
 	status, out, errOut = tenantsCmd(t, getenv, "get")
 	if status != 0 || out != one || !strings.Contains(errOut, "version "+v1+", valid") {

@@ -134,7 +134,41 @@ func Parse(data []byte) (Document, error) {
 			}
 		}
 	}
+	errs = append(errs, sharedSecretNames(d)...)
 	return d, errors.Join(errs...)
+}
+
+// sharedSecretNames refuses a Key Vault secret named by two tenants, or
+// both as a tenant's client secret and as a webhook secret: one tenant's
+// webhooks would verify on another's path, or a client secret would sign
+// webhooks. The errors name the tenants and fields, never the names (one
+// may be a secret pasted by mistake).
+func sharedSecretNames(d Document) []error {
+	type use struct{ tenant, field string }
+	owner := map[string]use{}
+	var errs []error
+	claim := func(t Tenant, field, name string) {
+		if name == "" || t.ID == "" {
+			return
+		}
+		name = strings.ToLower(name) // Key Vault's names ignore case
+		if o, dup := owner[name]; dup {
+			what := "tenant " + o.tenant + "'s " + o.field
+			if o.tenant == t.ID {
+				what = "its " + o.field
+			}
+			errs = append(errs, fmt.Errorf("%w: tenant %s: %s: the same Key Vault secret as %s (each needs its own)", ErrInvalid, t.ID, field, what))
+			return
+		}
+		owner[name] = use{t.ID, field}
+	}
+	for _, t := range d.Tenants {
+		claim(t, "secretName", t.SecretName)
+	}
+	for _, t := range d.Tenants {
+		claim(t, "webhookSecretName", t.WebhookSecretName)
+	}
+	return errs
 }
 
 // fieldOf names the document's field for each VCC setting.

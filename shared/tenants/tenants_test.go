@@ -102,3 +102,39 @@ func TestValidID(t *testing.T) {
 		}
 	}
 }
+
+// Each tenant has its own Key Vault secrets: a secret shared would let one
+// tenant's webhooks verify on another's path, or a client secret sign
+// webhooks. The error names the tenants and fields, not the secret's name.
+func TestParseRefusesSharedSecretNames(t *testing.T) {
+	entry := func(id, secret, hook string) string {
+		e := `{"id": "` + id + `", "region": "emea", "clientId": "c", "secretName": "` + secret + `", "ratePerMinute": 160`
+		if hook != "" {
+			e += `, "webhookSecretName": "` + hook + `"`
+		}
+		return e + `}`
+	}
+	cases := []struct{ name, doc, want string }{
+		{"webhook secret shared", `{"tenants": [` + entry("acme", "sa", "hook-acme-x") + `, ` + entry("globex", "sg", "Hook-Acme-X") + `]}`,
+			"tenant globex: webhookSecretName: the same Key Vault secret as tenant acme's webhookSecretName"},
+		{"client secret shared", `{"tenants": [` + entry("acme", "shared-one", "") + `, ` + entry("globex", "shared-one", "") + `]}`,
+			"tenant globex: secretName: the same Key Vault secret as tenant acme's secretName"},
+		{"webhook secret is another's client secret", `{"tenants": [` + entry("acme", "client-acme-x", "") + `, ` + entry("globex", "sg", "client-acme-x") + `]}`,
+			"tenant globex: webhookSecretName: the same Key Vault secret as tenant acme's secretName"},
+		{"webhook secret is its own client secret", `{"tenants": [` + entry("acme", "client-acme-x", "client-acme-x") + `]}`,
+			"tenant acme: webhookSecretName: the same Key Vault secret as its secretName"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse([]byte(c.doc))
+			if err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v, want ErrInvalid containing %q", err, c.want)
+			}
+			for _, name := range []string{"hook-acme-x", "Hook-Acme-X", "shared-one", "client-acme-x"} {
+				if strings.Contains(err.Error(), name) {
+					t.Errorf("the error repeats the secret's name %q: %v", name, err)
+				}
+			}
+		})
+	}
+}

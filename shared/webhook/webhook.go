@@ -65,33 +65,39 @@ func DecodeSecret(s string) (secrets.Secret, error) {
 	return secrets.New(string(key)), nil
 }
 
-// Verify checks token (the Vonage-Signature header) against body, the raw
-// request body, with key (DecodeSecret's result) at now. Every error wraps
-// ErrUnauthorized and names the reason, for the log only.
-func Verify(key secrets.Secret, token string, body []byte, now time.Time) error {
-	if key.IsZero() {
-		return fmt.Errorf("%w: no secret configured", ErrUnauthorized)
-	}
+// CheckShape checks what of token (the Vonage-Signature header) can be
+// checked without the key: present, bounded, a compact JWS whose header
+// says HS256 (no crit), with a signature of HMAC-SHA256's length and
+// base64url segments. No claim is read. A request failing it can be
+// refused before the key is fetched; Verify checks it too. Errors wrap
+// ErrUnauthorized.
+func CheckShape(token string) error {
+	_, _, err := shape(token)
+	return err
+}
+
+// shape is CheckShape, returning the token's parts and signature.
+func shape(token string) ([]string, []byte, error) {
 	if token == "" {
-		return fmt.Errorf("%w: no %s header", ErrUnauthorized, SignatureHeader)
+		return nil, nil, fmt.Errorf("%w: no %s header", ErrUnauthorized, SignatureHeader)
 	}
 	if len(token) > maxToken {
-		return fmt.Errorf("%w: token longer than %d bytes", ErrUnauthorized, maxToken)
+		return nil, nil, fmt.Errorf("%w: token longer than %d bytes", ErrUnauthorized, maxToken)
 	}
 	parts := strings.Split(token, ".")
 	if len(parts) != 3 {
-		return fmt.Errorf("%w: not a compact JWS (%d parts)", ErrUnauthorized, len(parts))
+		return nil, nil, fmt.Errorf("%w: not a compact JWS (%d parts)", ErrUnauthorized, len(parts))
 	}
 	head, err := b64(parts[0])
 	if err != nil {
-		return fmt.Errorf("%w: header: %v", ErrUnauthorized, err)
+		return nil, nil, fmt.Errorf("%w: header: %v", ErrUnauthorized, err)
 	}
 	var h struct {
 		Alg  *string `json:"alg"`
 		Crit any     `json:"crit"`
 	}
 	if err := strictJSON(head, &h); err != nil {
-		return fmt.Errorf("%w: header: %v", ErrUnauthorized, err)
+		return nil, nil, fmt.Errorf("%w: header: %v", ErrUnauthorized, err)
 	}
 	// Only HS256: "none", "HS512", "RS256" (a public key used as an HMAC
 	// key) and anything else are refused before any other work.
@@ -100,14 +106,34 @@ func Verify(key secrets.Secret, token string, body []byte, now time.Time) error 
 		if h.Alg != nil {
 			alg = *h.Alg
 		}
-		return fmt.Errorf("%w: alg %q is not HS256", ErrUnauthorized, trunc(alg))
+		return nil, nil, fmt.Errorf("%w: alg %q is not HS256", ErrUnauthorized, trunc(alg))
 	}
 	if h.Crit != nil {
-		return fmt.Errorf("%w: crit header not understood", ErrUnauthorized)
+		return nil, nil, fmt.Errorf("%w: crit header not understood", ErrUnauthorized)
+	}
+	if _, err := b64(parts[1]); err != nil {
+		return nil, nil, fmt.Errorf("%w: claims: %v", ErrUnauthorized, err)
 	}
 	sig, err := b64(parts[2])
 	if err != nil {
-		return fmt.Errorf("%w: signature: %v", ErrUnauthorized, err)
+		return nil, nil, fmt.Errorf("%w: signature: %v", ErrUnauthorized, err)
+	}
+	if len(sig) != sha256.Size {
+		return nil, nil, fmt.Errorf("%w: signature of %d bytes, not HMAC-SHA256's %d", ErrUnauthorized, len(sig), sha256.Size)
+	}
+	return parts, sig, nil
+}
+
+// Verify checks token (the Vonage-Signature header) against body, the raw
+// request body, with key (DecodeSecret's result) at now. Every error wraps
+// ErrUnauthorized and names the reason, for the log only.
+func Verify(key secrets.Secret, token string, body []byte, now time.Time) error {
+	if key.IsZero() {
+		return fmt.Errorf("%w: no secret configured", ErrUnauthorized)
+	}
+	parts, sig, err := shape(token)
+	if err != nil {
+		return err
 	}
 	mac := hmac.New(sha256.New, []byte(key.Reveal()))
 	mac.Write([]byte(parts[0] + "." + parts[1]))

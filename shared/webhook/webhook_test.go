@@ -166,3 +166,30 @@ func TestDecodeSecret(t *testing.T) {
 }
 
 func jsonInt(n int64) string { b, _ := json.Marshal(n); return string(b) }
+
+// CheckShape refuses what needs no key to refuse, and passes a token VCC
+// could have signed (whatever its key) on to Verify.
+func TestCheckShape(t *testing.T) {
+	body := eventBody("channel.disconnected")
+	good := Sign(testKey, body, t0, 5*time.Minute)
+	if err := CheckShape(good); err != nil {
+		t.Fatalf("a signed token: %v", err)
+	}
+	if err := CheckShape(Sign(secrets.New("any other key"), body, t0, 5*time.Minute)); err != nil {
+		t.Fatalf("a token signed with another key is well formed: %v", err)
+	}
+	parts := strings.Split(good, ".")
+	for name, tok := range map[string]string{
+		"none":           "",
+		"two parts":      parts[0] + "." + parts[1],
+		"alg none":       base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none"}`)) + "." + parts[1] + ".",
+		"short sig":      parts[0] + "." + parts[1] + "." + base64.RawURLEncoding.EncodeToString([]byte("short")),
+		"claims not b64": parts[0] + ".!!." + parts[2],
+		"bearer":         "Bearer " + good,
+		"overlong":       strings.Repeat("a", maxToken+1),
+	} {
+		if err := CheckShape(tok); !errors.Is(err, ErrUnauthorized) {
+			t.Errorf("%s: %v, want ErrUnauthorized", name, err)
+		}
+	}
+}

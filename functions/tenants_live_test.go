@@ -1,0 +1,146 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/vcc-ingest/vcc-ingest/shared/queue"
+	"github.com/vcc-ingest/vcc-ingest/shared/records"
+	"github.com/vcc-ingest/vcc-ingest/shared/store"
+	"github.com/vcc-ingest/vcc-ingest/shared/tenants"
+	"github.com/vcc-ingest/vcc-ingest/shared/webhook"
+)
+
+// Two tenants given the same webhook secret: the document in the state
+// container is refused whole (as a local run's is), so one tenant's signed
+// event is never accepted on the other's path.
+func TestLiveDocumentRefusesSharedWebhookSecret(t *testing.T) {
+	t.Parallel()
+	w := webhookWorld(t)
+	getenv := w.getenv
+	w.getenv = func(k string) string { // globex given acme's secret
+		if k == tenants.WebhookSecretEnv("globex") {
+			return hookSecrets["acme"]
+		}
+		return getenv(k)
+	}
+	w.serveLive("tenants.json")
+	body := eventFor("0b0e4f2a-1c3d-4e5f-8a9b-0c1d2e3f4a5b")
+	sig := webhook.Sign(hookKey(t, "acme"), body, time.Now(), 5*time.Minute)
+	if status, _ := w.postHandler(EventsPath+"/globex", sig, body); status == http.StatusAccepted {
+		t.Fatalf("acme's event on globex's path: %d", status)
+	}
+	if st, _ := w.env.Embedded.Stats(); st != (queue.Stats{}) {
+		t.Fatalf("queue %+v, want nothing enqueued", st)
+	}
+	status, answer := w.invokeTimer("discover")
+	if status != http.StatusInternalServerError || !strings.Contains(string(answer), "VCC_WEBHOOK_SECRET_GLOBEX: the same secret as tenant acme") {
+		t.Fatalf("discover over the refused document: %d %s", status, answer)
+	}
+	if strings.Contains(w.logs.String(), hookSecrets["acme"]) || strings.Contains(string(answer), hookSecrets["acme"]) {
+		t.Error("the webhook secret reached the log or the answer")
+	}
+}
+
+// The events path answers from the version served: an id the document
+// lacks is refused as fast as a known tenant's event is accepted, though
+// the forced read such an id would ask for is not allowed yet (its time
+// must not tell which ids are tenants).
+func TestLiveEventsAnswerTimeTellsNoTenant(t *testing.T) {
+	t.Parallel()
+	w := webhookWorld(t)
+	w.serveLive("tenants.json")
+	body := eventFor("0b0e4f2a-1c3d-4e5f-8a9b-0c1d2e3f4a5b")
+	sig := webhook.Sign(hookKey(t, "acme"), body, time.Now(), 5*time.Minute)
+	if status, _ := w.postHandler(EventsPath+"/acme", sig, body); status != http.StatusAccepted {
+		t.Fatalf("acme's event: %d", status) // the document read
+	}
+	for _, c := range []struct {
+		path string
+		want int
+	}{
+		{EventsPath + "/umbrella", http.StatusUnauthorized},
+		{EventsPath + "/acme", http.StatusAccepted},
+		{EventsPath + "/crafted-2", http.StatusUnauthorized},
+		{EventsPath + "/globex", http.StatusUnauthorized},
+	} {
+		start := time.Now()
+		status, _ := w.postHandler(c.path, sig, body)
+		if took := time.Since(start); status != c.want || took > 100*time.Millisecond {
+			t.Errorf("%s: %d after %v, want %d well under 100 ms", c.path, status, took, c.want)
+		}
+	}
+}
+
+// failingState fails loading the tenants document on demand.
+type failingState struct {
+	store.State
+	name string
+	fail atomic.Bool
+}
+
+func (f *failingState) Load(ctx context.Context, name string) ([]byte, string, bool, error) {
+	if name == f.name && f.fail.Load() {
+		return nil, "", false, errors.New("storage unavailable (test)")
+	}
+	return f.State.Load(ctx, name)
+}
+
+// A message for a tenant the version served lacks, when the document
+// cannot be read again (a storage blip): a transient failure, retried, no
+// failure record — a tenant just added is not dead-lettered for good.
+func TestLiveIngestLookupStorageErrorIsTransient(t *testing.T) {
+	t.Parallel()
+	w := webhookWorld(t)
+	st := &failingState{State: w.env.State, name: "tenants.json"}
+	w.serveLiveOver("tenants.json", st)
+	body := eventFor("0b0e4f2a-1c3d-4e5f-8a9b-0c1d2e3f4a5b")
+	sig := webhook.Sign(hookKey(t, "acme"), body, time.Now(), 5*time.Minute)
+	if status, _ := w.postHandler(EventsPath+"/acme", sig, body); status != http.StatusAccepted {
+		t.Fatalf("acme's event: %d", status) // the document read
+	}
+	st.fail.Store(true)
+	guid := "7d1c3a4b-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
+	rec := httptest.NewRecorder()
+	w.handler().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/ingest", bytes.NewReader(ingestFor(t, "newco", guid))))
+	var a invocationAnswer
+	if err := json.Unmarshal(rec.Body.Bytes(), &a); err != nil {
+		t.Fatalf("%d %s", rec.Code, rec.Body.String())
+	}
+	if f := a.failure(); rec.Code != http.StatusInternalServerError || f.Permanent || !strings.Contains(f.Error, "storage unavailable") {
+		t.Fatalf("newco during a storage error: %d %+v, want a transient failure", rec.Code, f)
+	}
+	if _, _, found, _ := w.env.State.Load(context.Background(), records.FailureName(guid)); found {
+		t.Error("a transient failure wrote a failure record")
+	}
+}
+
+// staticAuditor answers one audit result.
+type staticAuditor struct{ res records.Audit }
+
+func (a staticAuditor) Run(context.Context, time.Time) (records.Audit, error) { return a.res, nil }
+
+// A newer document not served (invalid): the audit still runs the version
+// served, and names the document's problem among its findings.
+func TestTenantsAuditReportsStaleDocument(t *testing.T) {
+	set := newTenantSet(`"v1"`, []*tenantSteps{{id: "acme", audit: staticAuditor{records.Audit{Gaps: 2}}}})
+	set.stale = errors.New(`tenants.json (version "v2"): tenant globex: ratePerMinute: required`)
+	a := &tenantsAudit{tenants: fixedTenants{set}, log: slog.New(slog.NewTextHandler(io.Discard, nil)), parallel: 1}
+	res, err := a.Run(context.Background(), time.Now())
+	if err != nil || res.Gaps != 2 || len(res.Tenants) != 1 {
+		t.Fatalf("audit over a stale set: %v, %+v", err, res)
+	}
+	if len(res.Problems) != 1 || !strings.Contains(res.Problems[0], "tenant globex: ratePerMinute") || !strings.Contains(res.Problems[0], `version "v1" were audited`) {
+		t.Fatalf("problems %q, want the stale document named", res.Problems)
+	}
+}
