@@ -144,7 +144,7 @@ func TestEventsRawBodyThroughTheHost(t *testing.T) {
 	if calls := p.apiCalls(); calls != 0 {
 		t.Fatalf("accepting the event called VCC %d times", calls)
 	}
-	if st, _ := p.queue.Stats(); st.Scheduled != 1 {
+	if st, _ := p.queue.Stats(); st.Scheduled+st.Active != 1 { // active once the short settle has passed (a loaded machine)
 		t.Fatalf("queue %+v, want one scheduled message", st)
 	}
 	p.drain()
@@ -232,7 +232,7 @@ func TestEventsReplayStoresOnce(t *testing.T) {
 			t.Fatalf("event %d: %d, want 202", i, status)
 		}
 	}
-	if st, _ := p.queue.Stats(); st.Scheduled != 1 {
+	if st, _ := p.queue.Stats(); st.Scheduled+st.Active != 1 { // active once the short settle has passed (a loaded machine)
 		t.Fatalf("queue %+v, want the three deliveries absorbed into one message", st)
 	}
 	p.drain()
