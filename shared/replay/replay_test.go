@@ -12,6 +12,7 @@ import (
 
 	"github.com/vcc-ingest/vcc-ingest/shared/message"
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
+	"github.com/vcc-ingest/vcc-ingest/shared/queue/queuetest"
 	"github.com/vcc-ingest/vcc-ingest/shared/records"
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
 )
@@ -238,27 +239,12 @@ func TestCopyOfAnUndecodableMessage(t *testing.T) {
 	}
 }
 
-// deadLetterQueue serves dead letters as Service Bus does: from a
-// sequence number, never more than 250 a peek whatever is asked for.
-type deadLetterQueue struct{ msgs []*queue.Message }
-
-func (d *deadLetterQueue) PeekDeadLetters(ctx context.Context, max int) ([]*queue.Message, error) {
-	return d.PeekDeadLettersFrom(ctx, 0, max)
-}
-
-func (d *deadLetterQueue) PeekDeadLettersFrom(_ context.Context, from int64, max int) ([]*queue.Message, error) {
-	var out []*queue.Message
-	for _, m := range d.msgs {
-		if m.SequenceNumber >= from && len(out) < min(max, 250) {
-			out = append(out, m)
-		}
-	}
-	return out, nil
-}
+// deadLetterQueue serves dead letters as Service Bus does (queuetest).
+type deadLetterQueue struct{ queuetest.DeadLetters }
 
 func (d *deadLetterQueue) add(tenant, guid string) {
 	body, _ := message.Encode(message.Body{InteractionID: guid, Tenant: tenant})
-	d.msgs = append(d.msgs, &queue.Message{ID: tenant + ":" + guid, Body: body, SequenceNumber: int64(len(d.msgs) + 1)})
+	d.Add(&queue.Message{ID: tenant + ":" + guid, Body: body})
 }
 
 // A tenant's dead letter behind more of another tenant's than one peek

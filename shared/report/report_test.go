@@ -12,6 +12,7 @@ import (
 
 	"github.com/vcc-ingest/vcc-ingest/shared/message"
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
+	"github.com/vcc-ingest/vcc-ingest/shared/queue/queuetest"
 	"github.com/vcc-ingest/vcc-ingest/shared/records"
 	"github.com/vcc-ingest/vcc-ingest/shared/secrets"
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
@@ -268,23 +269,8 @@ func TestReportCountsTheTenantsDeadLetters(t *testing.T) {
 	}
 }
 
-// deadLetterQueue serves dead letters as Service Bus does: from a
-// sequence number, never more than 250 a peek whatever is asked for.
-type deadLetterQueue struct{ msgs []*queue.Message }
-
-func (d *deadLetterQueue) PeekDeadLetters(ctx context.Context, max int) ([]*queue.Message, error) {
-	return d.PeekDeadLettersFrom(ctx, 0, max)
-}
-
-func (d *deadLetterQueue) PeekDeadLettersFrom(_ context.Context, from int64, max int) ([]*queue.Message, error) {
-	var out []*queue.Message
-	for _, m := range d.msgs {
-		if m.SequenceNumber >= from && len(out) < min(max, 250) {
-			out = append(out, m)
-		}
-	}
-	return out, nil
-}
+// deadLetterQueue serves dead letters as Service Bus does (queuetest).
+type deadLetterQueue struct{ queuetest.DeadLetters }
 
 func (d *deadLetterQueue) add(t *testing.T, tenant, guid string, start time.Time) {
 	t.Helper()
@@ -292,8 +278,7 @@ func (d *deadLetterQueue) add(t *testing.T, tenant, guid string, start time.Time
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.msgs = append(d.msgs, &queue.Message{ID: tenant + ":" + guid, Body: body, SequenceNumber: int64(len(d.msgs) + 1),
-		DeadLetterReason: "MaxDeliveryCountExceeded"})
+	d.Add(&queue.Message{ID: tenant + ":" + guid, Body: body, DeadLetterReason: "MaxDeliveryCountExceeded"})
 }
 
 // A tenant's dead letter behind more of another tenant's than one peek
