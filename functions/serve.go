@@ -178,7 +178,8 @@ func tenantsServer(a ops.Adapters) *server {
 // tenantsServerOver is the custom handler serving the tenants src gives.
 func tenantsServerOver(a ops.Adapters, src tenantSource) *server {
 	td := &tenantsDiscover{tenants: src, log: a.Log, parallel: discoverParallel}
-	router := &ingest.Tenants{Lookup: ingestLookup(src), State: a.State, Logger: a.Log}
+	router := &ingest.Tenants{Lookup: ingestLookup(src), State: a.State, Logger: a.Log,
+		Requeue: a.Queue, DeferralHorizon: a.Config.DeferralHorizon}
 	ta := &tenantsAudit{tenants: src, log: a.Log, parallel: auditParallel}
 	return &server{discover: td, ingest: router, audit: ta, tenants: src, log: a.Log, now: time.Now, deadline: a.Deadline}
 }

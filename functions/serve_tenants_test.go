@@ -263,9 +263,10 @@ func TestServeTenantsDocument(t *testing.T) {
 	}
 }
 
-// Without a valid tenants document at all, ingest fails transiently (the
-// message is retried, not dead-lettered) and discover fails naming the
-// document; once it is uploaded, both work.
+// Without a valid tenants document at all, ingest puts the message off
+// (here the queue is a name only, so the copy is refused and the delivery
+// fails transiently: retried, not dead-lettered) and discover fails naming
+// the document; once it is uploaded, both work.
 func TestServeTenantsDocumentMissing(t *testing.T) {
 	t.Parallel()
 	day := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)

@@ -97,9 +97,11 @@ func (f *failingState) Load(ctx context.Context, name string) ([]byte, string, b
 }
 
 // A message for a tenant the version served lacks, when the document
-// cannot be read again (a storage blip): a transient failure, retried, no
-// failure record — a tenant just added is not dead-lettered for good.
-func TestLiveIngestLookupStorageErrorIsTransient(t *testing.T) {
+// cannot be read again (a storage blip): never dead-lettered for good, nor
+// a delivery spent — it is put off with a scheduled copy, as while VCC is
+// unavailable, and decided once the document reads again (the unknown
+// tenant's path is TestTenantsNeverWriteUnderAnotherPrefix's).
+func TestLiveIngestDefersWhileTheDocumentCannotBeRead(t *testing.T) {
 	t.Parallel()
 	w := webhookWorld(t)
 	st := &failingState{State: w.env.State, name: "tenants.json"}
@@ -109,19 +111,24 @@ func TestLiveIngestLookupStorageErrorIsTransient(t *testing.T) {
 	if status, _ := w.postHandler(EventsPath+"/acme", sig, body); status != http.StatusAccepted {
 		t.Fatalf("acme's event: %d", status) // the document read
 	}
+	before, _ := w.env.Embedded.Stats()
 	st.fail.Store(true)
 	guid := "7d1c3a4b-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
 	rec := httptest.NewRecorder()
 	w.handler().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/ingest", bytes.NewReader(ingestFor(t, "newco", guid))))
-	var a invocationAnswer
-	if err := json.Unmarshal(rec.Body.Bytes(), &a); err != nil {
-		t.Fatalf("%d %s", rec.Code, rec.Body.String())
+	var a struct{ ReturnValue records.Result }
+	if err := json.Unmarshal(rec.Body.Bytes(), &a); err != nil || rec.Code != http.StatusOK {
+		t.Fatalf("newco during a storage error: %d %s", rec.Code, rec.Body.String())
 	}
-	if f := a.failure(); rec.Code != http.StatusInternalServerError || f.Permanent || !strings.Contains(f.Error, "storage unavailable") {
-		t.Fatalf("newco during a storage error: %d %+v, want a transient failure", rec.Code, f)
+	if r := a.ReturnValue; r.Outcome != records.Deferred || !strings.Contains(r.Reason, "tenants document unreadable") {
+		t.Fatalf("newco during a storage error: %+v, want it deferred", r)
+	}
+	after, _ := w.env.Embedded.Stats()
+	if n, was := after.Active+after.Scheduled+after.Locked, before.Active+before.Scheduled+before.Locked; n != was+1 {
+		t.Errorf("no copy on the queue: %+v, before %+v", after, before)
 	}
 	if _, _, found, _ := w.env.State.Load(context.Background(), records.FailureName(guid)); found {
-		t.Error("a transient failure wrote a failure record")
+		t.Error("a deferral wrote a failure record")
 	}
 }
 

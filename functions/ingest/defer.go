@@ -55,6 +55,11 @@ func (i *Ingester) unavailable() error {
 // in its properties. Past the horizon it is a permanent failure instead,
 // which the queue dead-letters with its reason.
 func (i *Ingester) deferDelivery(ctx context.Context, d Delivery, body message.Body, cause error, log *slog.Logger) (records.Result, error) {
+	return i.deferWhile(ctx, d, body, "VCC unavailable", cause, log)
+}
+
+// deferWhile is deferDelivery while what (e.g. "VCC unavailable") holds.
+func (i *Ingester) deferWhile(ctx context.Context, d Delivery, body message.Body, what string, cause error, log *slog.Logger) (records.Result, error) {
 	now := i.opts.Now().UTC()
 	n, _ := strconv.Atoi(d.Properties[PropDeferrals])
 	since, err := time.Parse(time.RFC3339, d.Properties[PropDeferredSince])
@@ -63,7 +68,7 @@ func (i *Ingester) deferDelivery(ctx context.Context, d Delivery, body message.B
 	}
 	if now.Sub(since) >= i.opts.DeferralHorizon {
 		f := &Failure{InteractionID: body.InteractionID, Permanent: true, Err: cause,
-			Reason: fmt.Sprintf("VCC unavailable for longer than the deferral horizon (%s, since %s, %d deferrals): %v", i.opts.DeferralHorizon, since.Format(time.RFC3339), n, cause)}
+			Reason: fmt.Sprintf("%s for longer than the deferral horizon (%s, since %s, %d deferrals): %v", what, i.opts.DeferralHorizon, since.Format(time.RFC3339), n, cause)}
 		i.recordFailure(ctx, d, f, log)
 		return records.Result{}, f
 	}
@@ -86,10 +91,10 @@ func (i *Ingester) deferDelivery(ctx context.Context, d Delivery, body message.B
 	out := queue.Outgoing{ID: id, Body: d.Body, ContentType: message.ContentType, Properties: props, ScheduledAt: now.Add(delay)}
 	if err := i.opts.Requeue.SendBatch(ctx, []queue.Outgoing{out}); err != nil {
 		// Not deferred: fail the delivery (it is retried), nothing is lost.
-		return records.Result{}, &Failure{InteractionID: body.InteractionID, Reason: fmt.Sprintf("VCC unavailable and the deferred copy was not accepted: %v", err), Err: err}
+		return records.Result{}, &Failure{InteractionID: body.InteractionID, Reason: fmt.Sprintf("%s (%v) and the deferred copy was not accepted: %v", what, cause, err), Err: err}
 	}
-	log.Warn("VCC unavailable: deferred", "deferrals", n+1, "retryIn", delay.String(), "deferredSince", since, "copyId", id, "cause", cause.Error())
-	return records.Result{InteractionID: body.InteractionID, Outcome: records.Deferred, Reason: fmt.Sprintf("VCC unavailable; retried in %s (deferral %d)", delay.Round(time.Second), n+1)}, nil
+	log.Warn(what+": deferred", "deferrals", n+1, "retryIn", delay.String(), "deferredSince", since, "copyId", id, "cause", cause.Error())
+	return records.Result{InteractionID: body.InteractionID, Outcome: records.Deferred, Reason: fmt.Sprintf("%s; retried in %s (deferral %d)", what, delay.Round(time.Second), n+1)}, nil
 }
 
 // baseID is the message id without an earlier deferral's or poll's suffix.

@@ -31,6 +31,12 @@ type Tenants struct {
 	State  store.State // the deployment's state (not a tenant's)
 	Logger *slog.Logger
 	Now    func() time.Time
+	// Requeue, when set, puts a delivery off while the tenants document
+	// cannot be read (a scheduled copy, as while VCC is unavailable, up to
+	// DeferralHorizon), so that a document unreadable for a while spends
+	// no delivery count; nil fails the delivery transiently instead.
+	Requeue         Requeuer
+	DeferralHorizon time.Duration
 }
 
 // ErrUnknownTenant is Lookup's answer for a tenant the document lacks.
@@ -59,6 +65,10 @@ func (t *Tenants) Handle(ctx context.Context, d Delivery) (records.Result, error
 			return in.Handle(ctx, d)
 		}
 		if !errors.Is(err, ErrUnknownTenant) {
+			if t.Requeue != nil {
+				d0 := New(nil, nil, t.State, Options{Requeue: t.Requeue, DeferralHorizon: t.DeferralHorizon, Now: t.Now, Logger: t.Logger})
+				return d0.deferWhile(ctx, d, body, "tenants document unreadable", err, t.log(body, d))
+			}
 			return records.Result{}, &Failure{InteractionID: body.InteractionID, Reason: "tenants document: " + err.Error(), Err: err}
 		}
 		if err != ErrUnknownTenant {
@@ -68,11 +78,7 @@ func (t *Tenants) Handle(ctx context.Context, d Delivery) (records.Result, error
 		reason = "message names no tenant, and this deployment serves several (a tenants document)"
 	}
 	f := &Failure{InteractionID: body.InteractionID, Permanent: true, Reason: reason}
-	log := t.Logger
-	if log == nil {
-		log = slog.Default()
-	}
-	log = log.With("tenant", body.Tenant, "interactionId", body.InteractionID, "messageId", d.MessageID, "deliveryCount", d.DeliveryCount)
+	log := t.log(body, d)
 	now := time.Now
 	if t.Now != nil {
 		now = t.Now
@@ -88,4 +94,13 @@ func (t *Tenants) Handle(ctx context.Context, d Delivery) (records.Result, error
 	}
 	log.Warn("ingest failed", "permanent", true, "reason", reason)
 	return records.Result{}, f
+}
+
+// log is the router's logger for one delivery.
+func (t *Tenants) log(body message.Body, d Delivery) *slog.Logger {
+	log := t.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return log.With("tenant", body.Tenant, "interactionId", body.InteractionID, "messageId", d.MessageID, "deliveryCount", d.DeliveryCount)
 }

@@ -228,3 +228,37 @@ func TestEventCopiesKeepTheTenant(t *testing.T) {
 		})
 	}
 }
+
+// While the tenants document cannot be read, a delivery is put off with a
+// scheduled copy (no delivery spent); past the horizon it is a permanent
+// failure with that reason. Without Requeue it fails transiently.
+func TestTenantsDeferWhileTheDocumentCannotBeRead(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 11, 2, 12, 0, 0, 0, time.UTC)
+	st := store.NewDirState(t.TempDir())
+	q := &requeued{}
+	unreadable := func(context.Context, string) (*Ingester, error) { return nil, errors.New("state container unreachable") }
+	r := &Tenants{Lookup: unreadable, State: st, Requeue: q, DeferralHorizon: time.Hour, Now: func() time.Time { return now }}
+	res, err := r.Handle(ctx, Delivery{MessageID: "acme:" + tenantGUID, DeliveryCount: 1, Body: crafted(t, "acme")})
+	if err != nil || res.Outcome != records.Deferred || !strings.Contains(res.Reason, "tenants document unreadable") {
+		t.Fatalf("%+v, %v", res, err)
+	}
+	if len(q.sent) != 1 || q.sent[0].ID != "acme:"+tenantGUID+".deferred-1" || !q.sent[0].ScheduledAt.After(now) {
+		t.Fatalf("copy %+v", q.sent)
+	}
+	// The copy, an hour after the first deferral: dead-lettered, saying why.
+	now = now.Add(time.Hour)
+	_, err = r.Handle(ctx, Delivery{MessageID: q.sent[0].ID, DeliveryCount: 1, Body: q.sent[0].Body, Properties: q.sent[0].Properties})
+	var f *Failure
+	if !errors.As(err, &f) || !f.Permanent || !strings.Contains(f.Reason, "tenants document unreadable for longer than the deferral horizon") || !strings.Contains(f.Reason, "state container unreachable") {
+		t.Fatalf("past the horizon: %v", err)
+	}
+	if _, _, found, _ := st.Load(ctx, records.FailureName(tenantGUID)); !found {
+		t.Error("no failure record past the horizon")
+	}
+	// Without a queue to put it off on: a transient failure.
+	r.Requeue = nil
+	if _, err := r.Handle(ctx, Delivery{MessageID: "x", DeliveryCount: 1, Body: crafted(t, "acme")}); !errors.As(err, &f) || f.Permanent {
+		t.Fatalf("without Requeue: %v", err)
+	}
+}
