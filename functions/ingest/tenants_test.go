@@ -237,7 +237,9 @@ func TestTenantsDeferWhileTheDocumentCannotBeRead(t *testing.T) {
 	now := time.Date(2026, 11, 2, 12, 0, 0, 0, time.UTC)
 	st := store.NewDirState(t.TempDir())
 	q := &requeued{}
-	unreadable := func(context.Context, string) (*Ingester, error) { return nil, errors.New("state container unreachable") }
+	unreadable := func(context.Context, string) (*Ingester, error) {
+		return nil, errors.New("state container unreachable")
+	}
 	r := &Tenants{Lookup: unreadable, State: st, Requeue: q, DeferralHorizon: time.Hour, Now: func() time.Time { return now }}
 	res, err := r.Handle(ctx, Delivery{MessageID: "acme:" + tenantGUID, DeliveryCount: 1, Body: crafted(t, "acme")})
 	if err != nil || res.Outcome != records.Deferred || !strings.Contains(res.Reason, "tenants document unreadable") {
