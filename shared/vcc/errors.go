@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"syscall"
 	"time"
+
+	"github.com/vcc-ingest/vcc-ingest/shared/ids"
 )
 
 // ErrNotFound is matched (errors.Is) by an *APIError with status 404: the
@@ -139,29 +141,7 @@ func IsTransient(err error) bool {
 
 // ValidGUID reports whether s has the 8-4-4-4-12 hexadecimal shape of a VCC
 // interaction or user guid (either letter case).
-func ValidGUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !isHex(c) {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
+func ValidGUID(s string) bool { return ids.ValidGUID(s) }
 
 // ValidContentKey reports whether s is a content key as documented: 1-36
 // characters from [0-9a-zA-Z!\-_.,*'()]. "." and ".." also match that pattern

@@ -24,6 +24,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/vcc-ingest/vcc-ingest/shared/ids"
 	"github.com/vcc-ingest/vcc-ingest/shared/secrets"
 )
 
@@ -244,40 +245,17 @@ func ParseEvent(body []byte) (Event, error) {
 	if raw.Data == nil || raw.Data.Channel == nil || raw.Data.Channel.InteractionID == nil {
 		return ev, fmt.Errorf("%w: no data.channel.interactionId", ErrBadEvent)
 	}
-	guid := strings.ToLower(*raw.Data.Channel.InteractionID)
-	if !validGUID(guid) {
-		return ev, fmt.Errorf("%w: data.channel.interactionId %q is not a GUID", ErrBadEvent, trunc(guid))
+	id := strings.ToLower(*raw.Data.Channel.InteractionID)
+	if !ids.ValidGUID(id) {
+		return ev, fmt.Errorf("%w: data.channel.interactionId %q is not a GUID", ErrBadEvent, trunc(id))
 	}
-	ev = Event{ID: *raw.ID, Type: *raw.Type, InteractionID: guid}
+	ev = Event{ID: *raw.ID, Type: *raw.Type, InteractionID: id}
 	if raw.Time != nil {
 		if t, err := time.Parse(time.RFC3339Nano, *raw.Time); err == nil {
 			ev.Time = t.UTC()
 		}
 	}
 	return ev, nil
-}
-
-// validGUID: 8-4-4-4-12 lower-case hex, as VCC's interaction ids (the same
-// check as vcc.ValidGUID, which this package cannot import: the sandbox,
-// which the VCC client's tests use, signs with this package).
-func validGUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 func b64(s string) ([]byte, error) {
