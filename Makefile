@@ -35,7 +35,7 @@ FUZZ_TARGETS := \
 	shared/message:FuzzDecode \
 	shared/vcc:FuzzContentPage shared/vcc:FuzzStatsPage shared/vcc:FuzzUsersPage \
 	shared/store:FuzzRecordingName shared/store:FuzzValidateName \
-	shared/webhook:FuzzVerify functions:FuzzEventsTenant
+	shared/webhook:FuzzVerify shared/customhandler:FuzzEventsTenant
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \

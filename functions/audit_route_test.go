@@ -12,8 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vcc-ingest/vcc-ingest/functions/audit"
+	"github.com/vcc-ingest/vcc-ingest/shared/customhandler"
 	"github.com/vcc-ingest/vcc-ingest/shared/invoke/invoketest"
+	"github.com/vcc-ingest/vcc-ingest/shared/pipeline/audit"
 	"github.com/vcc-ingest/vcc-ingest/shared/records"
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
 	"github.com/vcc-ingest/vcc-ingest/shared/vccsim"
@@ -27,11 +28,11 @@ func TestAuditRouteAnswersTimerFixture(t *testing.T) {
 	p.enqueueDay(day)
 	p.drain()
 	now := day.Add(36 * time.Hour) // audits day and the day before
-	p.srv.audit = audit.New(p.client, p.blobs, p.blobs.State(), p.queue, audit.Options{Days: 2, IsAudio: isAudio, Logger: p.srv.log})
-	p.srv.now = func() time.Time { return now }
+	p.srv.Audit = audit.New(p.client, p.blobs, p.blobs.State(), p.queue, audit.Options{Days: 2, IsAudio: isAudio, Logger: p.srv.Log})
+	p.srv.Now = func() time.Time { return now }
 
 	rec := httptest.NewRecorder()
-	p.srv.handler().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/audit", bytes.NewReader(invoketest.Fixture(t, "timer.json"))))
+	customhandler.Serve(p.srv).ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/audit", bytes.NewReader(invoketest.Fixture(t, "timer.json"))))
 	if rec.Code != http.StatusOK {
 		t.Fatalf("audit status %d: %s", rec.Code, rec.Body)
 	}

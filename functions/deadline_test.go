@@ -9,9 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vcc-ingest/vcc-ingest/functions/ingest"
+	"github.com/vcc-ingest/vcc-ingest/shared/customhandler"
 	"github.com/vcc-ingest/vcc-ingest/shared/devhost"
 	"github.com/vcc-ingest/vcc-ingest/shared/local"
+	"github.com/vcc-ingest/vcc-ingest/shared/pipeline/ingest"
 	"github.com/vcc-ingest/vcc-ingest/shared/records"
 	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
 	"github.com/vcc-ingest/vcc-ingest/shared/vccsim"
@@ -67,10 +68,10 @@ func (b *stallingBody) Read(p []byte) (int, error) {
 // the next delivery copies the recording whole.
 func TestIngestStopsAtTheInvocationDeadline(t *testing.T) {
 	p := newPipeline(t, vccsim.Options{Seed: 17, Start: day, Days: 1, InteractionsPerDay: 4})
-	log := p.srv.log
-	p.srv.ingest = ingest.New(&stallingFirstDownload{Client: p.client, seen: map[string]bool{}}, p.blobs, p.blobs.State(), ingest.Options{IsAudio: isAudio, Logger: log})
+	log := p.srv.Log
+	p.srv.Ingest = ingest.New(&stallingFirstDownload{Client: p.client, seen: map[string]bool{}}, p.blobs, p.blobs.State(), ingest.Options{IsAudio: isAudio, Logger: log})
 	const deadline = time.Second
-	p.srv.deadline = deadline
+	p.srv.Deadline = deadline
 
 	var mu sync.Mutex
 	var failed []devhost.Result
@@ -122,9 +123,9 @@ func TestIngestStopsAtTheInvocationDeadline(t *testing.T) {
 // every recording is stored whole, none dead-lettered.
 func TestHostRestartAfterTimeoutLosesNothing(t *testing.T) {
 	p := newPipeline(t, vccsim.Options{Seed: 20, Start: day, Days: 1, InteractionsPerDay: 6})
-	p.srv.ingest = ingest.New(&stallingFirstDownload{Client: p.client, seen: map[string]bool{}}, p.blobs, p.blobs.State(), ingest.Options{IsAudio: isAudio, Logger: p.srv.log})
-	p.srv.deadline = 0 // a handler that does not bound itself
-	proc := &local.HandlerProcess{Handler: p.srv.handler(), Log: p.srv.log}
+	p.srv.Ingest = ingest.New(&stallingFirstDownload{Client: p.client, seen: map[string]bool{}}, p.blobs, p.blobs.State(), ingest.Options{IsAudio: isAudio, Logger: p.srv.Log})
+	p.srv.Deadline = 0 // a handler that does not bound itself
+	proc := &local.HandlerProcess{Handler: customhandler.Serve(p.srv), Log: p.srv.Log}
 	url, err := proc.Start()
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -16,10 +17,11 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 
-	"github.com/vcc-ingest/vcc-ingest/functions/discover"
-	"github.com/vcc-ingest/vcc-ingest/functions/ingest"
 	"github.com/vcc-ingest/vcc-ingest/shared/azuritetest"
+	"github.com/vcc-ingest/vcc-ingest/shared/customhandler"
 	"github.com/vcc-ingest/vcc-ingest/shared/devhost"
+	"github.com/vcc-ingest/vcc-ingest/shared/pipeline/discover"
+	"github.com/vcc-ingest/vcc-ingest/shared/pipeline/ingest"
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
 	"github.com/vcc-ingest/vcc-ingest/shared/records"
 	"github.com/vcc-ingest/vcc-ingest/shared/secrets"
@@ -39,7 +41,7 @@ type pipeline struct {
 	blobs   *store.Blob
 	az      *azuritetest.Azurite
 	queue   *queue.Embedded
-	srv     *server
+	srv     customhandler.Steps
 	host    *devhost.Host
 	logs    *syncBuffer
 	mu      sync.Mutex
@@ -132,15 +134,17 @@ func newPipeline(t *testing.T, opts vccsim.Options) *pipeline {
 	}
 	t.Cleanup(func() { p.queue.Close() })
 
-	p.srv = &server{
-		discover: discover.New(p.client, p.queue, p.blobs.State(), discover.Options{
+	p.srv = customhandler.Steps{
+		Discover: discover.New(p.client, p.queue, p.blobs.State(), discover.Options{
 			Lookback: 24 * time.Hour, Overlap: time.Hour, Settle: 10 * time.Minute, IsAudio: isAudio, Logger: log,
 		}),
-		ingest: ingest.New(p.client, p.blobs, p.blobs.State(), ingest.Options{IsAudio: isAudio, Logger: log}),
-		log:    log,
-		now:    time.Now,
+		Ingest: ingest.New(p.client, p.blobs, p.blobs.State(), ingest.Options{IsAudio: isAudio, Logger: log}),
+		Log:    log,
 	}
-	hs := httptest.NewServer(p.srv.handler())
+	// Built per request: tests swap steps in p.srv after start-up.
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		customhandler.Serve(p.srv).ServeHTTP(w, r)
+	}))
 	t.Cleanup(hs.Close)
 	p.host = &devhost.Host{BaseURL: hs.URL, Queue: p.queue, Workers: 4, Logger: log, OnResult: func(r devhost.Result) {
 		p.mu.Lock()
@@ -153,7 +157,7 @@ func newPipeline(t *testing.T, opts vccsim.Options) *pipeline {
 
 func (p *pipeline) enqueueDay(day time.Time) records.Run {
 	p.t.Helper()
-	run, err := p.srv.discover.(*discover.Discoverer).Enqueue(context.Background(), day, day.Add(24*time.Hour), "test", time.Now())
+	run, err := p.srv.Discover.(*discover.Discoverer).Enqueue(context.Background(), day, day.Add(24*time.Hour), "test", time.Now())
 	if err != nil {
 		p.t.Fatalf("enqueue: %v", err)
 	}

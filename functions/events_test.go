@@ -15,9 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vcc-ingest/vcc-ingest/functions/events"
-	"github.com/vcc-ingest/vcc-ingest/functions/ingest"
+	"github.com/vcc-ingest/vcc-ingest/shared/customhandler"
 	"github.com/vcc-ingest/vcc-ingest/shared/local"
+	"github.com/vcc-ingest/vcc-ingest/shared/pipeline/events"
+	"github.com/vcc-ingest/vcc-ingest/shared/pipeline/ingest"
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
 	"github.com/vcc-ingest/vcc-ingest/shared/records"
 	"github.com/vcc-ingest/vcc-ingest/shared/report"
@@ -41,8 +42,8 @@ type eventsPipeline struct {
 func newEventsPipeline(t *testing.T, horizon time.Duration) *eventsPipeline {
 	t.Helper()
 	p := &eventsPipeline{pipeline: newPipeline(t, vccsim.Options{Seed: 31, Start: day, Days: 1, InteractionsPerDay: -1})}
-	p.srv.ingest = ingest.New(p.client, p.blobs, p.blobs.State(), ingest.Options{
-		IsAudio: isAudio, Logger: p.srv.log, Requeue: p.queue,
+	p.srv.Ingest = ingest.New(p.client, p.blobs, p.blobs.State(), ingest.Options{
+		IsAudio: isAudio, Logger: p.srv.Log, Requeue: p.queue,
 		PollBase: 150 * time.Millisecond, PollMax: 300 * time.Millisecond, PollHorizon: horizon,
 	})
 	k, err := webhook.DecodeSecret(vccsim.DefaultWebhookSecret)
@@ -50,20 +51,20 @@ func newEventsPipeline(t *testing.T, horizon time.Duration) *eventsPipeline {
 		t.Fatal(err)
 	}
 	p.key = k
-	p.srv.events = events.New(sendFunc(func(ctx context.Context, msgs []queue.Outgoing) error {
+	p.srv.Events = events.New(sendFunc(func(ctx context.Context, msgs []queue.Outgoing) error {
 		if p.fail.Load() {
 			return errors.New("queue unavailable")
 		}
 		p.sends.Add(1)
 		return p.queue.SendBatch(ctx, msgs)
-	}), events.Options{Key: secrets.Static(secrets.New(vccsim.DefaultWebhookSecret)), Settle: 200 * time.Millisecond, Logger: p.srv.log})
+	}), events.Options{Key: secrets.Static(secrets.New(vccsim.DefaultWebhookSecret)), Settle: 200 * time.Millisecond, Logger: p.srv.Log})
 	p.host.Pending = func() (int, error) {
 		st, err := p.queue.Stats()
 		return st.Active + st.Locked + st.Scheduled, err
 	}
 	front := httptest.NewServer(p.host.HTTPHandler(local.EventsFunction))
 	t.Cleanup(front.Close)
-	p.url = front.URL + EventsPath
+	p.url = front.URL + customhandler.EventsPath
 	return p
 }
 

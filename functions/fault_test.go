@@ -11,10 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vcc-ingest/vcc-ingest/functions/discover"
 	"github.com/vcc-ingest/vcc-ingest/shared/azuritetest"
 	"github.com/vcc-ingest/vcc-ingest/shared/config"
 	"github.com/vcc-ingest/vcc-ingest/shared/message"
+	"github.com/vcc-ingest/vcc-ingest/shared/pipeline/discover"
+	"github.com/vcc-ingest/vcc-ingest/shared/pipeline/tenancy"
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
 	"github.com/vcc-ingest/vcc-ingest/shared/records"
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
@@ -272,7 +273,7 @@ func TestFaultsDiscoverJitterMissedRunsLateRecordings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := discoverOptions(cfg, slog.New(slog.NewJSONHandler(p.logs, nil)))
+	opts := tenancy.DiscoverOptions(cfg, slog.New(slog.NewJSONHandler(p.logs, nil)))
 	d := discover.New(p.client, p.queue, p.blobs.State(), opts)
 	ctx := context.Background()
 	missed, pastDue := 0, false

@@ -17,6 +17,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/vcc-ingest/vcc-ingest/shared/bench"
 	"github.com/vcc-ingest/vcc-ingest/shared/local"
 	"github.com/vcc-ingest/vcc-ingest/shared/ops"
 )
@@ -57,15 +58,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	case "serve":
 		err = runServe(ctx, getenv, stdout, stderr)
 	case "local":
-		return local.Main(ctx, args, stdout, stderr, getenv, steps())
+		return local.Main(ctx, args, stdout, stderr, getenv)
 	case "sandbox":
 		err = ops.Sandbox(ctx, args, stdout, stderr)
 	case "bench":
-		err = ops.Bench(ctx, args, stdout, stderr, steps())
+		err = bench.Main(ctx, args, stdout, stderr)
 	case "replay":
 		return ops.Replay(ctx, args, stdout, stderr, getenv)
 	case "backfill":
-		return ops.Backfill(ctx, args, stdout, stderr, getenv, steps())
+		return ops.Backfill(ctx, args, stdout, stderr, getenv)
 	case "doctor":
 		return ops.Doctor(ctx, args, stdout, stderr, getenv)
 	case "report":

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"testing"
 
+	"github.com/vcc-ingest/vcc-ingest/shared/customhandler"
 	"github.com/vcc-ingest/vcc-ingest/shared/local"
 )
 
@@ -24,10 +25,7 @@ func TestFunctionFoldersMatchRoutes(t *testing.T) {
 			}
 		}
 	}
-	var routes []string
-	for name := range (&server{}).routes() {
-		routes = append(routes, name)
-	}
+	routes := customhandler.Functions()
 	sort.Strings(folders)
 	sort.Strings(routes)
 	if len(folders) == 0 || len(folders) != len(routes) {
@@ -62,11 +60,11 @@ func readBindings(t *testing.T, function string) []binding {
 // function.json must agree with what the code decodes and the settings it reads.
 func TestFunctionJSONMatchesCode(t *testing.T) {
 	d := readBindings(t, "discover")
-	if len(d) != 1 || d[0].Type != "timerTrigger" || d[0].Name != timerBinding || d[0].Schedule != "%DISCOVER_SCHEDULE%" {
+	if len(d) != 1 || d[0].Type != "timerTrigger" || d[0].Name != customhandler.TimerBinding || d[0].Schedule != "%DISCOVER_SCHEDULE%" {
 		t.Errorf("discover bindings = %+v", d)
 	}
 	i := readBindings(t, "ingest")
-	if len(i) != 1 || i[0].Type != "serviceBusTrigger" || i[0].Name != messageBinding ||
+	if len(i) != 1 || i[0].Type != "serviceBusTrigger" || i[0].Name != customhandler.MessageBinding ||
 		i[0].QueueName != "%INTERACTIONS_QUEUE%" || i[0].Connection != "ServiceBusConnection" {
 		t.Errorf("ingest bindings = %+v", i)
 	}
@@ -78,8 +76,8 @@ func TestFunctionJSONMatchesCode(t *testing.T) {
 		len(e[0].Methods) != 1 || e[0].Methods[0] != "post" || e[1].Type != "http" || e[1].Direction != "out" {
 		t.Errorf("events bindings = %+v", e)
 	}
-	if EventsPath+"/{tenant?}" != "/api/"+e[0].Route || local.EventsFunction.Path != "/api/"+e[0].Route || local.EventsPath != EventsPath {
-		t.Errorf("server serves %s, the host stand-in routes %s, function.json routes %s", EventsPath, local.EventsFunction.Path, e[0].Route)
+	if customhandler.EventsPath+"/{tenant?}" != "/api/"+e[0].Route || local.EventsFunction.Path != "/api/"+e[0].Route || local.EventsPath != customhandler.EventsPath {
+		t.Errorf("server serves %s, the host stand-in routes %s, function.json routes %s", customhandler.EventsPath, local.EventsFunction.Path, e[0].Route)
 	}
 	hj, err := os.ReadFile("../host.json")
 	if err != nil {

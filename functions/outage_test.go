@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vcc-ingest/vcc-ingest/functions/discover"
-	"github.com/vcc-ingest/vcc-ingest/functions/ingest"
+	"github.com/vcc-ingest/vcc-ingest/shared/pipeline/discover"
+	"github.com/vcc-ingest/vcc-ingest/shared/pipeline/ingest"
 	"github.com/vcc-ingest/vcc-ingest/shared/records"
 	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
 	"github.com/vcc-ingest/vcc-ingest/shared/vccsim"
@@ -23,13 +23,13 @@ func outagePipeline(t *testing.T, seed int64, horizon time.Duration) *pipeline {
 		TokenURL: p.sim.TokenURL(), APIURL: p.sim.APIURL(), ClientID: vccsim.DefaultClientID, Secret: p.secret,
 		RatePerMinute: 600000, BackoffBase: time.Millisecond, BackoffMax: 20 * time.Millisecond,
 		BreakerFailures: 3, BreakerSustain: 100 * time.Millisecond, ProbeInterval: 200 * time.Millisecond,
-		Logger: p.srv.log,
+		Logger: p.srv.Log,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.srv.ingest = ingest.New(client, p.blobs, p.blobs.State(), ingest.Options{
-		IsAudio: isAudio, Logger: p.srv.log, Requeue: p.queue,
+	p.srv.Ingest = ingest.New(client, p.blobs, p.blobs.State(), ingest.Options{
+		IsAudio: isAudio, Logger: p.srv.Log, Requeue: p.queue,
 		DeferBase: 100 * time.Millisecond, DeferMax: 400 * time.Millisecond, DeferralHorizon: horizon,
 	})
 	// The run is not over while deferred copies wait for their time.
@@ -105,19 +105,19 @@ func TestDiscoverKeepsItsCheckpointThroughAnOutage(t *testing.T) {
 		return cp.Through
 	}
 	now := day.Add(12 * time.Hour)
-	if _, err := p.srv.discover.Run(ctx, now, false); err != nil {
+	if _, err := p.srv.Discover.Run(ctx, now, false); err != nil {
 		t.Fatal(err)
 	}
 	before := through()
 	p.sim.StartOutage(time.Hour)
-	if _, err := p.srv.discover.Run(ctx, now.Add(15*time.Minute), false); err == nil || vcc.IsPermanent(err) {
+	if _, err := p.srv.Discover.Run(ctx, now.Add(15*time.Minute), false); err == nil || vcc.IsPermanent(err) {
 		t.Fatalf("discover during the outage: %v, want a transient failure", err)
 	}
 	if got := through(); !got.Equal(before) {
 		t.Fatalf("the checkpoint moved from %v to %v during the outage", before, got)
 	}
 	p.sim.EndOutage()
-	run, err := p.srv.discover.Run(ctx, now.Add(30*time.Minute), false)
+	run, err := p.srv.Discover.Run(ctx, now.Add(30*time.Minute), false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,9 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vcc-ingest/vcc-ingest/functions/discover"
+	"github.com/vcc-ingest/vcc-ingest/shared/customhandler"
 	"github.com/vcc-ingest/vcc-ingest/shared/invoke/invoketest"
 	"github.com/vcc-ingest/vcc-ingest/shared/message"
+	"github.com/vcc-ingest/vcc-ingest/shared/pipeline/discover"
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
 	"github.com/vcc-ingest/vcc-ingest/shared/records"
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
@@ -298,7 +299,7 @@ func TestHandlerAnswersHostFixture(t *testing.T) {
 	p := newPipeline(t, vccsim.Options{Seed: 10, Start: day, Days: 1, InteractionsPerDay: 5})
 	data := invoketest.Fixture(t, "servicebus.json")
 	rec := httptest.NewRecorder()
-	p.srv.handler().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/ingest", bytes.NewReader(data)))
+	customhandler.Serve(p.srv).ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/ingest", bytes.NewReader(data)))
 	if rec.Code != http.StatusInternalServerError {
 		t.Fatalf("status %d, want 500 for an interaction the sandbox does not know", rec.Code)
 	}
@@ -315,12 +316,12 @@ func TestHandlerAnswersHostFixture(t *testing.T) {
 
 	timer := invoketest.Fixture(t, "timer.json")
 	rec = httptest.NewRecorder()
-	p.srv.handler().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/discover", bytes.NewReader(timer)))
+	customhandler.Serve(p.srv).ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/discover", bytes.NewReader(timer)))
 	if rec.Code != http.StatusOK {
 		t.Fatalf("discover status %d: %s", rec.Code, rec.Body)
 	}
 	rec = httptest.NewRecorder()
-	p.srv.handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	customhandler.Serve(p.srv).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
 	if rec.Code != http.StatusOK {
 		t.Fatalf("readiness status %d", rec.Code)
 	}

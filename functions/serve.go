@@ -11,21 +11,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-
-	"github.com/vcc-ingest/vcc-ingest/functions/audit"
-	"github.com/vcc-ingest/vcc-ingest/functions/discover"
-	"github.com/vcc-ingest/vcc-ingest/functions/events"
-	"github.com/vcc-ingest/vcc-ingest/functions/ingest"
 	"github.com/vcc-ingest/vcc-ingest/shared/config"
+	"github.com/vcc-ingest/vcc-ingest/shared/customhandler"
 	"github.com/vcc-ingest/vcc-ingest/shared/hostjson"
 	"github.com/vcc-ingest/vcc-ingest/shared/logging"
-	"github.com/vcc-ingest/vcc-ingest/shared/ops"
+	"github.com/vcc-ingest/vcc-ingest/shared/pipeline/tenancy"
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
-	"github.com/vcc-ingest/vcc-ingest/shared/report"
-	"github.com/vcc-ingest/vcc-ingest/shared/secrets"
+	"github.com/vcc-ingest/vcc-ingest/shared/startup"
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
-	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
 )
 
 // shutdownGrace is how long in-flight invocations may finish after SIGTERM.
@@ -49,7 +42,7 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 	if err != nil {
 		return err
 	}
-	cred, err := ops.Credential(cfg)
+	cred, err := startup.Credential(cfg)
 	if err != nil {
 		return err
 	}
@@ -68,18 +61,18 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 		return err
 	}
 	defer q.Close()
-	a := ops.Adapters{Config: cfg, Log: log, Queue: q, Sink: blobs, State: blobs.State(), Deadline: hs.InvocationDeadline()}
+	a := startup.Adapters{Config: cfg, Log: log, Queue: q, Sink: blobs, State: blobs.State(), Deadline: hs.InvocationDeadline()}
 
 	var h http.Handler
 	if cfg.TenantsBlob != "" {
 		// Read at the first invocation, not at start-up (cold start).
-		h = tenantsServerOver(a, newLiveTenants(a, getenv, cred)).handler()
+		h = customhandler.Over(a, tenancy.NewLive(a, getenv, cred))
 		log.Info("serving the tenants document", "document", cfg.TenantsBlob, "container", cfg.StateContainer, "refresh", cfg.TenantsRefresh.String())
 	} else {
-		if a.VCC, a.WebhookKey, err = singleTenant(cfg, cred, log); err != nil {
+		if a.VCC, a.WebhookKey, err = startup.SingleTenant(cfg, cred, log); err != nil {
 			return err
 		}
-		h = steps().Handler(a)
+		h = customhandler.New(a)
 	}
 	log.Info("invocation deadline", "deadline", hs.InvocationDeadline().String(), "functionTimeout", hs.FunctionTimeout.String(), "hostJson", hs.Path)
 	addr := net.JoinHostPort("127.0.0.1", cfg.Port)
@@ -88,107 +81,39 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 	})
 }
 
-// singleTenant is the VCC client of the VCC_* settings and the webhook
-// secret, each secret from its setting or else Key Vault (read at the first
-// call, not at start-up).
-func singleTenant(cfg config.Config, cred azcore.TokenCredential, log *slog.Logger) (*vcc.Client, secrets.Source, error) {
-	var src secrets.Source = secrets.Static(cfg.ClientSecret)
-	if cfg.ClientSecret.IsZero() {
-		kv, err := secrets.NewKeyVault(cfg.KeyVaultURI, cfg.SecretName, cred, nil)
-		if err != nil {
-			return nil, nil, err
-		}
-		src = kv
+// serve listens on addr until ctx ends, then stops accepting, lets in-flight
+// invocations finish for up to grace, and cancels what remains (an unfinished
+// copy commits nothing and its message is redelivered).
+func serve(ctx context.Context, addr string, h http.Handler, grace time.Duration, log *slog.Logger, ready func(addr string)) error {
+	base, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	srv := &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return base },
 	}
-	vccCfg := cfg.VCC
-	vccCfg.Secret = src
-	vccCfg.Logger = log
-	client, err := vcc.New(vccCfg)
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
-	var hook secrets.Source = secrets.Static(cfg.WebhookSecret)
-	if cfg.WebhookSecret.IsZero() && cfg.KeyVaultURI != "" {
-		kv, err := secrets.NewKeyVault(cfg.KeyVaultURI, cfg.WebhookSecretName, cred, nil)
-		if err != nil {
-			return nil, nil, err
-		}
-		hook = kv
+	if ready != nil {
+		ready(ln.Addr().String())
 	}
-	return client, hook, nil
-}
-
-func discoverOptions(cfg config.Config, log *slog.Logger) discover.Options {
-	return discover.Options{
-		Lookback: cfg.DiscoverLookback,
-		Overlap:  cfg.DiscoverOverlap,
-		Settle:   cfg.DiscoverSettle,
-		IsAudio:  cfg.IsAudio,
-		Logger:   log,
-		Tenant:   cfg.Tenant,
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
 	}
-}
-
-// steps are the two steps wired as the product wires them, for the server
-// here and for the packages under shared/ that run them (the local runner,
-// backfill, bench), which may not import functions/.
-func steps() ops.Steps {
-	return ops.Steps{
-		Discover: func(l ops.Lister, s ops.Sender, st store.State, cfg config.Config, log *slog.Logger) ops.Enqueuer {
-			return discover.New(l, s, st, discoverOptions(cfg, log))
-		},
-		Handler: func(a ops.Adapters) http.Handler {
-			if len(a.Tenants) > 0 {
-				return tenantsServer(a).handler()
-			}
-			srv := &server{
-				discover: discover.New(a.VCC, a.Queue, a.State, discoverOptions(a.Config, a.Log)),
-				ingest: ingest.New(a.VCC, a.Sink, a.State, ingest.Options{IsAudio: a.Config.IsAudio, Logger: a.Log,
-					Requeue: a.Queue, DeferralHorizon: a.Config.DeferralHorizon, PollHorizon: a.Config.WebhookPollHorizon}),
-				audit: newAuditor(a),
-				events: events.New(a.Queue, events.Options{Key: a.WebhookKey, Types: a.Config.WebhookEvents,
-					Settle: a.Config.WebhookSettle, Logger: a.Log}),
-				log:      a.Log,
-				now:      time.Now,
-				deadline: a.Deadline,
-			}
-			return srv.handler()
-		},
+	log.Info("shutting down: finishing in-flight invocations", "grace", grace)
+	sctx, scancel := context.WithTimeout(context.Background(), grace)
+	defer scancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("in-flight invocations abandoned", "error", err)
+		cancel()
+		_ = srv.Close()
 	}
-}
-
-// ingestOptions are ingest's options over a tenant's settings and logger.
-func ingestOptions(cfg config.Config, q ops.Sender, log *slog.Logger) ingest.Options {
-	return ingest.Options{IsAudio: cfg.IsAudio, Logger: log, Requeue: q, DeferralHorizon: cfg.DeferralHorizon,
-		PollHorizon: cfg.WebhookPollHorizon, Tenant: cfg.Tenant, PaceLimit: ingest.DefaultPaceLimit}
-}
-
-// tenantsServer is the custom handler over a tenants document: discover
-// and audit run every tenant, ingest routes each message to its tenant's
-// steps, and each tenant's webhooks arrive at /api/vcc/events/<id>.
-func tenantsServer(a ops.Adapters) *server {
-	steps := make([]*tenantSteps, 0, len(a.Tenants))
-	for _, t := range a.Tenants {
-		s := newTenantSteps(a, t)
-		steps = append(steps, &s)
-	}
-	return tenantsServerOver(a, fixedTenants{newTenantSet("", steps)})
-}
-
-// tenantsServerOver is the custom handler serving the tenants src gives.
-func tenantsServerOver(a ops.Adapters, src tenantSource) *server {
-	td := &tenantsDiscover{tenants: src, log: a.Log, parallel: discoverParallel}
-	router := &ingest.Tenants{Lookup: ingestLookup(src), State: a.State, Logger: a.Log,
-		Requeue: a.Queue, DeferralHorizon: a.Config.DeferralHorizon}
-	ta := &tenantsAudit{tenants: src, log: a.Log, parallel: auditParallel}
-	return &server{discover: td, ingest: router, audit: ta, tenants: src, log: a.Log, now: time.Now, deadline: a.Deadline}
-}
-
-// newAuditor is the audit step over a's adapters; dead letters are counted
-// when the queue can browse them (Service Bus and the embedded queue can).
-func newAuditor(a ops.Adapters) *audit.Auditor {
-	dead, _ := a.Queue.(report.Peeker)
-	return audit.New(a.VCC, a.Sink, a.State, dead, audit.Options{
-		Days: a.Config.AuditDays, OwnerUserID: a.Config.OwnerUserID, IsAudio: a.Config.IsAudio, Logger: a.Log,
-	})
+	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vcc-ingest/vcc-ingest/shared/customhandler"
 	"github.com/vcc-ingest/vcc-ingest/shared/ops"
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
 	"github.com/vcc-ingest/vcc-ingest/shared/records"
@@ -112,7 +113,7 @@ func TestTenantWebhookStoredUnderItsPrefix(t *testing.T) {
 
 func tenantWebhookStored(t *testing.T, w *tenantWorld) {
 	sim := w.sims["acme"]
-	call, err := sim.EndCall(context.Background(), vccsim.Webhooks{URL: w.front + EventsPath + "/acme", Secret: hookSecrets["acme"], ProcessingDelay: -1}, time.Minute, 40<<10)
+	call, err := sim.EndCall(context.Background(), vccsim.Webhooks{URL: w.front + customhandler.EventsPath + "/acme", Secret: hookSecrets["acme"], ProcessingDelay: -1}, time.Minute, 40<<10)
 	if err != nil || call.Delivered != 3 {
 		t.Fatalf("EndCall = %+v, %v\n%s", call, err, w.logs.String())
 	}
@@ -169,22 +170,22 @@ func tenantWebhookRefusesHostile(t *testing.T, w *tenantWorld) {
 	cases := []struct {
 		name, path, sig, reason string
 	}{
-		{"acme's event on globex's path", EventsPath + "/globex", sign("acme"), "bad signature"},
-		{"globex's event on acme's path", EventsPath + "/acme", sign("globex"), "bad signature"},
-		{"unknown tenant", EventsPath + "/umbrella", sign("acme"), `umbrella\" is not in the tenants document`},
-		{"tenant without a webhook secret", EventsPath + "/initech", sign("acme"), "tenant initech has no webhook secret"},
-		{"bare path with a document", EventsPath, sign("acme"), "the bare events path"},
-		{"bare path with a slash", EventsPath + "/", sign("acme"), "the bare events path"},
-		{"upper case", EventsPath + "/ACME", sign("acme"), "not a tenant's events path"},
-		{"dot dot", EventsPath + "/..", sign("acme"), "not a tenant's events path"},
-		{"dot dot to another tenant", EventsPath + "/../events/acme", sign("acme"), ""},
-		{"encoded slash", EventsPath + "/acme%2Fglobex", sign("acme"), "not a tenant's events path"},
-		{"encoded dot dot", EventsPath + "/%2E%2E", sign("acme"), "not a tenant's events path"},
-		{"encoded letter", EventsPath + "/%61cme", sign("acme"), "not a tenant's events path"},
-		{"overlong", EventsPath + "/" + strings.Repeat("a", 200), sign("acme"), "not a tenant's events path"},
-		{"empty segment", EventsPath + "//acme", sign("acme"), ""},
-		{"further segment", EventsPath + "/acme/x", sign("acme"), ""},
-		{"no signature", EventsPath + "/acme", "", "no Vonage-Signature header"},
+		{"acme's event on globex's path", customhandler.EventsPath + "/globex", sign("acme"), "bad signature"},
+		{"globex's event on acme's path", customhandler.EventsPath + "/acme", sign("globex"), "bad signature"},
+		{"unknown tenant", customhandler.EventsPath + "/umbrella", sign("acme"), `umbrella\" is not in the tenants document`},
+		{"tenant without a webhook secret", customhandler.EventsPath + "/initech", sign("acme"), "tenant initech has no webhook secret"},
+		{"bare path with a document", customhandler.EventsPath, sign("acme"), "the bare events path"},
+		{"bare path with a slash", customhandler.EventsPath + "/", sign("acme"), "the bare events path"},
+		{"upper case", customhandler.EventsPath + "/ACME", sign("acme"), "not a tenant's events path"},
+		{"dot dot", customhandler.EventsPath + "/..", sign("acme"), "not a tenant's events path"},
+		{"dot dot to another tenant", customhandler.EventsPath + "/../events/acme", sign("acme"), ""},
+		{"encoded slash", customhandler.EventsPath + "/acme%2Fglobex", sign("acme"), "not a tenant's events path"},
+		{"encoded dot dot", customhandler.EventsPath + "/%2E%2E", sign("acme"), "not a tenant's events path"},
+		{"encoded letter", customhandler.EventsPath + "/%61cme", sign("acme"), "not a tenant's events path"},
+		{"overlong", customhandler.EventsPath + "/" + strings.Repeat("a", 200), sign("acme"), "not a tenant's events path"},
+		{"empty segment", customhandler.EventsPath + "//acme", sign("acme"), ""},
+		{"further segment", customhandler.EventsPath + "/acme/x", sign("acme"), ""},
+		{"no signature", customhandler.EventsPath + "/acme", "", "no Vonage-Signature header"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -205,7 +206,7 @@ func tenantWebhookRefusesHostile(t *testing.T, w *tenantWorld) {
 	}
 	// The handler alone, as a request the host might forward: the same
 	// refusals for the paths the host stand-in does not route.
-	for _, p := range []string{EventsPath + "/../events/acme", EventsPath + "//acme", EventsPath + "/acme/x", "/API/VCC/EVENTS/acme/", EventsPath + "x"} {
+	for _, p := range []string{customhandler.EventsPath + "/../events/acme", customhandler.EventsPath + "//acme", customhandler.EventsPath + "/acme/x", "/API/VCC/EVENTS/acme/", customhandler.EventsPath + "x"} {
 		status, answer := w.postHandler(p, sign("acme"), body)
 		if status != http.StatusUnauthorized || answer != "Unauthorized\n" {
 			t.Errorf("handler, %s: %d %q, want 401 with no detail", p, status, answer)
@@ -227,7 +228,7 @@ func tenantWebhookRefusesHostile(t *testing.T, w *tenantWorld) {
 		}
 	}
 	// The tenant's own signature on its own path is accepted.
-	if status, _ := w.postRaw(EventsPath+"/acme", sign("acme"), body); status != http.StatusAccepted {
+	if status, _ := w.postRaw(customhandler.EventsPath+"/acme", sign("acme"), body); status != http.StatusAccepted {
 		t.Fatalf("acme's own event: %d, want 202", status)
 	}
 }
@@ -260,34 +261,6 @@ func TestSingleTenantRefusesTenantPath(t *testing.T) {
 	if status, _ := p.post(webhook.Sign(p.key, body, time.Now(), 5*time.Minute), body); status != http.StatusAccepted {
 		t.Fatalf("bare path with a slash: %d, want 202 (the same subscription)", status)
 	}
-}
-
-// FuzzEventsTenant: whatever path arrives, a tenant is named only by
-// EventsPath/<id> with id a tenant id exactly as sent, and the bare path
-// only by EventsPath (a trailing slash allowed).
-func FuzzEventsTenant(f *testing.F) {
-	for _, p := range []string{EventsPath, EventsPath + "/", EventsPath + "/acme", EventsPath + "/ACME", EventsPath + "/..",
-		EventsPath + "/a%2Fb", EventsPath + "//acme", EventsPath + "/acme/", "/API/vcc/events/acme", EventsPath + "x", "/", ""} {
-		f.Add(p)
-	}
-	f.Fuzz(func(t *testing.T, p string) {
-		id, err := eventsTenant(p)
-		if err != nil {
-			if id != "" {
-				t.Fatalf("%q: refused, yet named %q", p, id)
-			}
-			return
-		}
-		rest := p[len(EventsPath):]
-		switch {
-		case id == "" && rest != "" && rest != "/":
-			t.Fatalf("%q: taken as the bare path", p)
-		case id != "" && (!tenants.ValidID(id) || rest != "/"+id):
-			t.Fatalf("%q: named tenant %q", p, id)
-		case !strings.EqualFold(p[:len(EventsPath)], EventsPath):
-			t.Fatalf("%q: not under %s", p, EventsPath)
-		}
-	})
 }
 
 // The demo per tenant: handler local --sandbox --tenants 2 --listen. Each
@@ -331,7 +304,7 @@ func TestLocalSandboxTenantsWebhooks(t *testing.T) {
 	cancel()
 	<-done
 	t.Logf("stored via webhooks: %s %d, %s %d\n%s", ids[0], viaEvent(ids[0]), ids[1], viaEvent(ids[1]), stdout.String())
-	if !strings.Contains(stdout.String(), EventsPath+"/<tenant>") {
+	if !strings.Contains(stdout.String(), customhandler.EventsPath+"/<tenant>") {
 		t.Errorf("stdout does not say where each tenant's webhooks go:\n%s", stdout.String())
 	}
 	log, _ := os.ReadFile(filepath.Join(data, "run.log"))

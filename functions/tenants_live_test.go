@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vcc-ingest/vcc-ingest/shared/customhandler"
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
 	"github.com/vcc-ingest/vcc-ingest/shared/records"
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
@@ -37,7 +36,7 @@ func TestLiveDocumentRefusesSharedWebhookSecret(t *testing.T) {
 	w.serveLive("tenants.json")
 	body := eventFor("0b0e4f2a-1c3d-4e5f-8a9b-0c1d2e3f4a5b")
 	sig := webhook.Sign(hookKey(t, "acme"), body, time.Now(), 5*time.Minute)
-	if status, _ := w.postHandler(EventsPath+"/globex", sig, body); status == http.StatusAccepted {
+	if status, _ := w.postHandler(customhandler.EventsPath+"/globex", sig, body); status == http.StatusAccepted {
 		t.Fatalf("acme's event on globex's path: %d", status)
 	}
 	if st, _ := w.env.Embedded.Stats(); st != (queue.Stats{}) {
@@ -62,17 +61,17 @@ func TestLiveEventsAnswerTimeTellsNoTenant(t *testing.T) {
 	w.serveLive("tenants.json")
 	body := eventFor("0b0e4f2a-1c3d-4e5f-8a9b-0c1d2e3f4a5b")
 	sig := webhook.Sign(hookKey(t, "acme"), body, time.Now(), 5*time.Minute)
-	if status, _ := w.postHandler(EventsPath+"/acme", sig, body); status != http.StatusAccepted {
+	if status, _ := w.postHandler(customhandler.EventsPath+"/acme", sig, body); status != http.StatusAccepted {
 		t.Fatalf("acme's event: %d", status) // the document read
 	}
 	for _, c := range []struct {
 		path string
 		want int
 	}{
-		{EventsPath + "/umbrella", http.StatusUnauthorized},
-		{EventsPath + "/acme", http.StatusAccepted},
-		{EventsPath + "/crafted-2", http.StatusUnauthorized},
-		{EventsPath + "/globex", http.StatusUnauthorized},
+		{customhandler.EventsPath + "/umbrella", http.StatusUnauthorized},
+		{customhandler.EventsPath + "/acme", http.StatusAccepted},
+		{customhandler.EventsPath + "/crafted-2", http.StatusUnauthorized},
+		{customhandler.EventsPath + "/globex", http.StatusUnauthorized},
 	} {
 		start := time.Now()
 		status, _ := w.postHandler(c.path, sig, body)
@@ -108,7 +107,7 @@ func TestLiveIngestDefersWhileTheDocumentCannotBeRead(t *testing.T) {
 	w.serveLiveOver("tenants.json", st)
 	body := eventFor("0b0e4f2a-1c3d-4e5f-8a9b-0c1d2e3f4a5b")
 	sig := webhook.Sign(hookKey(t, "acme"), body, time.Now(), 5*time.Minute)
-	if status, _ := w.postHandler(EventsPath+"/acme", sig, body); status != http.StatusAccepted {
+	if status, _ := w.postHandler(customhandler.EventsPath+"/acme", sig, body); status != http.StatusAccepted {
 		t.Fatalf("acme's event: %d", status) // the document read
 	}
 	before, _ := w.env.Embedded.Stats()
@@ -129,25 +128,5 @@ func TestLiveIngestDefersWhileTheDocumentCannotBeRead(t *testing.T) {
 	}
 	if _, _, found, _ := w.env.State.Load(context.Background(), records.FailureName(guid)); found {
 		t.Error("a deferral wrote a failure record")
-	}
-}
-
-// staticAuditor answers one audit result.
-type staticAuditor struct{ res records.Audit }
-
-func (a staticAuditor) Run(context.Context, time.Time) (records.Audit, error) { return a.res, nil }
-
-// A newer document not served (invalid): the audit still runs the version
-// served, and names the document's problem among its findings.
-func TestTenantsAuditReportsStaleDocument(t *testing.T) {
-	set := newTenantSet(`"v1"`, []*tenantSteps{{id: "acme", audit: staticAuditor{records.Audit{Gaps: 2}}}})
-	set.stale = errors.New(`tenants.json (version "v2"): tenant globex: ratePerMinute: required`)
-	a := &tenantsAudit{tenants: fixedTenants{set}, log: slog.New(slog.NewTextHandler(io.Discard, nil)), parallel: 1}
-	res, err := a.Run(context.Background(), time.Now())
-	if err != nil || res.Gaps != 2 || len(res.Tenants) != 1 {
-		t.Fatalf("audit over a stale set: %v, %+v", err, res)
-	}
-	if len(res.Problems) != 1 || !strings.Contains(res.Problems[0], "tenant globex: ratePerMinute") || !strings.Contains(res.Problems[0], `version "v1" were audited`) {
-		t.Fatalf("problems %q, want the stale document named", res.Problems)
 	}
 }

@@ -16,12 +16,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vcc-ingest/vcc-ingest/shared/customhandler"
 	"github.com/vcc-ingest/vcc-ingest/shared/devhost"
 	"github.com/vcc-ingest/vcc-ingest/shared/invoke/invoketest"
 	"github.com/vcc-ingest/vcc-ingest/shared/local"
 	"github.com/vcc-ingest/vcc-ingest/shared/message"
 	"github.com/vcc-ingest/vcc-ingest/shared/ops"
+	"github.com/vcc-ingest/vcc-ingest/shared/pipeline/discover"
+	"github.com/vcc-ingest/vcc-ingest/shared/pipeline/tenancy"
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
+	"github.com/vcc-ingest/vcc-ingest/shared/startup"
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
 	"github.com/vcc-ingest/vcc-ingest/shared/tenants"
 	"github.com/vcc-ingest/vcc-ingest/shared/vccsim"
@@ -73,8 +77,8 @@ func (w *tenantWorld) serveLiveOver(name string, st store.State) {
 	}
 	cfg := w.env.Config
 	cfg.Tenants, cfg.TenantsFile, cfg.TenantsBlob, cfg.TenantsRefresh = nil, "", name, time.Minute
-	a := ops.Adapters{Config: cfg, Log: w.log, Queue: w.env.Embedded, Sink: w.env.Sink, State: st}
-	h := tenantsServerOver(a, newLiveTenants(a, w.getenv, nil)).handler()
+	a := startup.Adapters{Config: cfg, Log: w.log, Queue: w.env.Embedded, Sink: w.env.Sink, State: st}
+	h := customhandler.Over(a, tenancy.NewLive(a, w.getenv, nil))
 	w.mu.Lock()
 	w.h = h
 	w.mu.Unlock()
@@ -126,7 +130,7 @@ func newTenantWorld(t *testing.T, day time.Time, perDay int, setenv func(env map
 	}
 	t.Cleanup(w.env.Close)
 	w.log, w.getenv = log, func(k string) string { return env[k] }
-	w.h = steps().Handler(ops.Adapters{Config: w.env.Config, Log: log, Queue: w.env.Embedded, Sink: w.env.Sink, State: w.env.State, Tenants: w.env.Tenants})
+	w.h = customhandler.New(startup.Adapters{Config: w.env.Config, Log: log, Queue: w.env.Embedded, Sink: w.env.Sink, State: w.env.State, Tenants: w.env.Tenants})
 	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) { w.handler().ServeHTTP(rw, r) }))
 	t.Cleanup(srv.Close)
 	w.host = &devhost.Host{BaseURL: srv.URL, Queue: w.env.Embedded, Workers: 4, Logger: log,
@@ -141,21 +145,21 @@ func newTenantWorld(t *testing.T, day time.Time, perDay int, setenv func(env map
 	return w
 }
 
-func (w *tenantWorld) tenant(id string) ops.Tenant {
+func (w *tenantWorld) tenant(id string) startup.Tenant {
 	for _, t := range w.env.Tenants {
 		if t.ID == id {
 			return t
 		}
 	}
 	w.t.Fatalf("no tenant %s", id)
-	return ops.Tenant{}
+	return startup.Tenant{}
 }
 
 // discoverDay enqueues tenant id's day as discover does.
 func (w *tenantWorld) discoverDay(id string, day time.Time) {
 	w.t.Helper()
 	t := w.tenant(id)
-	d := steps().Discover(t.VCC, w.env.Embedded, t.State, t.Config, t.Log)
+	d := discover.New(t.VCC, w.env.Embedded, t.State, tenancy.DiscoverOptions(t.Config, t.Log))
 	if _, err := d.Enqueue(context.Background(), day, day.Add(24*time.Hour), "test", time.Now()); err != nil {
 		w.t.Fatal(err)
 	}

@@ -7,9 +7,8 @@
 // Its API is small: Main runs the command; Run runs a window (--from/--to,
 // or the sandbox's day) or, without one, on a schedule; Tally gathers the
 // outcomes that PrintSummary and WriteSummaryJSON report. The flags and the
-// resources are the operator commands' (shared/ops); the steps come from
-// package main as ops.Steps, since a package under shared/ never imports
-// functions/.
+// resources are the operator commands' (shared/ops); the custom handler it
+// serves is shared/customhandler, the very server the Functions host invokes.
 //
 // Where changes go: a change to how a local run proceeds or what its summary
 // says goes here; a flag other commands take too goes to shared/ops.
@@ -29,14 +28,18 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/vcc-ingest/vcc-ingest/shared/customhandler"
 	"github.com/vcc-ingest/vcc-ingest/shared/devhost"
 	"github.com/vcc-ingest/vcc-ingest/shared/hostjson"
 	"github.com/vcc-ingest/vcc-ingest/shared/logging"
 	"github.com/vcc-ingest/vcc-ingest/shared/message"
 	"github.com/vcc-ingest/vcc-ingest/shared/ops"
+	"github.com/vcc-ingest/vcc-ingest/shared/pipeline/discover"
+	"github.com/vcc-ingest/vcc-ingest/shared/pipeline/tenancy"
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
 	"github.com/vcc-ingest/vcc-ingest/shared/records"
 	"github.com/vcc-ingest/vcc-ingest/shared/secrets"
+	"github.com/vcc-ingest/vcc-ingest/shared/startup"
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
 	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
 )
@@ -117,7 +120,7 @@ func ParseFlags(args []string, stderr io.Writer) (Options, error) {
 
 // Main is "handler local" and returns the exit status: 0 all stored, 1
 // something dead-lettered or failed, 2 bad usage or set-up.
-func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string, steps ops.Steps) int {
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	o, err := ParseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -126,7 +129,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 		fmt.Fprintln(stderr, "error:", err)
 		return 2
 	}
-	status, err := Run(ctx, o, stdout, stderr, getenv, steps)
+	status, err := Run(ctx, o, stdout, stderr, getenv)
 	if err != nil {
 		fmt.Fprintln(stderr, "error:", err)
 		if status == 0 {
@@ -138,7 +141,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 
 // Run runs one window (--from/--to, or the sandbox's day) and reports it, or
 // without a window runs on the schedule until ctx ends.
-func Run(ctx context.Context, o Options, stdout, stderr io.Writer, getenv func(string) string, steps ops.Steps) (int, error) {
+func Run(ctx context.Context, o Options, stdout, stderr io.Writer, getenv func(string) string) (int, error) {
 	from, to, err := ops.ParseWindow(o.From, o.To)
 	if err != nil {
 		return 2, err
@@ -201,8 +204,8 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer, getenv func(s
 		fmt.Fprintf(stdout, "Resuming: %d messages an interrupted run had locked are back on the queue\n", n)
 	}
 
-	ts := newTenantSet(env.Tenants, sink, state)
-	proc := &HandlerProcess{Handler: steps.Handler(ops.Adapters{
+	ts := newRunTenants(env.Tenants, sink, state)
+	proc := &HandlerProcess{Handler: customhandler.New(startup.Adapters{
 		Config: cfg, Log: log, VCC: client, Queue: q, Sink: sink, State: state, Deadline: hs.InvocationDeadline(),
 		WebhookKey: secrets.Static(cfg.WebhookSecret), Tenants: env.Tenants,
 	}), Log: log}
@@ -270,13 +273,13 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer, getenv func(s
 		from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339), where, logPath)
 	sent := &sentRecorder{Sender: q}
 	if len(env.Tenants) == 0 {
-		window := steps.Discover(client, sent, state, cfg, log)
+		window := discover.New(client, sent, state, tenancy.DiscoverOptions(cfg, log))
 		run, err := window.Enqueue(ctx, from.UTC(), to.UTC(), "local", time.Now())
 		if err != nil {
 			return 1, fmt.Errorf("discover: %w", err)
 		}
 		tally.setDiscovered(run.Found, run.Enqueued, run.NoAudio)
-	} else if err := ts.discoverWindow(ctx, steps, sent, from.UTC(), to.UTC(), tally); err != nil {
+	} else if err := ts.discoverWindow(ctx, sent, from.UTC(), to.UTC(), tally); err != nil {
 		return 1, err
 	}
 	if _, err := host.Drain(ctx, "ingest", o.Idle); err != nil && !errors.Is(err, context.Canceled) {
@@ -337,7 +340,7 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer, getenv func(s
 // sentRecorder remembers the messages a window run sent, to check at the
 // end that each one's interaction is complete.
 type sentRecorder struct {
-	ops.Sender
+	queue.Sender
 	mu   sync.Mutex // tenants are discovered concurrently
 	sent []queue.Outgoing
 }

@@ -8,18 +8,22 @@ import (
 	"time"
 
 	"github.com/vcc-ingest/vcc-ingest/shared/ops"
+	"github.com/vcc-ingest/vcc-ingest/shared/pipeline/discover"
+	"github.com/vcc-ingest/vcc-ingest/shared/pipeline/tenancy"
+	"github.com/vcc-ingest/vcc-ingest/shared/queue"
+	"github.com/vcc-ingest/vcc-ingest/shared/startup"
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
 	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
 )
 
-// tenantSet is a local run's view of its tenants: without a tenants
+// runTenants is a local run's view of its tenants: without a tenants
 // document the one tenant of the VCC_* settings (sink and state as
 // opened), with one each tenant's prefix of them, and the tenants whose
 // work failed with why.
-type tenantSet struct {
-	tenants []ops.Tenant
+type runTenants struct {
+	tenants []startup.Tenant
 	ids     []string
-	byID    map[string]ops.Tenant
+	byID    map[string]startup.Tenant
 	sinkAll store.Sink
 	root    store.State
 
@@ -27,8 +31,8 @@ type tenantSet struct {
 	failures map[string]string
 }
 
-func newTenantSet(ts []ops.Tenant, sink store.Sink, state store.State) *tenantSet {
-	s := &tenantSet{tenants: ts, byID: map[string]ops.Tenant{}, sinkAll: sink, root: state, failures: map[string]string{}}
+func newRunTenants(ts []startup.Tenant, sink store.Sink, state store.State) *runTenants {
+	s := &runTenants{tenants: ts, byID: map[string]startup.Tenant{}, sinkAll: sink, root: state, failures: map[string]string{}}
 	for _, t := range ts {
 		s.ids = append(s.ids, t.ID)
 		s.byID[t.ID] = t
@@ -37,7 +41,7 @@ func newTenantSet(ts []ops.Tenant, sink store.Sink, state store.State) *tenantSe
 }
 
 // sink is the sink of a message's tenant (nil for a tenant not served).
-func (s *tenantSet) sink(tenant string) store.Sink {
+func (s *runTenants) sink(tenant string) store.Sink {
 	if len(s.tenants) == 0 {
 		return s.sinkAll
 	}
@@ -49,14 +53,14 @@ func (s *tenantSet) sink(tenant string) store.Sink {
 
 // state is the state of a message's tenant; the deployment's own for a
 // tenant not served (where its failure record is).
-func (s *tenantSet) state(tenant string) store.State {
+func (s *runTenants) state(tenant string) store.State {
 	if t, ok := s.byID[tenant]; ok && len(s.tenants) > 0 {
 		return t.State
 	}
 	return s.root
 }
 
-func (s *tenantSet) fail(id string, err error) {
+func (s *runTenants) fail(id string, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.failures[id] = ops.ShortReason(err.Error())
@@ -64,7 +68,7 @@ func (s *tenantSet) fail(id string, err error) {
 
 // failDeadLettered notes each served tenant with dead letters as failing,
 // unless its discovery already failed.
-func (s *tenantSet) failDeadLettered(dead []DeadLetter) {
+func (s *runTenants) failDeadLettered(dead []DeadLetter) {
 	n := map[string]int{}
 	for _, d := range dead {
 		if _, ok := s.byID[d.Tenant]; ok {
@@ -81,7 +85,7 @@ func (s *tenantSet) failDeadLettered(dead []DeadLetter) {
 }
 
 // failedList names the failing tenants, in order.
-func (s *tenantSet) failedList() string {
+func (s *runTenants) failedList() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ids := ops.SortedKeys(s.failures)
@@ -94,7 +98,7 @@ func (s *tenantSet) failedList() string {
 
 // counters are the VCC calls of the run: the one client's, or every
 // tenant's summed.
-func (s *tenantSet) counters(single *vcc.Client) vcc.Counters {
+func (s *runTenants) counters(single *vcc.Client) vcc.Counters {
 	if len(s.tenants) == 0 {
 		return single.Counters()
 	}
@@ -117,27 +121,16 @@ func (s *tenantSet) counters(single *vcc.Client) vcc.Counters {
 // discoverWindow discovers the window for every tenant, a few at a time:
 // one tenant's failure (a bad secret, its VCC down, no permission) is noted
 // and the others go on.
-func (s *tenantSet) discoverWindow(ctx context.Context, steps ops.Steps, sent ops.Sender, from, to time.Time, tally *Tally) error {
-	sem := make(chan struct{}, 8)
-	var wg sync.WaitGroup
-	for _, t := range s.tenants {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			window := steps.Discover(t.VCC, sent, t.State, t.Config, t.Log)
-			run, err := window.Enqueue(ctx, from, to, "local", time.Now())
-			tally.addDiscovered(run.Found, run.Enqueued, run.NoAudio)
-			if err != nil {
-				t.Log.Error("discover failed", "error", err)
-				s.fail(t.ID, fmt.Errorf("discover: %w", err))
-			}
-		}()
-	}
-	wg.Wait()
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	return nil
+func (s *runTenants) discoverWindow(ctx context.Context, sent queue.Sender, from, to time.Time, tally *Tally) error {
+	tenancy.ForEach(len(s.tenants), tenancy.DiscoverParallel, func(i int) {
+		t := s.tenants[i]
+		window := discover.New(t.VCC, sent, t.State, tenancy.DiscoverOptions(t.Config, t.Log))
+		run, err := window.Enqueue(ctx, from, to, "local", time.Now())
+		tally.addDiscovered(run.Found, run.Enqueued, run.NoAudio)
+		if err != nil {
+			t.Log.Error("discover failed", "error", err)
+			s.fail(t.ID, fmt.Errorf("discover: %w", err))
+		}
+	})
+	return ctx.Err()
 }

@@ -9,6 +9,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/vcc-ingest/vcc-ingest/shared/pipeline/discover"
+	"github.com/vcc-ingest/vcc-ingest/shared/pipeline/tenancy"
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
 	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
@@ -41,8 +43,8 @@ copied twice), 2 bad usage or set-up.
 Flags:
 `
 
-// Backfill is "handler backfill": discovery of a window, over the steps package main passes in.
-func Backfill(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string, steps Steps) int {
+// Backfill is "handler backfill": the discover step over a window.
+func Backfill(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	var o Flags
 	var dryRun bool
 	fs := flag.NewFlagSet("backfill", flag.ContinueOnError)
@@ -80,7 +82,7 @@ func Backfill(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		sender.next, state = env.Queue, env.State
 	}
 	lister := &countingLister{Lister: env.Client}
-	d := steps.Discover(lister, sender, state, env.Config, env.Log)
+	d := discover.New(lister, sender, state, tenancy.DiscoverOptions(env.Config, env.Log))
 
 	verb := "Enqueuing"
 	if dryRun {
@@ -118,7 +120,7 @@ func Backfill(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 
 // countingLister counts listed interactions, for progress.
 type countingLister struct {
-	Lister
+	discover.Lister
 	listed atomic.Int64
 }
 
@@ -131,7 +133,7 @@ func (l *countingLister) ListInteractions(ctx context.Context, start, end time.T
 
 // countingSender counts messages and passes them on (to nothing in a dry run).
 type countingSender struct {
-	next Sender
+	next queue.Sender
 	sent atomic.Int64
 }
 

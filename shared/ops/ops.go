@@ -35,15 +35,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"golang.org/x/term"
 
 	"github.com/vcc-ingest/vcc-ingest/shared/azurite"
 	"github.com/vcc-ingest/vcc-ingest/shared/config"
-	"github.com/vcc-ingest/vcc-ingest/shared/livetenants"
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
 	"github.com/vcc-ingest/vcc-ingest/shared/secrets"
+	"github.com/vcc-ingest/vcc-ingest/shared/startup"
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
 	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
 	"github.com/vcc-ingest/vcc-ingest/shared/vccsim"
@@ -218,7 +216,7 @@ type Env struct {
 	// tenant's adapters; without AllTenants, Config, Client, Sink and State
 	// above are the one tenant --tenant names. Sims are the sandbox's
 	// accounts of --tenants, by tenant id.
-	Tenants []Tenant
+	Tenants []startup.Tenant
 	Sims    map[string]*vccsim.Sim
 
 	closers []func()
@@ -306,7 +304,7 @@ func Open(ctx context.Context, f Flags, n Need, simOpts vccsim.Options, stdout, 
 	if n.VCC && cfg.Tenants == nil && cfg.TenantsBlob == "" {
 		var src secrets.Source = secrets.Static(cfg.ClientSecret)
 		if cfg.ClientSecret.IsZero() {
-			cred, err := Credential(cfg)
+			cred, err := startup.Credential(cfg)
 			if err != nil {
 				return nil, err
 			}
@@ -327,7 +325,7 @@ func Open(ctx context.Context, f Flags, n Need, simOpts vccsim.Options, stdout, 
 	case f.Out != "":
 		o.Sink, o.State, o.Where = store.NewDir(f.Out), store.NewDirState(filepath.Join(f.Data, "state")), f.Out
 	case cfg.RecordingsConnectionString != "" || cfg.RecordingsAccountURL != "":
-		blobs, err := openBlobs(ctx, cfg, n.Write)
+		blobs, err := startup.OpenBlobs(ctx, cfg, n.Write)
 		if err != nil {
 			return nil, err
 		}
@@ -345,7 +343,7 @@ func Open(ctx context.Context, f Flags, n Need, simOpts vccsim.Options, stdout, 
 	}
 
 	if cfg.TenantsBlob != "" && !n.NoTenants {
-		if cfg, err = tenantsFromBlob(ctx, cfg, n, env.get); err != nil {
+		if cfg, err = startup.TenantsFromBlob(ctx, cfg, n.VCC, env.get); err != nil {
 			return nil, err
 		}
 		o.Config = cfg
@@ -358,7 +356,7 @@ func Open(ctx context.Context, f Flags, n Need, simOpts vccsim.Options, stdout, 
 
 	if n.Queue {
 		if cfg.ServiceBusNamespace != "" && n.Embedded == nil {
-			cred, err := Credential(cfg)
+			cred, err := startup.Credential(cfg)
 			if err != nil {
 				return nil, err
 			}
@@ -387,60 +385,6 @@ func Open(ctx context.Context, f Flags, n Need, simOpts vccsim.Options, stdout, 
 		o.closers = append(o.closers, func() { _ = o.Queue.Close() })
 	}
 	return o, nil
-}
-
-// tenantsFromBlob is cfg with the tenants document the Function App serves
-// (VCC_TENANTS_BLOB in the state container, read once, as livetenants
-// reads it), so that the commands work on the deployment's tenants.
-func tenantsFromBlob(ctx context.Context, cfg config.Config, n Need, getenv func(string) string) (config.Config, error) {
-	if cfg.RecordingsConnectionString == "" && cfg.RecordingsAccountURL == "" {
-		return cfg, errors.New("VCC_TENANTS_BLOB: the document is in the state container: give RECORDINGS_ACCOUNT_URL or RECORDINGS_CONNECTION_STRING")
-	}
-	blobs, err := openBlobs(ctx, cfg, false)
-	if err != nil {
-		return cfg, err
-	}
-	doc, _, err := livetenants.Load(ctx, blobs.State(), cfg.TenantsBlob)
-	if err != nil {
-		return cfg, fmt.Errorf("VCC_TENANTS_BLOB: %w", err)
-	}
-	cfg, errs := cfg.WithTenants(doc, getenv)
-	if n.VCC && len(errs) > 0 {
-		return cfg, fmt.Errorf("VCC_TENANTS_BLOB: %w", errors.Join(errs...))
-	}
-	return cfg, nil
-}
-
-// openBlobs opens the recordings and state containers, creating them only
-// for a run that writes on a connection string (Azurite): the operator
-// commands read (and replay writes only to the queue).
-func openBlobs(ctx context.Context, cfg config.Config, write bool) (*store.Blob, error) {
-	bc := store.BlobConfig{
-		ConnectionString: cfg.RecordingsConnectionString,
-		AccountURL:       cfg.RecordingsAccountURL,
-		Container:        cfg.RecordingsContainer,
-		StateContainer:   cfg.StateContainer,
-		CreateContainers: write && cfg.RecordingsConnectionString != "",
-	}
-	if cfg.RecordingsAccountURL != "" {
-		cred, err := Credential(cfg)
-		if err != nil {
-			return nil, err
-		}
-		bc.Credential = cred
-	}
-	return store.NewBlob(ctx, bc)
-}
-
-// Credential is the app's managed identity: the user-assigned one named by
-// AZURE_CLIENT_ID, or the default chain (developer sign-in) when unset.
-func Credential(cfg config.Config) (azcore.TokenCredential, error) {
-	if cfg.AzureClientID != "" {
-		return azidentity.NewManagedIdentityCredential(&azidentity.ManagedIdentityCredentialOptions{
-			ID: azidentity.ClientID(cfg.AzureClientID),
-		})
-	}
-	return azidentity.NewDefaultAzureCredential(nil)
 }
 
 // withoutVCCSettings drops the complaints about VCC and Key Vault settings,

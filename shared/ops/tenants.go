@@ -6,19 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-
 	"github.com/vcc-ingest/vcc-ingest/shared/config"
-	"github.com/vcc-ingest/vcc-ingest/shared/secrets"
-	"github.com/vcc-ingest/vcc-ingest/shared/store"
+	"github.com/vcc-ingest/vcc-ingest/shared/startup"
 	"github.com/vcc-ingest/vcc-ingest/shared/tenants"
-	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
 	"github.com/vcc-ingest/vcc-ingest/shared/vccsim"
 )
 
@@ -107,95 +102,17 @@ func (o *Env) startSandboxTenants(f Flags, simOpts vccsim.Options, env *overlay,
 	return nil
 }
 
-// TenantBase is what building a tenant's adapters takes besides its entry
-// in the tenants document: the deployment's logger, store and state (nil:
-// the tenant gets none), whether it calls VCC, and the identity that reads
-// its secret from Key Vault (nil: Credential(cfg), made when needed).
-type TenantBase struct {
-	Log        *slog.Logger
-	Sink       store.Sink
-	State      store.State
-	VCC        bool
-	Credential azcore.TokenCredential
-}
-
-// NewTenant builds tenant t's adapters, once: its settings (cfg.ForTenant:
-// cfg carries the tenants' secrets, Config.WithTenants), a logger naming
-// it, its recordings under <id>/ and its state under tenants/<id>/, and,
-// with b.VCC, its own VCC client: its secret (VCC_CLIENT_SECRET_<ID>, or
-// the Key Vault secret secretName, read at the first call), token, pacer
-// at its own budget, breaker and directory, and its webhook secret's source
-// (VCC_WEBHOOK_SECRET_<ID>, or Key Vault webhookSecretName; nil: none).
-func NewTenant(cfg config.Config, t tenants.Tenant, b TenantBase) (Tenant, error) {
-	tc, err := cfg.ForTenant(t)
-	if err != nil {
-		return Tenant{}, err
-	}
-	out := Tenant{ID: t.ID, Config: tc, Log: b.Log.With("tenant", t.ID)}
-	if b.Sink != nil {
-		out.Sink = store.Prefixed(b.Sink, t.ID+"/")
-	}
-	if b.State != nil {
-		out.State = store.PrefixedState(b.State, store.TenantStatePrefix(t.ID))
-	}
-	if !b.VCC {
-		return out, nil
-	}
-	var src secrets.Source = secrets.Static(tc.ClientSecret)
-	if tc.ClientSecret.IsZero() {
-		cred := b.Credential
-		if cred == nil {
-			if cred, err = Credential(cfg); err != nil {
-				return Tenant{}, err
-			}
-		}
-		if src, err = secrets.NewKeyVault(cfg.KeyVaultURI, t.SecretName, cred, nil); err != nil {
-			return Tenant{}, fmt.Errorf("tenant %s: %w", t.ID, err)
-		}
-	}
-	vc := tc.VCC
-	vc.Secret = src
-	vc.Logger = out.Log
-	if out.VCC, err = vcc.New(vc); err != nil {
-		return Tenant{}, fmt.Errorf("tenant %s: %w", t.ID, err)
-	}
-	out.VCCConfig = vc
-	if out.WebhookKey, err = webhookKey(cfg, tc, b.Credential); err != nil {
-		return Tenant{}, fmt.Errorf("tenant %s: %w", t.ID, err)
-	}
-	return out, nil
-}
-
 // openTenants builds every tenant's adapters (NewTenant), with a VCC client
 // each when the command calls VCC.
 func (o *Env) openTenants(n Need, cfg config.Config) error {
 	for _, t := range cfg.Tenants.Tenants {
-		tn, err := NewTenant(cfg, t, TenantBase{Log: o.Log, Sink: o.Sink, State: o.State, VCC: n.VCC})
+		tn, err := startup.NewTenant(cfg, t, startup.TenantBase{Log: o.Log, Sink: o.Sink, State: o.State, VCC: n.VCC})
 		if err != nil {
 			return err
 		}
 		o.Tenants = append(o.Tenants, tn)
 	}
 	return nil
-}
-
-// webhookKey is the source of a tenant's webhook secret: its
-// VCC_WEBHOOK_SECRET_<ID>, else Key Vault by its webhookSecretName (read at
-// the first webhook, not now), else nil: the tenant receives no webhooks.
-func webhookKey(cfg, tc config.Config, cred azcore.TokenCredential) (secrets.Source, error) {
-	switch {
-	case !tc.WebhookSecret.IsZero():
-		return secrets.Static(tc.WebhookSecret), nil
-	case tc.WebhookSecretName != "" && cfg.KeyVaultURI != "":
-		if cred == nil {
-			var err error
-			if cred, err = Credential(cfg); err != nil {
-				return nil, err
-			}
-		}
-		return secrets.NewKeyVault(cfg.KeyVaultURI, tc.WebhookSecretName, cred, nil)
-	}
-	return nil, nil
 }
 
 // selectTenant builds every tenant's adapters, then, unless every tenant
@@ -235,7 +152,7 @@ func (o *Env) selectTenant(f Flags, n Need, cfg config.Config) error {
 		if t.VCC != nil {
 			o.VCCConfig = t.VCCConfig
 		}
-		o.Tenants = []Tenant{t}
+		o.Tenants = []startup.Tenant{t}
 		return nil
 	}
 	return fmt.Errorf("--tenant: %q is not in the tenants document (%s)", id, strings.Join(ids, ", "))

@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/vcc-ingest/vcc-ingest/shared/config"
+	"github.com/vcc-ingest/vcc-ingest/shared/startup"
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
 	"github.com/vcc-ingest/vcc-ingest/shared/tenants"
 )
@@ -124,7 +125,7 @@ func tenantsState(ctx context.Context, getenv func(string) string, write bool) (
 	if err := errors.Join(errs...); err != nil {
 		return nil, cfg, fmt.Errorf("configuration:\n%w", err)
 	}
-	blobs, err := openBlobs(ctx, cfg, write)
+	blobs, err := startup.OpenBlobs(ctx, cfg, write)
 	if err != nil {
 		return nil, cfg, err
 	}

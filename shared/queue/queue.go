@@ -50,12 +50,19 @@ type Message struct {
 	handle any // *embeddedLock or *sbLock
 }
 
-// Queue is the port the steps use. Implementations are safe for concurrent use.
-type Queue interface {
+// Sender is the part of the queue the steps send with (discover's messages,
+// events' messages, ingest's scheduled copies).
+type Sender interface {
 	// SendBatch enqueues msgs all or nothing. A message whose ID was already
 	// sent within the duplicate-detection window is dropped silently, as
 	// Service Bus does.
 	SendBatch(ctx context.Context, msgs []Outgoing) error
+}
+
+// Queue is the whole port: what the runners receive, settle and browse with.
+// Implementations are safe for concurrent use.
+type Queue interface {
+	Sender
 	// Receive locks and returns up to max messages, waiting up to wait for the
 	// first one. No messages is not an error. Each receive counts a delivery.
 	Receive(ctx context.Context, max int, wait time.Duration) ([]*Message, error)

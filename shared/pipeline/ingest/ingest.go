@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/vcc-ingest/vcc-ingest/shared/message"
+	"github.com/vcc-ingest/vcc-ingest/shared/queue"
 	"github.com/vcc-ingest/vcc-ingest/shared/records"
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
 	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
@@ -50,7 +51,7 @@ type Options struct {
 	// queue redelivers a failed message at once, so an outage would spend
 	// its deliveries in minutes. Without it such a delivery fails
 	// (transient) and is retried.
-	Requeue Requeuer
+	Requeue queue.Sender
 	// DeferralHorizon is how long work may be put off before it is a
 	// permanent failure (default 24h, DefaultDeferralHorizon).
 	DeferralHorizon time.Duration

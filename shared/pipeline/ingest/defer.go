@@ -22,11 +22,6 @@ const (
 	PropDeferredSince = "deferredSince" // RFC 3339: when VCC was first found unavailable for it
 )
 
-// Requeuer sends messages back to the ingest queue (the queue's SendBatch).
-type Requeuer interface {
-	SendBatch(ctx context.Context, msgs []queue.Outgoing) error
-}
-
 // Deferral defaults.
 const (
 	DefaultDeferralHorizon = 24 * time.Hour

@@ -35,11 +35,6 @@ type Lister interface {
 	ListStats(ctx context.Context, start, end time.Time, fn func(vcc.Stats) error) error
 }
 
-// Sender is what discovery needs of the queue.
-type Sender interface {
-	SendBatch(ctx context.Context, msgs []queue.Outgoing) error
-}
-
 // Options tune discovery. Zero values take the defaults.
 type Options struct {
 	Lookback  time.Duration // first run: how far back to start (default 24h)
@@ -64,13 +59,13 @@ type Checkpoint struct {
 // Discoverer runs discovery over a VCC lister, a queue and the state store.
 type Discoverer struct {
 	vcc   Lister
-	queue Sender
+	queue queue.Sender
 	state store.State
 	opts  Options
 }
 
 // New returns a Discoverer.
-func New(l Lister, q Sender, st store.State, opts Options) *Discoverer {
+func New(l Lister, q queue.Sender, st store.State, opts Options) *Discoverer {
 	if opts.Lookback <= 0 {
 		opts.Lookback = 24 * time.Hour
 	}

@@ -1,4 +1,4 @@
-package ops
+package bench
 
 import (
 	"context"
@@ -13,18 +13,21 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vcc-ingest/vcc-ingest/shared/bench"
 	"github.com/vcc-ingest/vcc-ingest/shared/config"
+	"github.com/vcc-ingest/vcc-ingest/shared/customhandler"
+	"github.com/vcc-ingest/vcc-ingest/shared/pipeline/discover"
+	"github.com/vcc-ingest/vcc-ingest/shared/pipeline/tenancy"
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
 	"github.com/vcc-ingest/vcc-ingest/shared/secrets"
+	"github.com/vcc-ingest/vcc-ingest/shared/startup"
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
 	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
 	"github.com/vcc-ingest/vcc-ingest/shared/vccsim"
 )
 
-// Bench is "handler bench": it measures the product against the VCC sandbox and Azurite
+// Main is "handler bench": it measures the product against the VCC sandbox and Azurite
 // (shared/bench) and prints the table; the figures go to bench.json.
-func Bench(ctx context.Context, args []string, stdout, stderr io.Writer, steps Steps) error {
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -46,7 +49,7 @@ func Bench(ctx context.Context, args []string, stdout, stderr io.Writer, steps S
 	if err != nil {
 		return err
 	}
-	opts := bench.Options{Dir: *dir, Latency: *latency, Progress: stderr, Outage: *outage}
+	opts := Options{Dir: *dir, Latency: *latency, Progress: stderr, Outage: *outage}
 	if *only != "" {
 		opts.Only = strings.Split(*only, ",")
 	}
@@ -60,27 +63,27 @@ func Bench(ctx context.Context, args []string, stdout, stderr io.Writer, steps S
 		return fmt.Errorf("default configuration: %w", err)
 	}
 	webhookKey := secrets.Static(secrets.New(vccsim.DefaultWebhookSecret))
-	product := bench.Product{
+	product := Product{
 		Executable: exe,
-		Discover: func(v *vcc.Client, q *queue.Embedded, st store.State, log *slog.Logger) bench.Enqueuer {
-			return steps.Discover(v, q, st, cfg, log)
+		Discover: func(v *vcc.Client, q *queue.Embedded, st store.State, log *slog.Logger) Enqueuer {
+			return discover.New(v, q, st, tenancy.DiscoverOptions(cfg, log))
 		},
-		DiscoverTenant: func(tenant string, v *vcc.Client, q *queue.Embedded, st store.State, log *slog.Logger) bench.Enqueuer {
+		DiscoverTenant: func(tenant string, v *vcc.Client, q *queue.Embedded, st store.State, log *slog.Logger) Enqueuer {
 			tc := cfg
 			tc.Tenant = tenant
-			return steps.Discover(v, q, st, tc, log)
+			return discover.New(v, q, st, tenancy.DiscoverOptions(tc, log))
 		},
-		TenantsHandler: func(ts []bench.TenantAdapters, q *queue.Embedded, root store.State, log *slog.Logger) http.Handler {
-			a := Adapters{Config: cfg, Log: log, Queue: q, State: root}
+		TenantsHandler: func(ts []TenantAdapters, q *queue.Embedded, root store.State, log *slog.Logger) http.Handler {
+			a := startup.Adapters{Config: cfg, Log: log, Queue: q, State: root}
 			for _, t := range ts {
 				tc := cfg
 				tc.Tenant = t.ID
-				a.Tenants = append(a.Tenants, Tenant{ID: t.ID, Config: tc, VCC: t.VCC, Sink: t.Sink, State: t.State, Log: t.Log})
+				a.Tenants = append(a.Tenants, startup.Tenant{ID: t.ID, Config: tc, VCC: t.VCC, Sink: t.Sink, State: t.State, Log: t.Log})
 			}
-			return steps.Handler(a)
+			return customhandler.New(a)
 		},
 		Handler: func(v *vcc.Client, q *queue.Embedded, blobs *store.Blob, log *slog.Logger) http.Handler {
-			return steps.Handler(Adapters{Config: cfg, Log: log, VCC: v, Queue: q, Sink: blobs, State: blobs.State(), WebhookKey: webhookKey})
+			return customhandler.New(startup.Adapters{Config: cfg, Log: log, VCC: v, Queue: q, Sink: blobs, State: blobs.State(), WebhookKey: webhookKey})
 		},
 	}
 	if *cpuProfile != "" {
@@ -94,11 +97,11 @@ func Bench(ctx context.Context, args []string, stdout, stderr io.Writer, steps S
 		}
 		defer pprof.StopCPUProfile()
 	}
-	rep, path, err := bench.Run(ctx, opts, product)
+	rep, path, err := Run(ctx, opts, product)
 	if err != nil {
 		return err
 	}
-	bench.PrintTable(stdout, rep)
+	PrintTable(stdout, rep)
 	fmt.Fprintf(stdout, "\nFigures written to %s\n", path)
 	return nil
 }

@@ -1,4 +1,10 @@
-package main
+// Package customhandler is the HTTP server the Functions host invokes: one
+// route per function folder (functions/<name>/function.json), the host's
+// invocation protocol decoded and answered, each invocation bounded by the
+// deadline host.json sets. It serves one VCC account's steps, or every
+// tenant's of a tenants document (shared/pipeline/tenancy). The process
+// around it (listening, shutdown) is package main's serve.
+package customhandler
 
 import (
 	"context"
@@ -7,35 +13,40 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
+	"sort"
 	"strings"
 	"time"
 
-	"github.com/vcc-ingest/vcc-ingest/functions/events"
-	"github.com/vcc-ingest/vcc-ingest/functions/ingest"
 	"github.com/vcc-ingest/vcc-ingest/shared/invoke"
+	"github.com/vcc-ingest/vcc-ingest/shared/pipeline/audit"
+	"github.com/vcc-ingest/vcc-ingest/shared/pipeline/discover"
+	"github.com/vcc-ingest/vcc-ingest/shared/pipeline/events"
+	"github.com/vcc-ingest/vcc-ingest/shared/pipeline/ingest"
+	"github.com/vcc-ingest/vcc-ingest/shared/pipeline/tenancy"
 	"github.com/vcc-ingest/vcc-ingest/shared/records"
+	"github.com/vcc-ingest/vcc-ingest/shared/report"
+	"github.com/vcc-ingest/vcc-ingest/shared/startup"
 	"github.com/vcc-ingest/vcc-ingest/shared/tenants"
 	"github.com/vcc-ingest/vcc-ingest/shared/webhook"
 )
 
 // Binding names, as in each function.json.
 const (
-	timerBinding   = "timer"
-	messageBinding = "message"
+	TimerBinding   = "timer"
+	MessageBinding = "message"
 )
 
 // server is the custom handler: one route per function folder.
 type server struct {
-	discover discoverer
+	discover tenancy.Discoverer
 	ingest   ingester
-	audit    auditor
+	audit    tenancy.Auditor
 	events   *events.Receiver
 	// tenants, with a tenants document, is where each request for
 	// /api/vcc/events/<id> finds its tenant's receiver; nil: the single
 	// tenant's events above serve the bare path.
-	tenants tenantSource
+	tenants tenancy.Source
 	log     *slog.Logger
 	now     func() time.Time
 	// deadline bounds each invocation (host.json's functionTimeout less a
@@ -44,22 +55,10 @@ type server struct {
 	deadline time.Duration
 }
 
-// discoverer is the discover step: one tenant's (*discover.Discoverer), or
-// every tenant's (tenantsDiscover).
-type discoverer interface {
-	Run(ctx context.Context, now time.Time, pastDue bool) (records.Run, error)
-}
-
 // ingester is the ingest step: one tenant's (*ingest.Ingester), or the
 // router to each tenant's (*ingest.Tenants).
 type ingester interface {
 	Handle(ctx context.Context, d ingest.Delivery) (records.Result, error)
-}
-
-// auditor is the audit step: one tenant's (*audit.Auditor), or every
-// tenant's (tenantsAudit).
-type auditor interface {
-	Run(ctx context.Context, now time.Time) (records.Audit, error)
 }
 
 // errDeadline is the cause of an invocation that ran out of time.
@@ -164,7 +163,7 @@ func (s *server) handleDiscover(w http.ResponseWriter, r *http.Request) {
 		fail(w, log, "bad invocation", err, true)
 		return
 	}
-	timer, err := req.Timer(timerBinding)
+	timer, err := req.Timer(TimerBinding)
 	if err != nil {
 		fail(w, log, "bad timer payload", err, true)
 		return
@@ -192,7 +191,7 @@ func (s *server) handleAudit(w http.ResponseWriter, r *http.Request) {
 		fail(w, log, "bad invocation", err, true)
 		return
 	}
-	if _, err := req.Timer(timerBinding); err != nil {
+	if _, err := req.Timer(TimerBinding); err != nil {
 		fail(w, log, "bad timer payload", err, true)
 		return
 	}
@@ -221,7 +220,7 @@ func (s *server) handleIngest(w http.ResponseWriter, r *http.Request) {
 		fail(w, log, "bad invocation", err, true)
 		return
 	}
-	msg, err := req.ServiceBus(messageBinding)
+	msg, err := req.ServiceBus(MessageBinding)
 	if err != nil {
 		fail(w, log, "bad message", err, true)
 		return
@@ -335,10 +334,10 @@ func (s *server) eventsReceiver(ctx context.Context, escaped string) (*events.Re
 	case err != nil:
 		// Not the sender's fault: VCC delivers it again later.
 		return nil, "", events.Outcome{Status: http.StatusServiceUnavailable, Reason: "tenants document: " + err.Error()}
-	case ts.events == nil:
+	case ts.Events == nil:
 		return refuse(fmt.Sprintf("tenant %s has no webhook secret (%s, or webhookSecretName in Key Vault)", id, tenants.WebhookSecretEnv(id)))
 	}
-	return ts.events, id, events.Outcome{}
+	return ts.Events, id, events.Outcome{}
 }
 
 // logSafe bounds a request's path for the log.
@@ -389,39 +388,87 @@ func summaryLine(run records.Run) string {
 	return "discover: " + string(b)
 }
 
-// serve listens on addr until ctx ends, then stops accepting, lets in-flight
-// invocations finish for up to grace, and cancels what remains (an unfinished
-// copy commits nothing and its message is redelivered).
-func serve(ctx context.Context, addr string, h http.Handler, grace time.Duration, log *slog.Logger, ready func(addr string)) error {
-	base, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	srv := &http.Server{
-		Addr:              addr,
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return base },
+// New is the custom handler over a's adapters: a tenants document's
+// tenants when a has any, otherwise the one VCC account of a.
+func New(a startup.Adapters) http.Handler {
+	if len(a.Tenants) > 0 {
+		steps := make([]*tenancy.Steps, 0, len(a.Tenants))
+		for _, t := range a.Tenants {
+			s := tenancy.NewSteps(a, t)
+			steps = append(steps, &s)
+		}
+		return Over(a, tenancy.Fixed{Set: tenancy.NewSet("", steps)})
 	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
+	srv := &server{
+		discover: discover.New(a.VCC, a.Queue, a.State, tenancy.DiscoverOptions(a.Config, a.Log)),
+		ingest: ingest.New(a.VCC, a.Sink, a.State, ingest.Options{IsAudio: a.Config.IsAudio, Logger: a.Log,
+			Requeue: a.Queue, DeferralHorizon: a.Config.DeferralHorizon, PollHorizon: a.Config.WebhookPollHorizon}),
+		audit: newAuditor(a),
+		events: events.New(a.Queue, events.Options{Key: a.WebhookKey, Types: a.Config.WebhookEvents,
+			Settle: a.Config.WebhookSettle, Logger: a.Log}),
+		log:      a.Log,
+		now:      time.Now,
+		deadline: a.Deadline,
 	}
-	if ready != nil {
-		ready(ln.Addr().String())
+	return srv.handler()
+}
+
+// Over is the custom handler serving the tenants src gives: discover and
+// audit run every tenant, ingest routes each message to its tenant's steps,
+// and each tenant's webhooks arrive at EventsPath/<id>.
+func Over(a startup.Adapters, src tenancy.Source) http.Handler {
+	td := &tenancy.Discover{Tenants: src, Log: a.Log, Parallel: tenancy.DiscoverParallel}
+	router := &ingest.Tenants{Lookup: tenancy.IngestLookup(src), State: a.State, Logger: a.Log,
+		Requeue: a.Queue, DeferralHorizon: a.Config.DeferralHorizon}
+	ta := &tenancy.Audit{Tenants: src, Log: a.Log, Parallel: tenancy.AuditParallel}
+	srv := &server{discover: td, ingest: router, audit: ta, tenants: src, log: a.Log, now: time.Now, deadline: a.Deadline}
+	return srv.handler()
+}
+
+// newAuditor is the audit step over a's adapters; dead letters are counted
+// when the queue can browse them (Service Bus and the embedded queue can).
+func newAuditor(a startup.Adapters) *audit.Auditor {
+	dead, _ := a.Queue.(report.Peeker)
+	return audit.New(a.VCC, a.Sink, a.State, dead, audit.Options{
+		Days: a.Config.AuditDays, OwnerUserID: a.Config.OwnerUserID, IsAudio: a.Config.IsAudio, Logger: a.Log,
+	})
+}
+
+// Ingester is the ingest step: one tenant's (*ingest.Ingester), or the
+// router to each tenant's (*ingest.Tenants).
+type Ingester = ingester
+
+// Steps are the steps a server invokes, for a runner that builds its own
+// (a nil Audit or Events answers "not configured").
+type Steps struct {
+	Discover tenancy.Discoverer
+	Ingest   Ingester
+	Audit    tenancy.Auditor
+	Events   *events.Receiver
+	Log      *slog.Logger
+	// Deadline bounds each invocation (zero: none).
+	Deadline time.Duration
+	// Now is the clock discover and audit are run at (nil: time.Now).
+	Now func() time.Time
+}
+
+// Serve is the custom handler over s.
+func Serve(s Steps) http.Handler {
+	now := s.Now
+	if now == nil {
+		now = time.Now
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
+	srv := &server{discover: s.Discover, ingest: s.Ingest, audit: s.Audit, events: s.Events, log: s.Log, now: now, deadline: s.Deadline}
+	return srv.handler()
+}
+
+// Functions are the names of the functions served, one per folder
+// functions/<name>/ with its function.json.
+func Functions() []string {
+	var names []string
+	for name := range (&server{}).routes() {
+		names = append(names, name)
 	}
-	log.Info("shutting down: finishing in-flight invocations", "grace", grace)
-	sctx, scancel := context.WithTimeout(context.Background(), grace)
-	defer scancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		log.Warn("in-flight invocations abandoned", "error", err)
-		cancel()
-		_ = srv.Close()
-	}
-	return nil
+	sort.Strings(names)
+	return names
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vcc-ingest/vcc-ingest/shared/message"
+	"github.com/vcc-ingest/vcc-ingest/shared/queue"
 	"github.com/vcc-ingest/vcc-ingest/shared/records"
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
 )
@@ -35,7 +36,7 @@ type Tenants struct {
 	// cannot be read (a scheduled copy, as while VCC is unavailable, up to
 	// DeferralHorizon), so that a document unreadable for a while spends
 	// no delivery count; nil fails the delivery transiently instead.
-	Requeue         Requeuer
+	Requeue         queue.Sender
 	DeferralHorizon time.Duration
 }
 

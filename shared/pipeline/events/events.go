@@ -28,11 +28,6 @@ import (
 	"github.com/vcc-ingest/vcc-ingest/shared/webhook"
 )
 
-// Sender is the ingest queue.
-type Sender interface {
-	SendBatch(ctx context.Context, msgs []queue.Outgoing) error
-}
-
 // Application properties of an event's message.
 const (
 	PropEventID   = "eventId"
@@ -71,7 +66,7 @@ type Options struct {
 
 // Receiver handles webhook deliveries.
 type Receiver struct {
-	q    Sender
+	q    queue.Sender
 	opts Options
 
 	// A failed read of the secret is remembered for a while, so that
@@ -85,7 +80,7 @@ type Receiver struct {
 const keyRetry = 30 * time.Second
 
 // New returns a Receiver enqueueing on q.
-func New(q Sender, opts Options) *Receiver {
+func New(q queue.Sender, opts Options) *Receiver {
 	if len(opts.Types) == 0 {
 		opts.Types = []string{"channel.disconnected"}
 	}

@@ -1,4 +1,4 @@
-package main
+package tenancy
 
 import (
 	"context"
@@ -28,8 +28,8 @@ func (f *fakeTenantDiscover) Run(ctx context.Context, now time.Time, pastDue boo
 // and the tick fails naming it.
 func TestDiscoverEveryTenantEachTick(t *testing.T) {
 	ok1, bad, ok2 := &fakeTenantDiscover{found: 3}, &fakeTenantDiscover{err: errors.New("token: 401 invalid_client")}, &fakeTenantDiscover{found: 4}
-	td := &tenantsDiscover{log: slog.New(slog.NewJSONHandler(io.Discard, nil)), parallel: 2,
-		tenants: fixedTenants{newTenantSet("", []*tenantSteps{{id: "acme", discover: ok1}, {id: "globex", discover: bad}, {id: "initech", discover: ok2}})}}
+	td := &Discover{Log: slog.New(slog.NewJSONHandler(io.Discard, nil)), Parallel: 2,
+		Tenants: Fixed{NewSet("", []*Steps{{ID: "acme", Discover: ok1}, {ID: "globex", Discover: bad}, {ID: "initech", Discover: ok2}})}}
 	run, err := td.Run(context.Background(), time.Now(), false)
 	if err == nil || !strings.Contains(err.Error(), "tenant globex: token: 401") {
 		t.Fatalf("err = %v, want it to name globex and why", err)
