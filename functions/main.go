@@ -1,12 +1,12 @@
 // Command handler is vcc-ingest's one binary: the Azure Functions custom
 // handler (no subcommand, or "serve"), and the operator commands.
 //
-// Package main is only the dispatch (main.go), the Functions server
-// (server.go: one route per function folder) and its start-up as the host
-// runs it (serve.go). The steps are functions/<name>/ next to their
-// function.json; the local runner is shared/local; the operator commands and
-// the flags and wiring they share are shared/ops. Those packages get the
-// steps from here (steps()), since nothing under shared/ imports functions/.
+// Package main is the command table (here) and the Functions server's
+// process (serve.go: settings to adapters through shared/startup, the
+// routes of shared/customhandler, listening and shutdown as the host runs
+// it). The local tools — the local runner, the VCC sandbox, the bench — are
+// added by tools.go, which the deployed build (-tags product, make package)
+// leaves out, so the package in Azure carries none of their code.
 package main
 
 import (
@@ -15,31 +15,51 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
-	"github.com/vcc-ingest/vcc-ingest/shared/bench"
-	"github.com/vcc-ingest/vcc-ingest/shared/local"
 	"github.com/vcc-ingest/vcc-ingest/shared/ops"
 )
 
-const usage = `vcc-ingest copies call recordings from Vonage Contact Center into Azure Blob Storage.
+// command is one subcommand: its name, its one-line usage and what runs
+// it. Every command takes its arguments, output streams and settings, and
+// returns its exit status: 0 done, 1 failed (what failed on stderr), 2 a
+// usage or configuration error.
+type command struct {
+	name, args, summary string
+	run                 func(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int
+}
 
-Usage:
-  handler [serve]      run as the Azure Functions custom handler (what the host starts)
-  handler local ...    run the whole pipeline on this machine (see handler local -h)
-  handler sandbox ...  run the VCC sandbox, a stand-in for VCC (see handler sandbox -h)
-  handler replay ...   list dead-lettered messages; --apply requeues them (see handler replay -h)
-  handler backfill ... enqueue every interaction of a window (see handler backfill -h)
-  handler doctor ...   check the VCC credential's scopes, API versions and permissions (see handler doctor -h)
-  handler report ...   reconcile VCC with what was stored, per day (see handler report -h)
-  handler tenants ...  check, get and push the tenants document the Function App serves (see handler tenants -h)
+// commands are the product's: what runs in Azure and the operator commands
+// run against a deployment. tools.go appends the local tools.
+var commands = []command{
+	{"serve", "", "run as the Azure Functions custom handler (what the host starts; the default)", runServe},
+	{"replay", "...", "list dead-lettered messages; --apply requeues them", ops.Replay},
+	{"backfill", "...", "enqueue every interaction of a window", ops.Backfill},
+	{"doctor", "...", "check the VCC credential's scopes, API versions and permissions", ops.Doctor},
+	{"report", "...", "reconcile VCC with what was stored, per day", ops.Report},
+	{"tenants", "...", "check, get and push the tenants document the Function App serves", ops.Tenants},
+}
 
+const usageFooter = `
 Settings come from the environment; see README.md. As the custom handler,
 logs are JSON lines: errors on stderr, everything else on stdout (the host
-records each stderr line as an error). The operator commands print their
+records each stderr line as an error). The other commands print their
 results on stdout and their logs (JSON, warnings and errors) on stderr;
-handler local writes its logs to <--data>/run.log.
+handler local writes its logs to <--data>/run.log. Each command's flags:
+handler <command> -h.
 `
+
+// usage lists every command of this build.
+func usage() string {
+	var b strings.Builder
+	b.WriteString("vcc-ingest copies call recordings from Vonage Contact Center into Azure Blob Storage.\n\nUsage:\n")
+	for _, c := range commands {
+		fmt.Fprintf(&b, "  handler %-12s %s\n", strings.TrimSpace(c.name+" "+c.args), c.summary)
+	}
+	b.WriteString(usageFooter)
+	return b.String()
+}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
@@ -47,42 +67,22 @@ func main() {
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv))
 }
 
-// run dispatches a subcommand and returns the exit status.
+// run dispatches a subcommand and returns its exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	cmd := "serve"
+	name := "serve"
 	if len(args) > 0 {
-		cmd, args = args[0], args[1:]
+		name, args = args[0], args[1:]
 	}
-	var err error
-	switch cmd {
-	case "serve":
-		err = runServe(ctx, getenv, stdout, stderr)
-	case "local":
-		return local.Main(ctx, args, stdout, stderr, getenv)
-	case "sandbox":
-		err = ops.Sandbox(ctx, args, stdout, stderr)
-	case "bench":
-		err = bench.Main(ctx, args, stdout, stderr)
-	case "replay":
-		return ops.Replay(ctx, args, stdout, stderr, getenv)
-	case "backfill":
-		return ops.Backfill(ctx, args, stdout, stderr, getenv)
-	case "doctor":
-		return ops.Doctor(ctx, args, stdout, stderr, getenv)
-	case "report":
-		return ops.Report(ctx, args, stdout, stderr, getenv)
-	case "tenants":
-		return ops.Tenants(ctx, args, stdout, stderr, getenv)
+	switch name {
 	case "-h", "--help", "help":
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, usage())
 		return 0
-	default:
-		fmt.Fprintf(stderr, "unknown command %q\n\n%s", cmd, usage)
-		return 2
 	}
-	if err != nil {
-		fmt.Fprintln(stderr, "error:", err)
-		return 1
+	for _, c := range commands {
+		if c.name == name {
+			return c.run(ctx, args, stdout, stderr, getenv)
+		}
 	}
-	return 0
+	fmt.Fprintf(stderr, "unknown command %q\n\n%s", name, usage())
+	return 2
 }

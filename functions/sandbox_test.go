@@ -21,7 +21,7 @@ import (
 // product's own client lists and downloads it with the printed settings.
 func TestSandboxCommandServesAnAddedRecording(t *testing.T) {
 	const size = 3<<20 + 7
-	cmd := childCommand(t, nil, "sandbox", "--addr", "127.0.0.1:0", "--per-day", "0", "--start", "2026-11-05",
+	cmd := childCommand(t, nil, "sandbox", "--addr", "127.0.0.1:0", "--per-day", "0", "--day", "2026-11-05",
 		"--latency", "1ms", "--add-recording", "3145735")
 	out, err := cmd.StdoutPipe()
 	if err != nil {

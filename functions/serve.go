@@ -15,6 +15,7 @@ import (
 	"github.com/vcc-ingest/vcc-ingest/shared/customhandler"
 	"github.com/vcc-ingest/vcc-ingest/shared/hostjson"
 	"github.com/vcc-ingest/vcc-ingest/shared/logging"
+	"github.com/vcc-ingest/vcc-ingest/shared/ops"
 	"github.com/vcc-ingest/vcc-ingest/shared/pipeline/tenancy"
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
 	"github.com/vcc-ingest/vcc-ingest/shared/startup"
@@ -25,7 +26,17 @@ import (
 const shutdownGrace = 30 * time.Second
 
 // runServe is the custom handler as the Functions host starts it.
-func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) error {
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	if len(args) > 0 {
+		fmt.Fprintf(stderr, "error: serve takes no arguments (got %q); its settings come from the environment\n", args[0])
+		return 2
+	}
+	return ops.Status(serve(ctx, getenv, stdout, stderr), stderr)
+}
+
+// serve builds the custom handler from the settings and serves it until ctx
+// ends.
+func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) error {
 	log := logging.New(stdout, stderr, slog.LevelInfo)
 	if strings.TrimSpace(getenv("VCC_TENANTS_FILE")) != "" {
 		// A file in the package would need a redeploy to add a tenant.
@@ -76,15 +87,15 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 	}
 	log.Info("invocation deadline", "deadline", hs.InvocationDeadline().String(), "functionTimeout", hs.FunctionTimeout.String(), "hostJson", hs.Path)
 	addr := net.JoinHostPort("127.0.0.1", cfg.Port)
-	return serve(ctx, addr, h, shutdownGrace, log, func(a string) {
+	return listen(ctx, addr, h, shutdownGrace, log, func(a string) {
 		log.Info("custom handler listening", "addr", a)
 	})
 }
 
-// serve listens on addr until ctx ends, then stops accepting, lets in-flight
+// listen serves h on addr until ctx ends, then stops accepting, lets in-flight
 // invocations finish for up to grace, and cancels what remains (an unfinished
 // copy commits nothing and its message is redelivered).
-func serve(ctx context.Context, addr string, h http.Handler, grace time.Duration, log *slog.Logger, ready func(addr string)) error {
+func listen(ctx context.Context, addr string, h http.Handler, grace time.Duration, log *slog.Logger, ready func(addr string)) error {
 	base, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	srv := &http.Server{

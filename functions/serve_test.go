@@ -42,7 +42,7 @@ func TestServeFinishesInFlightOnShutdown(t *testing.T) {
 	addrc := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- serve(ctx, "127.0.0.1:0", h, 5*time.Second, slog.New(slog.NewTextHandler(io.Discard, nil)), func(a string) { addrc <- a })
+		done <- listen(ctx, "127.0.0.1:0", h, 5*time.Second, slog.New(slog.NewTextHandler(io.Discard, nil)), func(a string) { addrc <- a })
 	}()
 	addr := <-addrc
 	respc := make(chan int, 1)

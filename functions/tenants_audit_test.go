@@ -128,7 +128,7 @@ func TestLocalAuditEveryTenant(t *testing.T) {
 	out, data := filepath.Join(t.TempDir(), "export"), t.TempDir()
 	var stdout, stderr bytes.Buffer
 	today := time.Now().UTC().Truncate(24 * time.Hour)
-	status := run(context.Background(), []string{"local", "--sandbox", "--tenants", "2", "--seed", "12", "--per-day", "20", "--out", out, "--data", data, "--audit"}, &stdout, &stderr, func(k string) string {
+	status := run(context.Background(), []string{"local", "--sandbox", "--sandbox-tenants", "2", "--seed", "12", "--per-day", "20", "--out", out, "--data", data, "--audit"}, &stdout, &stderr, func(k string) string {
 		return map[string]string{"FUNCTIONS_APP_ROOT_PATH": ".."}[k]
 	})
 	if status != 0 {

@@ -263,7 +263,7 @@ func TestSingleTenantRefusesTenantPath(t *testing.T) {
 	}
 }
 
-// The demo per tenant: handler local --sandbox --tenants 2 --listen. Each
+// The demo per tenant: handler local --sandbox --sandbox-tenants 2 --listen. Each
 // sandbox account sends its live calls' webhooks, signed with its own
 // secret, to its tenant's path, and each call is stored under that
 // tenant's prefix through the event path.
@@ -275,7 +275,7 @@ func TestLocalSandboxTenantsWebhooks(t *testing.T) {
 	var stdout, stderr syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"local", "--sandbox", "--tenants", "2", "--schedule", "--per-day", "3", "--every", "1h",
+		done <- run(ctx, []string{"local", "--sandbox", "--sandbox-tenants", "2", "--schedule", "--per-day", "3", "--every", "1h",
 			"--listen", "127.0.0.1:0", "--sandbox-call-every", "300ms", "--sandbox-processing-delay", "-1s", "--out", out, "--data", data},
 			&stdout, &stderr, func(k string) string { return env[k] })
 	}()

@@ -124,7 +124,7 @@ func newTenantWorld(t *testing.T, day time.Time, perDay int, setenv func(env map
 	w.env, err = ops.Open(context.Background(), ops.Flags{Out: w.out, Data: t.TempDir()},
 		ops.Need{VCC: true, Sink: true, State: true, Queue: true, Log: log, Write: true, AllTenants: true,
 			Embedded: &queue.EmbeddedOptions{LockDuration: time.Minute}},
-		vccsim.Options{}, io.Discard, io.Discard, func(k string) string { return env[k] })
+		io.Discard, io.Discard, func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,6 +42,10 @@ type Options struct {
 // Build compiles the handler (CGO_ENABLED=0 GOOS=linux GOARCH=amd64), lays
 // out the app in opts.Out and writes opts.Out/app.zip. It returns the zip's
 // path.
+// ProductTag is the build tag of the deployed binary: what runs in Azure
+// and the operator commands, without the local tools.
+const ProductTag = "product"
+
 func Build(ctx context.Context, opts Options) (string, error) {
 	if opts.Root == "" {
 		return "", errors.New("packaging: Root is required")
@@ -65,13 +69,15 @@ func Build(ctx context.Context, opts Options) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("packaging: %w", err)
 	}
-	cmd := exec.CommandContext(ctx, opts.Go, "build", "-trimpath", "-o", handler, "./functions")
+	// -tags product leaves out the local tools (functions/tools.go): the
+	// sandbox, the bench, the host stand-in and the Azurite launcher.
+	cmd := exec.CommandContext(ctx, opts.Go, "build", "-trimpath", "-tags", ProductTag, "-o", handler, "./functions")
 	cmd.Dir = opts.Root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
 	cmd.Stdout = opts.Stderr
 	cmd.Stderr = opts.Stderr
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("packaging: go build ./functions for linux/amd64: %w", err)
+		return "", fmt.Errorf("packaging: go build -tags %s ./functions for linux/amd64: %w", ProductTag, err)
 	}
 	if err := Assemble(opts.Root, opts.Out); err != nil {
 		return "", err

@@ -9,8 +9,10 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -157,6 +159,7 @@ func TestBuildCrossCompiles(t *testing.T) {
 		t.Fatalf("zip entries %v", names)
 	}
 	checkHandler(t, entries["handler"])
+	checkNoTools(t, entries["handler"].data)
 	if fi, err := os.Stat(filepath.Join(root, "dist", HandlerName)); err != nil || fi.Mode().Perm() != 0o755 {
 		t.Errorf("dist/handler: %v, mode %v; want 0755", err, fi.Mode())
 	}
@@ -245,6 +248,34 @@ func TestBuildRealPackage(t *testing.T) {
 		}
 		if !bytes.Equal(entries[fn+"/function.json"].data, src) {
 			t.Errorf("%s/function.json differs from the repository's", fn)
+		}
+	}
+}
+
+// toolPackages are the packages of the local tools, which the deployed
+// binary must not carry.
+var toolPackages = []string{"shared/vccsim", "shared/bench", "shared/devhost", "shared/azurite", "shared/local", "shared/azuritetest"}
+
+// checkNoTools reads the handler's symbol table (go tool nm) and fails on
+// any symbol of a tool package.
+func checkNoTools(t *testing.T, handler []byte) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "handler")
+	if err := os.WriteFile(path, handler, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("go", "tool", "nm", path).Output()
+	if err != nil {
+		t.Fatalf("go tool nm: %v", err)
+	}
+	if !bytes.Contains(out, []byte("shared/customhandler.")) {
+		t.Fatal("go tool nm names no shared/customhandler symbol: the check reads nothing")
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		for _, p := range toolPackages {
+			if strings.Contains(line, "vcc-ingest/"+p+".") || strings.Contains(line, "vcc-ingest/"+p+"/") {
+				t.Errorf("the deployed binary carries %s: %s", p, strings.TrimSpace(line))
+			}
 		}
 	}
 }

@@ -27,7 +27,18 @@ import (
 
 // Main is "handler bench": it measures the product against the VCC sandbox and Azurite
 // (shared/bench) and prints the table; the figures go to bench.json.
-func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer, _ func(string) string) int {
+	if err := run(ctx, args, stdout, stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, "error:", err)
+		return 1
+	}
+	return 0
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -40,9 +51,6 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	outage := fs.Duration("outage", 30*time.Minute, "how long VCC is down in the outage scenario")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (for go tool pprof)")
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
 		return err
 	}
 	exe, err := os.Executable()

@@ -352,7 +352,7 @@ func startSandboxProcess(ctx context.Context, exe, dir string, latency time.Dura
 		return nil, err
 	}
 	cmd := exec.Command(exe, "sandbox", "--addr", "127.0.0.1:0", "--per-day", "0",
-		"--start", day.Format("2006-01-02"), "--latency", latency.String(),
+		"--day", day.Format("2006-01-02"), "--latency", latency.String(),
 		"--add-recording", strconv.FormatInt(recordingBytes, 10))
 	cmd.Env = baseEnv()
 	cmd.Stderr = log

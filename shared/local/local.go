@@ -146,8 +146,7 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer, getenv func(s
 	if err != nil {
 		return 2, err
 	}
-	sim, err := o.SimOptions()
-	if err != nil {
+	if err := o.CheckSandbox(); err != nil {
 		return 2, err
 	}
 	jsonOut := stdout
@@ -173,7 +172,7 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer, getenv func(s
 		to = from.Add(24 * time.Hour)
 	}
 	if o.Schedule {
-		sim.Days = 2 // yesterday and today: the schedule's look-back finds work
+		o.SandboxDays = 2 // yesterday and today: the schedule's look-back finds work
 	}
 	need := ops.Need{
 		VCC: true, Sink: true, State: true, Queue: true,
@@ -184,7 +183,7 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer, getenv func(s
 	if o.Azurite {
 		need.Azurite = filepath.Join(o.Data, "azurite")
 	}
-	env, err := ops.Open(ctx, o.Flags, need, sim, stdout, stderr, getenv)
+	env, err := ops.Open(ctx, o.Flags, need, stdout, stderr, getenv)
 	if err != nil {
 		return 2, err
 	}

@@ -62,12 +62,11 @@ func Backfill(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if err != nil {
 		return UsageError(err, stderr)
 	}
-	sim, err := o.SimOptions()
-	if err != nil {
+	if err := o.CheckSandbox(); err != nil {
 		return UsageError(err, stderr)
 	}
 
-	env, err := Open(ctx, o, Need{VCC: true, State: !dryRun, Queue: !dryRun}, sim, stdout, stderr, getenv)
+	env, err := Open(ctx, o, Need{VCC: true, State: !dryRun, Queue: !dryRun}, stdout, stderr, getenv)
 	if err != nil {
 		fmt.Fprintln(stderr, "error:", err)
 		return 2

@@ -64,8 +64,7 @@ func Doctor(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	if err != nil {
 		return UsageError(err, stderr)
 	}
-	sim, err := o.SimOptions()
-	if err != nil {
+	if err := o.CheckSandbox(); err != nil {
 		return UsageError(err, stderr)
 	}
 	if o.Sandbox && start.IsZero() {
@@ -83,7 +82,7 @@ func Doctor(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	if all && o.Tenant != "" {
 		return UsageError(fmt.Errorf("--all and --tenant: one or the other"), stderr)
 	}
-	env, err := Open(ctx, o, Need{VCC: true, AllTenants: all}, sim, info, stderr, getenv)
+	env, err := Open(ctx, o, Need{VCC: true, AllTenants: all}, info, stderr, getenv)
 	if err != nil {
 		fmt.Fprintln(stderr, "error:", err)
 		return 2

@@ -30,21 +30,18 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/term"
 
-	"github.com/vcc-ingest/vcc-ingest/shared/azurite"
 	"github.com/vcc-ingest/vcc-ingest/shared/config"
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
 	"github.com/vcc-ingest/vcc-ingest/shared/secrets"
 	"github.com/vcc-ingest/vcc-ingest/shared/startup"
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
 	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
-	"github.com/vcc-ingest/vcc-ingest/shared/vccsim"
 )
 
 // Flags are the flags the commands share; each command registers the groups
@@ -56,11 +53,14 @@ type Flags struct {
 	Seed      int64
 	PerDay    int
 	Day       string
-	Days      int    // sandbox days (and the default --day's distance from today)
-	Deny      string // sandbox: feature permissions switched off
-	Grant     string // sandbox: the credential's scopes
-	Faults    string // sandbox: misbehaviour to inject
-	From, To  string
+	Days      int // sandbox days (and the default --day's distance from today)
+	// SandboxDays, when set, is how many days the sandbox holds instead
+	// of Days (the local schedule: yesterday and today).
+	SandboxDays int
+	Deny        string // sandbox: feature permissions switched off
+	Grant       string // sandbox: the credential's scopes
+	Faults      string // sandbox: misbehaviour to inject
+	From, To    string
 	// Webhooks: the sandbox sends the signed channel events of live calls
 	// (one every CallEvery) to this URL, each call's recording appearing
 	// ProcessingDelay after it ends.
@@ -68,7 +68,7 @@ type Flags struct {
 	CallEvery       time.Duration
 	ProcessingDelay time.Duration
 	// Tenant picks one tenant of the tenants document (--tenant), required
-	// when it has more than one; SandboxTenants is --tenants: the sandbox
+	// when it has more than one; SandboxTenants is --sandbox-tenants: the sandbox
 	// serves that many VCC accounts, each with a tenant of its own.
 	Tenant         string
 	SandboxTenants int
@@ -89,57 +89,18 @@ func (f *Flags) OutFlag(fs *flag.FlagSet) {
 	fs.StringVar(&f.Out, "out", "", "a local export instead of Blob Storage (RECORDINGS_*): \"handler local\" writes recordings and interaction.json files under it, the other commands read them (its state is under --data)")
 }
 
-// SandboxFlags registers --sandbox and its settings; days is how many days
-// the sandbox holds, ending yesterday unless --day says otherwise.
-func (f *Flags) SandboxFlags(fs *flag.FlagSet, days int) {
-	fs.BoolVar(&f.Sandbox, "sandbox", false, "start the VCC sandbox in-process and use it as VCC (to try the command out)")
-	fs.Int64Var(&f.Seed, "seed", 1, "sandbox: seed of the generated contact centre (as given to handler local)")
-	fs.IntVar(&f.PerDay, "per-day", 200, "sandbox: interactions per day")
-	fs.StringVar(&f.Day, "day", "", fmt.Sprintf("sandbox: first generated day, YYYY-MM-DD (default %s)", map[bool]string{true: "yesterday, UTC", false: fmt.Sprintf("%d days ago, UTC", days)}[days == 1]))
-	fs.StringVar(&f.Deny, "sandbox-deny", "", "sandbox: feature permissions switched off, comma separated: inbound, outbound, groups (only the owner's reporting line), lines (\"Access groups of users' content\" off: only the owner's permitted lines, 2 of 6)")
-	fs.StringVar(&f.Grant, "sandbox-grant", "", "sandbox: the scopes the credential holds, space separated (default the three)")
-	fs.StringVar(&f.Faults, "sandbox-faults", "", "sandbox: misbehaviour to inject, e.g. 5xx=0.1,429=0.05,truncate=0.02,redirect=0.01")
-	fs.StringVar(&f.Webhooks, "sandbox-webhooks", "", "sandbox: send the signed webhooks (CloudEvents, Vonage-Signature) of live calls to this URL, e.g. http://127.0.0.1:7071/api/vcc/events (with --tenants: each account to URL/<tenant>)")
-	fs.DurationVar(&f.CallEvery, "sandbox-call-every", 5*time.Second, "sandbox: with webhooks, a live call ends this often")
-	fs.DurationVar(&f.ProcessingDelay, "sandbox-processing-delay", vccsim.DefaultProcessingDelay, "sandbox: with webhooks, how long after a call ends its recording appears in VCC")
-	fs.IntVar(&f.SandboxTenants, "tenants", 0, "sandbox: serve this many VCC accounts (distinct credentials, data and permissions), one tenant each, through a tenants document written under --data")
-	f.Days = days
+// sandboxDays is how many days the sandbox holds.
+func (f *Flags) sandboxDays() int {
+	if f.SandboxDays > 0 {
+		return f.SandboxDays
+	}
+	return f.Days
 }
 
 // WindowFlags registers --from and --to with the command's own wording.
 func (f *Flags) WindowFlags(fs *flag.FlagSet, fromUsage, toUsage string) {
 	fs.StringVar(&f.From, "from", "", fromUsage)
 	fs.StringVar(&f.To, "to", "", toUsage)
-}
-
-// SimOptions are the sandbox's options from --sandbox-deny, --sandbox-grant
-// and --sandbox-faults (the rest comes from the other flags in Open).
-func (f *Flags) SimOptions() (vccsim.Options, error) {
-	var sim vccsim.Options
-	for _, p := range strings.Split(f.Deny, ",") {
-		switch strings.TrimSpace(p) {
-		case "":
-		case "inbound":
-			sim.Deny.Inbound = true
-		case "outbound":
-			sim.Deny.Outbound = true
-		case "groups":
-			sim.Deny.Groups = true
-		case "lines":
-			sim.Deny.Lines = true
-		default:
-			return sim, fmt.Errorf("--sandbox-deny: %q is not inbound, outbound, groups or lines", p)
-		}
-	}
-	if g := strings.Fields(f.Grant); len(g) > 0 {
-		sim.GrantedScopes = g
-	}
-	faults, err := parseFaults(f.Faults)
-	if err != nil {
-		return sim, fmt.Errorf("--sandbox-faults: %w", err)
-	}
-	sim.Faults = faults
-	return sim, nil
 }
 
 // SandboxStart is the sandbox's first day.
@@ -202,7 +163,6 @@ type Need struct {
 type Env struct {
 	Config    config.Config
 	Log       *slog.Logger
-	Sim       *vccsim.Sim
 	Client    *vcc.Client
 	VCCConfig vcc.Config // with its secret source
 	Sink      store.Sink
@@ -214,10 +174,11 @@ type Env struct {
 	AzuriteDir string
 	// Tenants, with a tenants document and Need.AllTenants, are every
 	// tenant's adapters; without AllTenants, Config, Client, Sink and State
-	// above are the one tenant --tenant names. Sims are the sandbox's
-	// accounts of --tenants, by tenant id.
+	// above are the one tenant --tenant names.
 	Tenants []startup.Tenant
-	Sims    map[string]*vccsim.Sim
+	// sandboxes are the VCC sandboxes --sandbox started (none in the
+	// deployed build).
+	sandboxes
 
 	closers []func()
 }
@@ -231,7 +192,7 @@ func (o *Env) Close() {
 
 // Open connects what n asks for. Logs (JSON) go to logw at warning level
 // unless n.Log is given: stdout is the command's output.
-func Open(ctx context.Context, f Flags, n Need, simOpts vccsim.Options, stdout, logw io.Writer, getenv func(string) string) (_ *Env, err error) {
+func Open(ctx context.Context, f Flags, n Need, stdout, logw io.Writer, getenv func(string) string) (_ *Env, err error) {
 	o := &Env{Log: n.Log}
 	if o.Log == nil {
 		o.Log = slog.New(slog.NewJSONHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -242,47 +203,11 @@ func Open(ctx context.Context, f Flags, n Need, simOpts vccsim.Options, stdout, 
 		}
 	}()
 	env := overlayEnv(getenv)
-	if f.SandboxTenants > 0 && !f.Sandbox {
-		return nil, errors.New("--tenants: goes with --sandbox")
+	if err := o.startSandbox(f, n, env, stdout); err != nil {
+		return nil, err
 	}
-	if f.Sandbox && n.VCC && f.SandboxTenants > 0 {
-		if err := o.startSandboxTenants(f, simOpts, env, stdout); err != nil {
-			return nil, err
-		}
-	} else if f.Sandbox && n.VCC {
-		start, err := f.SandboxStart()
-		if err != nil {
-			return nil, err
-		}
-		days := f.Days
-		if simOpts.Days > 0 {
-			days = simOpts.Days
-		}
-		simOpts.Seed, simOpts.Start, simOpts.Days, simOpts.InteractionsPerDay = f.Seed, start, days, f.PerDay
-		o.Sim = vccsim.New(simOpts)
-		if err := o.Sim.Start(); err != nil {
-			return nil, fmt.Errorf("sandbox: %w", err)
-		}
-		o.closers = append(o.closers, o.Sim.Close)
-		env.set("VCC_TOKEN_URL", o.Sim.TokenURL())
-		env.set("VCC_API_URL", o.Sim.APIURL())
-		env.set("VCC_CLIENT_ID", o.Sim.ClientID())
-		env.set("VCC_CLIENT_SECRET", o.Sim.ClientSecret())
-		env.set("KEY_VAULT_URI", "")
-		env.set("VCC_OWNER_USER_ID", o.Sim.OwnerUserID())
-		env.set("VCC_WEBHOOK_SECRET", vccsim.DefaultWebhookSecret) // the sandbox signs its webhooks with it
-		fmt.Fprintf(stdout, "VCC sandbox at %s (seed %d, %d interactions a day, %s → %s)\n", o.Sim.APIURL(), f.Seed, f.PerDay,
-			start.Format(time.DateOnly), start.AddDate(0, 0, days).Format(time.DateOnly))
-	}
-	if n.Azurite != "" && f.Out == "" {
-		az, err := azurite.Launch(ctx, n.Azurite, true)
-		if err != nil {
-			return nil, fmt.Errorf("azurite: %w", err)
-		}
-		o.closers = append(o.closers, func() { _ = az.Stop() })
-		env.set("RECORDINGS_CONNECTION_STRING", az.ConnectionString)
-		o.AzuriteDir = n.Azurite
-		fmt.Fprintf(stdout, "Azurite at %s (data in %s)\n", az.BlobURL, o.AzuriteDir)
+	if err := o.launchAzurite(ctx, f, n, env, stdout); err != nil {
+		return nil, err
 	}
 	if n.StaticSecret && env.get("VCC_CLIENT_SECRET") == "" && env.get("VCC_TENANTS_FILE") == "" && env.get("VCC_TENANTS_BLOB") == "" {
 		return nil, errors.New("VCC_CLIENT_SECRET: required for a local run (or use --sandbox)")
@@ -461,31 +386,6 @@ func ParseWindow(from, to string) (time.Time, time.Time, error) {
 	return f, t, nil
 }
 
-// parseFaults reads "name=probability,..." for the sandbox's fault injection.
-func parseFaults(spec string) (vccsim.Faults, error) {
-	var f vccsim.Faults
-	if strings.TrimSpace(spec) == "" {
-		return f, nil
-	}
-	fields := map[string]*float64{
-		"5xx": &f.Status5xx, "429": &f.Throttle, "429-no-retry-after": &f.ThrottleNoRetryAfter,
-		"truncate": &f.Truncate, "truncate-no-length": &f.TruncateNoLength, "redirect": &f.Redirect,
-	}
-	for _, part := range strings.Split(spec, ",") {
-		name, value, ok := strings.Cut(strings.TrimSpace(part), "=")
-		target, known := fields[name]
-		if !ok || !known {
-			return f, fmt.Errorf("%q: want one of 5xx, 429, 429-no-retry-after, truncate, truncate-no-length, redirect = probability", part)
-		}
-		p, err := strconv.ParseFloat(value, 64)
-		if err != nil || p < 0 || p > 1 {
-			return f, fmt.Errorf("%q: probability must be between 0 and 1", part)
-		}
-		*target = p
-	}
-	return f, nil
-}
-
 // StartProgress shows line() as a live line on a terminal (every 250 ms) and
 // as a plain line every 10 s otherwise; the returned stop ends it.
 func StartProgress(w io.Writer, line func() string) (stop func()) {
@@ -534,6 +434,16 @@ func ParseArgs(fs *flag.FlagSet, args []string) error {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	return nil
+}
+
+// Status is a command's exit status for err: 0 for none, 1 with the error
+// on stderr otherwise.
+func Status(err error, stderr io.Writer) int {
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintln(stderr, "error:", err)
+	return 1
 }
 
 // UsageError reports a flag problem: exit status 2 (0 for -h).

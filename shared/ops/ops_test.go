@@ -18,7 +18,7 @@ func TestSandboxFlags(t *testing.T) {
 	if err := fs.Parse([]string{"--sandbox", "--sandbox-deny", "inbound, groups,lines", "--sandbox-grant", "stats users:read", "--sandbox-faults", "5xx=0.5"}); err != nil {
 		t.Fatal(err)
 	}
-	sim, err := f.SimOptions()
+	sim, err := f.simOptions()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,7 +26,7 @@ func TestSandboxFlags(t *testing.T) {
 		t.Errorf("sim options %+v", sim)
 	}
 	for _, bad := range []Flags{{Deny: "sideways"}, {Faults: "5xx=2"}, {Faults: "boom=0.1"}} {
-		if _, err := bad.SimOptions(); err == nil {
+		if _, err := bad.simOptions(); err == nil {
 			t.Errorf("%+v: no error", bad)
 		}
 	}

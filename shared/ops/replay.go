@@ -14,7 +14,6 @@ import (
 
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
 	"github.com/vcc-ingest/vcc-ingest/shared/replay"
-	"github.com/vcc-ingest/vcc-ingest/shared/vccsim"
 )
 
 const replayUsage = `Usage: handler replay [flags]
@@ -92,7 +91,7 @@ func Replay(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 		return UsageError(fmt.Errorf("--limit must not be negative"), stderr)
 	}
 
-	env, err := Open(ctx, o.ops, Need{State: true, Queue: true}, vccsim.Options{}, stdout, stderr, getenv)
+	env, err := Open(ctx, o.ops, Need{State: true, Queue: true}, stdout, stderr, getenv)
 	if err != nil {
 		fmt.Fprintln(stderr, "error:", err)
 		return 2

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/vcc-ingest/vcc-ingest/shared/report"
-	"github.com/vcc-ingest/vcc-ingest/shared/vccsim"
 )
 
 const reportUsage = `Usage: handler report --from DATE --to DATE [flags]
@@ -60,8 +59,7 @@ func Report(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	if err != nil {
 		return UsageError(err, stderr)
 	}
-	sim, err := o.SimOptions()
-	if err != nil {
+	if err := o.CheckSandbox(); err != nil {
 		return UsageError(err, stderr)
 	}
 
@@ -69,7 +67,7 @@ func Report(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	if asJSON {
 		info = stderr
 	}
-	env, err := Open(ctx, o, Need{VCC: true, Sink: true, State: true}, sim, info, stderr, getenv)
+	env, err := Open(ctx, o, Need{VCC: true, Sink: true, State: true}, info, stderr, getenv)
 	if err != nil {
 		fmt.Fprintln(stderr, "error:", err)
 		return 2
@@ -77,7 +75,7 @@ func Report(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	defer env.Close()
 	// The dead letters are worth having but not essential: the embedded
 	// queue is held by a running "handler local", Service Bus may refuse.
-	q, qerr := Open(ctx, o, Need{Queue: true}, vccsim.Options{}, info, stderr, getenv)
+	q, qerr := Open(ctx, o, Need{Queue: true}, info, stderr, getenv)
 	src := report.Sources{VCC: env.Client, Sink: env.Sink, State: env.State, IsAudio: env.Config.IsAudio, Tenant: env.Config.Tenant}
 	if qerr != nil {
 		fmt.Fprintln(stderr, "warning: dead letters not counted:", qerr)

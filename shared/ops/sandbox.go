@@ -1,3 +1,5 @@
+//go:build !product
+
 package ops
 
 import (
@@ -13,7 +15,7 @@ import (
 
 // Sandbox is "handler sandbox": it serves the VCC sandbox until stopped and prints the settings
 // that point the product at it.
-func Sandbox(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func Sandbox(ctx context.Context, args []string, stdout, stderr io.Writer, _ func(string) string) int {
 	fs := flag.NewFlagSet("sandbox", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -24,7 +26,7 @@ func Sandbox(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	seed := fs.Int64("seed", 1, "seed of the generated contact centre")
 	days := fs.Int("days", 1, "days of interactions")
 	perDay := fs.Int("per-day", 200, "interactions per day (0: none)")
-	start := fs.String("start", "", "first day, YYYY-MM-DD (default: the sandbox's default day)")
+	day := fs.String("day", "", "first day, YYYY-MM-DD (default: the sandbox's default day)")
 	latency := fs.Duration("latency", 0, "added to every response, like a remote service's round trip")
 	large := fs.Int64("add-recording", 0, "bytes of one more interaction's recording, an hour into the first day (0: none); e.g. to try a large one")
 	outageAfter := fs.Duration("outage-after", 0, "with --outage: how long after start VCC goes down")
@@ -32,14 +34,11 @@ func Sandbox(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	tokenLife := fs.Duration("token-lifetime", 0, "lifetime of issued tokens (default 2h, as VCC); e.g. 20s to watch renewals")
 	rateLimit := fs.Int("rate-limit", 0, "answer 429 past this many API requests in any rolling minute (0: no limit; VCC's fair-usage budget is about 160)")
 	inclusiveEnd := fs.Bool("inclusive-end", false, "listings include interactions starting exactly at end (one of VCC's documented forms)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return err
+	if err := ParseArgs(fs, args); err != nil {
+		return UsageError(err, stderr)
 	}
 	if *perDay < 0 || *large < 0 || *latency < 0 || *outageAfter < 0 || *outageFor < 0 || *tokenLife < 0 || *rateLimit < 0 {
-		return errors.New("--per-day, --add-recording, --latency, --outage, --outage-after, --token-lifetime and --rate-limit cannot be negative")
+		return UsageError(errors.New("--per-day, --add-recording, --latency, --outage, --outage-after, --token-lifetime and --rate-limit cannot be negative"), stderr)
 	}
 	opts := vccsim.Options{Seed: *seed, Days: *days, InteractionsPerDay: *perDay, Latency: *latency,
 		Outage: vccsim.Outage{After: *outageAfter, Duration: *outageFor}, TokenLifetime: *tokenLife,
@@ -47,10 +46,10 @@ func Sandbox(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *perDay == 0 {
 		opts.InteractionsPerDay = -1 // the sandbox's "none"
 	}
-	if *start != "" {
-		t, err := time.Parse("2006-01-02", *start)
+	if *day != "" {
+		t, err := time.Parse(time.DateOnly, *day)
 		if err != nil {
-			return fmt.Errorf("--start: %w", err)
+			return UsageError(fmt.Errorf("--day: %w", err), stderr)
 		}
 		opts.Start = t
 	}
@@ -58,5 +57,5 @@ func Sandbox(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *large > 0 {
 		extra = append(extra, vccsim.Extra{Start: opts.FirstDay().Add(time.Hour), Direction: "inbound", RecordingBytes: *large})
 	}
-	return vccsim.RunStandalone(ctx, *addr, opts, extra, stdout)
+	return Status(vccsim.RunStandalone(ctx, *addr, opts, extra, stdout), stderr)
 }

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
-	"github.com/vcc-ingest/vcc-ingest/shared/vccsim"
 )
 
 const opsTenants = `{"tenants": [
@@ -36,15 +35,15 @@ func TestOpenSelectsTenant(t *testing.T) {
 	getenv := tenantsEnv(t, opsTenants)
 	need := Need{VCC: true, Sink: true, State: true}
 	f := Flags{Out: t.TempDir(), Data: t.TempDir()}
-	if _, err := Open(ctx, f, need, vccsim.Options{}, io.Discard, io.Discard, getenv); err == nil || !strings.Contains(err.Error(), "--tenant: required") || !strings.Contains(err.Error(), "acme, globex") {
+	if _, err := Open(ctx, f, need, io.Discard, io.Discard, getenv); err == nil || !strings.Contains(err.Error(), "--tenant: required") || !strings.Contains(err.Error(), "acme, globex") {
 		t.Fatalf("no --tenant: %v", err)
 	}
 	f.Tenant = "initech"
-	if _, err := Open(ctx, f, need, vccsim.Options{}, io.Discard, io.Discard, getenv); err == nil || !strings.Contains(err.Error(), `"initech" is not in the tenants document`) {
+	if _, err := Open(ctx, f, need, io.Discard, io.Discard, getenv); err == nil || !strings.Contains(err.Error(), `"initech" is not in the tenants document`) {
 		t.Fatalf("unknown --tenant: %v", err)
 	}
 	f.Tenant = "globex"
-	env, err := Open(ctx, f, need, vccsim.Options{}, io.Discard, io.Discard, getenv)
+	env, err := Open(ctx, f, need, io.Discard, io.Discard, getenv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +67,7 @@ func TestOpenSelectsTenant(t *testing.T) {
 
 	// Every tenant, for handler local.
 	f.Tenant = ""
-	all, err := Open(ctx, f, Need{VCC: true, Sink: true, State: true, AllTenants: true}, vccsim.Options{}, io.Discard, io.Discard, getenv)
+	all, err := Open(ctx, f, Need{VCC: true, Sink: true, State: true, AllTenants: true}, io.Discard, io.Discard, getenv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,11 +77,11 @@ func TestOpenSelectsTenant(t *testing.T) {
 	}
 }
 
-// --sandbox --tenants N serves N accounts with distinct credentials.
+// --sandbox --sandbox-tenants N serves N accounts with distinct credentials.
 func TestSandboxTenants(t *testing.T) {
 	var out bytes.Buffer
 	f := Flags{Sandbox: true, SandboxTenants: 3, PerDay: 5, Days: 1, Seed: 1, Data: t.TempDir(), Tenant: "sandbox-3"}
-	env, err := Open(context.Background(), f, Need{VCC: true}, vccsim.Options{}, &out, io.Discard, func(string) string { return "" })
+	env, err := Open(context.Background(), f, Need{VCC: true}, &out, io.Discard, func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +104,7 @@ func TestSandboxTenants(t *testing.T) {
 // pace each tenant at its account's whole budget beside the app's processes.
 func TestOpenOverTheDeploymentsDocumentNeedsRateShares(t *testing.T) {
 	env := map[string]string{"VCC_TENANTS_BLOB": "tenants.json", "RECORDINGS_ACCOUNT_URL": "https://example.invalid"}
-	_, err := Open(context.Background(), Flags{Tenant: "acme"}, Need{VCC: true}, vccsim.Options{}, io.Discard, io.Discard, func(k string) string { return env[k] })
+	_, err := Open(context.Background(), Flags{Tenant: "acme"}, Need{VCC: true}, io.Discard, io.Discard, func(k string) string { return env[k] })
 	if err == nil || !strings.Contains(err.Error(), "VCC_RATE_SHARES: required with VCC_TENANTS_BLOB") || !strings.Contains(err.Error(), "vccRateShares") {
 		t.Fatalf("VCC_TENANTS_BLOB without VCC_RATE_SHARES: %v", err)
 	}

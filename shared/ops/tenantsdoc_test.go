@@ -12,7 +12,6 @@ import (
 
 	"github.com/vcc-ingest/vcc-ingest/shared/azuritetest"
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
-	"github.com/vcc-ingest/vcc-ingest/shared/vccsim"
 )
 
 func writeDoc(t *testing.T, doc string) string {
@@ -132,7 +131,7 @@ func TestTenantsPushAndGet(t *testing.T) {
 	// The operator commands read the same document: --tenant picks one.
 	env["VCC_CLIENT_SECRET_ACME"], env["VCC_CLIENT_SECRET_GLOBEX"] = "a", "g"
 	env["VCC_RATE_SHARES"] = "5" // the deployment's: globex's 80 a minute in five shares
-	o, err := Open(ctx, Flags{Tenant: "globex"}, Need{VCC: true}, vccsim.Options{}, io.Discard, io.Discard, getenv)
+	o, err := Open(ctx, Flags{Tenant: "globex"}, Need{VCC: true}, io.Discard, io.Discard, getenv)
 	if err != nil {
 		t.Fatal(err)
 	}

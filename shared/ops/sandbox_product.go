@@ -1,0 +1,38 @@
+//go:build product
+
+package ops
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"io"
+)
+
+// The deployed build carries no VCC sandbox and no Azurite launcher: the
+// operator commands there work on the deployment's own resources only.
+
+// SandboxFlags registers no flag in this build; days is still the default
+// --day's distance from today.
+func (f *Flags) SandboxFlags(_ *flag.FlagSet, days int) { f.Days = days }
+
+// CheckSandbox has nothing to check in this build.
+func (f *Flags) CheckSandbox() error { return nil }
+
+type sandboxes struct{}
+
+var errNoSandbox = errors.New("this build has no VCC sandbox or Azurite: use bin/handler (make build)")
+
+func (o *Env) startSandbox(f Flags, _ Need, _ *overlay, _ io.Writer) error {
+	if f.Sandbox || f.SandboxTenants > 0 {
+		return errNoSandbox
+	}
+	return nil
+}
+
+func (o *Env) launchAzurite(_ context.Context, _ Flags, n Need, _ *overlay, _ io.Writer) error {
+	if n.Azurite != "" {
+		return errNoSandbox
+	}
+	return nil
+}
