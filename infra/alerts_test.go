@@ -255,7 +255,7 @@ func TestAuditAlertMatchesTheEvent(t *testing.T) {
 // records.AuditEvent in functions/audit.
 func auditEventKeys(t *testing.T) []string {
 	t.Helper()
-	p := filepath.Join(repoRoot(t), "functions", "audit", "audit.go")
+	p := filepath.Join(repoRoot(t), "shared", "pipeline", "audit", "audit.go")
 	src, err := os.ReadFile(p)
 	if err != nil {
 		t.Fatal(err)
@@ -304,13 +304,13 @@ func TestFailureAlertCoversDiscoverAndAudit(t *testing.T) {
 			t.Errorf("failure query lacks %s:\n%s", want, q)
 		}
 	}
-	server, err := os.ReadFile(filepath.Join(repoRoot(t), "functions", "server.go"))
+	server, err := os.ReadFile(filepath.Join(repoRoot(t), "shared", "customhandler", "server.go"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, fn := range []string{"discover", "audit"} {
 		if !strings.Contains(string(server), `s.log.With("function", "`+fn+`"`) {
-			t.Errorf("functions/server.go no longer tags %s's logs with function=%s: the failure query would miss them", fn, fn)
+			t.Errorf("shared/customhandler/server.go no longer tags %s's logs with function=%s: the failure query would miss them", fn, fn)
 		}
 	}
 }
@@ -329,13 +329,13 @@ func TestWebhookAlertMatchesTheLog(t *testing.T) {
 			t.Errorf("webhook query lacks %s:\n%s", want, q)
 		}
 	}
-	server, err := os.ReadFile(filepath.Join(repoRoot(t), "functions", "server.go"))
+	server, err := os.ReadFile(filepath.Join(repoRoot(t), "shared", "customhandler", "server.go"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{`log.Error("webhook not accepted"`, `s.log.With("function", "events"`, `log.With("tenant", tenant)`} {
 		if !strings.Contains(string(server), want) {
-			t.Errorf("functions/server.go no longer has %s: the webhook query would miss its lines", want)
+			t.Errorf("shared/customhandler/server.go no longer has %s: the webhook query would miss its lines", want)
 		}
 	}
 	if !strings.Contains(textOf(path(r.Body, "properties", "criteria")), "'tenant'") {

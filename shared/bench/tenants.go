@@ -19,7 +19,7 @@ import (
 const (
 	benchTenants        = 100
 	tenantsPerDay       = 200 // one listing page a tenant
-	tenantsParallel     = 8   // as the custom handler's discover tick (functions/tenants.go)
+	tenantsParallel     = 8   // as the custom handler's discover tick (shared/pipeline/tenancy)
 	tenantsTimerPeriod  = 15 * time.Minute
 	tenantsDefaultRate  = 160
 	tenantsTickWindowed = 24 * time.Hour // a whole day per tenant: more than a tick's window
