@@ -51,7 +51,9 @@ import (
 type Status string
 
 // Statuses, from best to worst for the exit code: a problem found outranks a
-// check that could not be made.
+// check that could not be made. An optional check that could not be made
+// (the owner's permissions: VCC_OWNER_USER_ID is optional) fails only with
+// Options.Strict.
 const (
 	OK        Status = "ok"
 	Problem   Status = "problem"
@@ -65,6 +67,9 @@ type Check struct {
 	Detail   string   `json:"detail"`
 	Evidence []string `json:"evidence,omitempty"`
 	Fix      string   `json:"fix,omitempty"`
+	// Optional: unchecked, it is reported but leaves the exit status 0
+	// unless Options.Strict.
+	Optional bool `json:"optional,omitempty"`
 }
 
 // DirectionCount compares the two listings for one direction.
@@ -190,6 +195,9 @@ type Options struct {
 	// OwnerUserID is the User Admin id of the user who owns the API
 	// credential (VCC_OWNER_USER_ID); "" leaves its permissions unchecked.
 	OwnerUserID string
+	// Strict makes an optional check that could not be made fail (exit
+	// status 2) like any other.
+	Strict bool
 }
 
 // Why each scope is needed, for the "missing" message.
@@ -232,10 +240,10 @@ func Run(ctx context.Context, v VCC, p Prober, opts Options) Report {
 		r.checkOwner(ctx, v, opts.OwnerUserID)
 		r.checkCoverage(ctx, v, opts)
 	} else {
-		r.add(Check{Name: "owner permissions", Status: Unchecked, Detail: "no token: the owner's permissions cannot be read"})
+		r.add(Check{Name: "owner permissions", Status: Unchecked, Optional: true, Detail: "no token: the owner's permissions cannot be read"})
 		r.add(Check{Name: "coverage", Status: Unchecked, Detail: "no token: the listings cannot be compared"})
 	}
-	r.Exit = exitStatus(r.Checks)
+	r.Exit = exitStatus(r.Checks, opts.Strict)
 	return r
 }
 
@@ -284,17 +292,30 @@ func (r Report) problem(name string) bool {
 
 func (r *Report) add(c Check) { r.Checks = append(r.Checks, c) }
 
-func exitStatus(checks []Check) int {
+func exitStatus(checks []Check, strict bool) int {
 	status := 0
 	for _, c := range checks {
 		switch c.Status {
 		case Problem:
 			return 1
 		case Unchecked:
-			status = 2
+			if strict || !c.Optional {
+				status = 2
+			}
 		}
 	}
 	return status
+}
+
+// UncheckedOptional names the optional checks that could not be made.
+func (r Report) UncheckedOptional() []string {
+	var names []string
+	for _, c := range r.Checks {
+		if c.Status == Unchecked && c.Optional && !slices.Contains(names, c.Name) {
+			names = append(names, c.Name)
+		}
+	}
+	return names
 }
 
 // checkToken obtains a token the way the product does.
@@ -583,24 +604,24 @@ func (r *Report) checkOwner(ctx context.Context, v VCC, userID string) {
 	const name = "owner permissions"
 	or, ok := v.(OwnerReader)
 	if !ok {
-		r.add(Check{Name: name, Status: Unchecked, Detail: "the client cannot read User Admin permissions"})
+		r.add(Check{Name: name, Status: Unchecked, Optional: true, Detail: "the client cannot read User Admin permissions"})
 		return
 	}
 	if userID == "" {
-		r.add(Check{Name: name, Status: Unchecked,
+		r.add(Check{Name: name, Status: Unchecked, Optional: true,
 			Detail: "unchecked: the credential owner's user id is unknown, so its line permissions and groups cannot be read",
 			Fix:    "set VCC_OWNER_USER_ID (with a tenants document: the tenant's ownerUserId) to the User Admin user id (a GUID) of the user who owns the API credential"})
 		return
 	}
 	addrs, err := or.UserAddresses(ctx, userID)
 	if err != nil {
-		r.add(Check{Name: name, Status: Unchecked, Detail: "unchecked: VCC did not list the owner's line permissions: " + err.Error(),
+		r.add(Check{Name: name, Status: Unchecked, Optional: true, Detail: "unchecked: VCC did not list the owner's line permissions: " + err.Error(),
 			Fix: "check VCC_OWNER_USER_ID and that the credential holds users:read"})
 		return
 	}
 	groups, err := or.UserGroups(ctx, userID)
 	if err != nil {
-		r.add(Check{Name: name, Status: Unchecked, Detail: "unchecked: VCC did not list the owner's managed groups: " + err.Error(),
+		r.add(Check{Name: name, Status: Unchecked, Optional: true, Detail: "unchecked: VCC did not list the owner's managed groups: " + err.Error(),
 			Fix: "check VCC_OWNER_USER_ID and that the credential holds users:read"})
 		return
 	}

@@ -20,6 +20,12 @@ var start = time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
 // diagnose runs the doctor against a sandbox of two days configured by opts.
 func diagnose(t *testing.T, opts vccsim.Options) (Report, *vccsim.Sim) {
 	t.Helper()
+	return diagnoseWith(t, opts, nil)
+}
+
+// diagnoseWith is diagnose with the doctor's options adjusted by tune.
+func diagnoseWith(t *testing.T, opts vccsim.Options, tune func(*Options, *vccsim.Sim)) (Report, *vccsim.Sim) {
+	t.Helper()
 	opts.Start, opts.Days = start, 2
 	if opts.InteractionsPerDay == 0 {
 		opts.InteractionsPerDay = 150
@@ -38,7 +44,11 @@ func diagnose(t *testing.T, opts vccsim.Options) (Report, *vccsim.Sim) {
 		t.Fatal(err)
 	}
 	p := &HTTPProber{TokenURL: sim.TokenURL(), APIURL: sim.APIURL(), ClientID: sim.ClientID(), Secret: secret}
-	r := Run(context.Background(), client, p, Options{From: start, To: start.Add(48 * time.Hour), OwnerUserID: sim.OwnerUserID()})
+	o := Options{From: start, To: start.Add(48 * time.Hour), OwnerUserID: sim.OwnerUserID()}
+	if tune != nil {
+		tune(&o, sim)
+	}
+	r := Run(context.Background(), client, p, o)
 	// Nothing the doctor prints may hold a token or the secret.
 	var out bytes.Buffer
 	_ = WriteTable(&out, r)
@@ -261,7 +271,8 @@ func TestDoctorLinesOverSeeds(t *testing.T) {
 }
 
 // The owner's permissions are read when its id is known; otherwise, or when
-// VCC refuses, the check says unchecked (exit status 2) and why.
+// VCC refuses, the check says unchecked and why. The check is optional: on
+// an account with nothing wrong the exit status stays 0, unless Strict.
 func TestDoctorOwnerPermissions(t *testing.T) {
 	r, sim := diagnose(t, vccsim.Options{Deny: vccsim.Permissions{Lines: true}})
 	if c := find(r, "owner permissions"); len(c) != 1 || c[0].Status != OK || r.Owner == nil || len(r.Owner.Addresses) != 2 ||
@@ -271,12 +282,31 @@ func TestDoctorOwnerPermissions(t *testing.T) {
 	if c := find(r, "permission lines"); len(c) != 1 || !strings.Contains(strings.Join(c[0].Evidence, "\n"), "the owner's line permissions name: "+r.Owner.Addresses[0]) {
 		t.Errorf("line finding without the owner's lines: %+v", c)
 	}
-	for name, opts := range map[string]vccsim.Options{
-		"refused": {Quirks: vccsim.Quirks{PermissionsRefused: true}},
+	noOwner := func(o *Options, _ *vccsim.Sim) { o.OwnerUserID = "" }
+	strict := func(o *Options, _ *vccsim.Sim) { o.Strict = true }
+	for _, tt := range []struct {
+		name string
+		opts vccsim.Options
+		tune func(*Options, *vccsim.Sim)
+		exit int
+	}{
+		{"refused", vccsim.Options{Quirks: vccsim.Quirks{PermissionsRefused: true}}, nil, 0},
+		{"no owner id", vccsim.Options{}, noOwner, 0},
+		{"refused, strict", vccsim.Options{Quirks: vccsim.Quirks{PermissionsRefused: true}}, strict, 2},
+		{"no owner id, strict", vccsim.Options{}, func(o *Options, s *vccsim.Sim) { noOwner(o, s); strict(o, s) }, 2},
 	} {
-		r, _ := diagnose(t, opts)
-		if c := find(r, "owner permissions"); len(c) != 1 || c[0].Status != Unchecked || !strings.Contains(c[0].Detail, "unchecked") || r.Exit != 2 {
-			t.Errorf("%s: exit %d, %+v", name, r.Exit, c)
+		r, _ := diagnoseWith(t, tt.opts, tt.tune)
+		var table bytes.Buffer
+		_ = WriteTable(&table, r)
+		c := find(r, "owner permissions")
+		if len(c) != 1 || c[0].Status != Unchecked || !c[0].Optional || !strings.Contains(c[0].Detail, "unchecked") || r.Exit != tt.exit || len(problems(r)) != 0 {
+			t.Errorf("%s: exit %d (want %d), %+v\n%s", tt.name, r.Exit, tt.exit, c, table.String())
+		}
+		if want := "All well. Optional, not checked: owner permissions"; tt.exit == 0 && !strings.Contains(table.String(), want) {
+			t.Errorf("%s: table lacks %q:\n%s", tt.name, want, table.String())
+		}
+		if tt.exit == 2 && !strings.Contains(table.String(), "UNCHECKED") {
+			t.Errorf("%s: table:\n%s", tt.name, table.String())
 		}
 	}
 	var rep Report

@@ -67,6 +67,9 @@ func WriteTable(w io.Writer, r Report) error {
 		}
 	}
 	verdict := map[int]string{0: "All well.", 1: "Problems found (exit status 1).", 2: "Some checks could not be made (exit status 2)."}[r.Exit]
+	if skipped := r.UncheckedOptional(); r.Exit == 0 && len(skipped) > 0 {
+		verdict = "All well. Optional, not checked: " + strings.Join(skipped, ", ") + " (--strict counts it as a failure)."
+	}
 	_, err := fmt.Fprintf(w, "\n%s\n", verdict)
 	return err
 }

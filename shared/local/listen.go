@@ -54,6 +54,8 @@ func listen(ctx context.Context, host *devhost.Host, env *ops.Env, o Options, st
 		served := "http://" + ln.Addr().String() + EventsPath
 		if len(env.Tenants) > 0 {
 			fmt.Fprintf(stdout, "Webhooks: POST %s/<tenant> (signature: the tenant's VCC_WEBHOOK_SECRET_<ID>)\n", served)
+		} else if env.Sim != nil && env.Config.WebhookSecret.Reveal() == vccsim.DefaultWebhookSecret {
+			fmt.Fprintf(stdout, "Webhooks: POST %s (signature: the sandbox's own webhook secret, VCC_WEBHOOK_SECRET being unset; set it to use yours)\n", served)
 		} else {
 			fmt.Fprintf(stdout, "Webhooks: POST %s (signature: VCC_WEBHOOK_SECRET)\n", served)
 		}
@@ -85,7 +87,8 @@ func listen(ctx context.Context, host *devhost.Host, env *ops.Env, o Options, st
 	if env.Sim != nil && url != "" {
 		cctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
-		w := vccsim.Webhooks{URL: url, ProcessingDelay: o.ProcessingDelay}
+		// Signed with the secret the events function verifies with.
+		w := vccsim.Webhooks{URL: url, Secret: env.Config.WebhookSecret.Reveal(), ProcessingDelay: o.ProcessingDelay}
 		go func() {
 			defer close(done)
 			env.Sim.RunCalls(cctx, w, o.CallEvery, func(c vccsim.Call) {

@@ -718,7 +718,9 @@ func PrintSummary(w io.Writer, t *Tally, deadList []DeadLetter, deadFile string,
 	}
 	fmt.Fprintln(tw, "VCC calls\t")
 	for _, e := range ops.SortedKeys(calls.Calls) {
-		fmt.Fprintf(tw, "  %s\t%d\n", e, calls.Calls[e])
+		if calls.Calls[e] > 0 { // only the endpoints called (--json keeps every one, for machines)
+			fmt.Fprintf(tw, "  %s\t%d\n", e, calls.Calls[e])
+		}
 	}
 	fmt.Fprintf(tw, "  retries / 429s / tokens\t%d / %d / %d\n", calls.Retries, calls.Throttled, calls.TokenRequests)
 	if t.recordings > 0 || t.complete > 0 {
@@ -763,7 +765,7 @@ type SummaryJSON struct {
 	Deferred         int              `json:"deferred"`
 	Paced            int              `json:"paced,omitempty"`
 	DeadLetters      []DeadLetter     `json:"deadLetters"`
-	VCCCalls         map[string]int64 `json:"vccCalls"`
+	VCCCalls         map[string]int64 `json:"vccCalls"` // every endpoint, 0 when not called: stable keys
 	VCCRetries       int64            `json:"vccRetries"`
 	VCCThrottled     int64            `json:"vccThrottled"`
 	VCCTokenRequests int64            `json:"vccTokenRequests"`

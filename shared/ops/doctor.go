@@ -40,6 +40,9 @@ Examples:
   handler doctor --sandbox --sandbox-deny groups --sandbox-grant "interaction-content:read users:read stats users:write"
 
 Exit status: 0 all well, 1 a problem found, 2 something could not be checked.
+An optional check that could not be made (owner permissions, without
+VCC_OWNER_USER_ID or when VCC refuses to list them) is reported as unchecked
+and leaves the exit status 0; --strict makes it exit 2.
 
 Flags:
 `
@@ -47,12 +50,13 @@ Flags:
 // Doctor is "handler doctor".
 func Doctor(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	var o Flags
-	var asJSON, all bool
+	var asJSON, all, strict bool
 	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, doctorUsage); fs.PrintDefaults() }
 	o.WindowFlags(fs, "sample window start (RFC 3339 or YYYY-MM-DD, UTC; default 7 days before --to)", "sample window end, exclusive (default today 00:00 UTC)")
 	fs.BoolVar(&asJSON, "json", false, "print JSON instead of a table")
+	fs.BoolVar(&strict, "strict", false, "exit 2 when an optional check (owner permissions) could not be made")
 	fs.BoolVar(&all, "all", false, "with a tenants document: check every tenant, one after another (the exit status is the worst)")
 	o.TenantFlag(fs)
 	o.SandboxFlags(fs, 7)
@@ -99,15 +103,15 @@ func Doctor(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 			if !asJSON {
 				fmt.Fprintf(stdout, "Tenant %s\n", t.ID)
 			}
-			worst = max(worst, doctorOne(ctx, &one, start, end, asJSON, stdout, stderr))
+			worst = max(worst, doctorOne(ctx, &one, start, end, asJSON, strict, stdout, stderr))
 		}
 		return worst
 	}
-	return doctorOne(ctx, env, start, end, asJSON, stdout, stderr)
+	return doctorOne(ctx, env, start, end, asJSON, strict, stdout, stderr)
 }
 
 // doctorOne checks env's one VCC account and prints the result.
-func doctorOne(ctx context.Context, env *Env, start, end time.Time, asJSON bool, stdout, stderr io.Writer) int {
+func doctorOne(ctx context.Context, env *Env, start, end time.Time, asJSON, strict bool, stdout, stderr io.Writer) int {
 	prober := &doctor.HTTPProber{
 		TokenURL: env.VCCConfig.TokenURL, APIURL: env.VCCConfig.APIURL, ClientID: env.VCCConfig.ClientID,
 		Secret: env.VCCConfig.Secret, HTTPClient: env.VCCConfig.HTTPClient, Application: env.VCCConfig.Application,
@@ -116,7 +120,7 @@ func doctorOne(ctx context.Context, env *Env, start, end time.Time, asJSON bool,
 	if !asJSON {
 		stop = StartProgress(stdout, func() string { return "checking: listing Stats and Interaction Content over the sample window…" })
 	}
-	r := doctor.Run(ctx, env.Client, prober, doctor.Options{From: start, To: end, OwnerUserID: env.Config.OwnerUserID})
+	r := doctor.Run(ctx, env.Client, prober, doctor.Options{From: start, To: end, OwnerUserID: env.Config.OwnerUserID, Strict: strict})
 	stop()
 	if asJSON {
 		if err := doctor.WriteJSON(stdout, r); err != nil {

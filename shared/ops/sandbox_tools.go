@@ -157,7 +157,9 @@ func (o *Env) startSandbox(f Flags, n Need, env *overlay, stdout io.Writer) erro
 		env.set("VCC_CLIENT_SECRET", o.Sim.ClientSecret())
 		env.set("KEY_VAULT_URI", "")
 		env.set("VCC_OWNER_USER_ID", o.Sim.OwnerUserID())
-		env.set("VCC_WEBHOOK_SECRET", vccsim.DefaultWebhookSecret) // the sandbox signs its webhooks with it
+		if strings.TrimSpace(env.get("VCC_WEBHOOK_SECRET")) == "" { // the user's own, if set, signs and verifies the sandbox's webhooks
+			env.set("VCC_WEBHOOK_SECRET", vccsim.DefaultWebhookSecret)
+		}
 		fmt.Fprintf(stdout, "VCC sandbox at %s (seed %d, %d interactions a day, %s → %s)\n", o.Sim.APIURL(), f.Seed, f.PerDay,
 			start.Format(time.DateOnly), start.AddDate(0, 0, days).Format(time.DateOnly))
 	}

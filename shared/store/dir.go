@@ -13,6 +13,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 )
 
 // File modes of the export: recordings are personal data, so they are not
@@ -29,6 +30,8 @@ const (
 // name exists, so no partial file is ever visible under a final name.
 // Metadata, tags and content types are not kept (the directory holds only
 // recordings and interaction.json files); StatRecording rehashes the file.
+// A temporary file left by a run that died is removed by the next write in
+// its folder.
 type Dir struct {
 	root string
 }
@@ -65,7 +68,7 @@ func (d *Dir) PutRecording(ctx context.Context, rec Recording, r io.Reader) (Wri
 		}
 		return Written{}, fmt.Errorf("store: write recording %s: %w", rec.Name, err)
 	}
-	defer os.Remove(tmp)
+	defer dropTemp(tmp)
 	if err := linkNew(tmp, final); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return Written{}, fmt.Errorf("store: recording %s: %w", rec.Name, ErrExists)
@@ -76,13 +79,16 @@ func (d *Dir) PutRecording(ctx context.Context, rec Recording, r io.Reader) (Wri
 }
 
 // writeTemp copies r into a synced temporary file next to final and returns
-// its path; on error nothing is left behind.
+// its path; on error nothing is left behind. The caller links the file and
+// then calls dropTemp, or moves it with renameTemp. The first write in a directory removes the
+// temporary files a run that died left there.
 func (d *Dir) writeTemp(final string, r io.Reader) (string, error) {
 	dir := filepath.Dir(final)
 	if err := os.MkdirAll(dir, dirMode); err != nil {
 		return "", err
 	}
-	f, err := os.CreateTemp(dir, tempPrefix+"*.tmp")
+	sweepOnce(dir)
+	f, err := createTemp(dir)
 	if err != nil {
 		return "", err
 	}
@@ -97,10 +103,94 @@ func (d *Dir) writeTemp(final string, r io.Reader) (string, error) {
 		err = cerr
 	}
 	if err != nil {
-		os.Remove(f.Name())
+		dropTemp(f.Name())
 		return "", err
 	}
 	return f.Name(), nil
+}
+
+// The temporary files this process is writing, which a sweep leaves alone,
+// and the directories it has swept (forgotten past sweptMax: sweeping again
+// costs one directory read). A file is registered under the lock in the
+// same step as it is created, so a sweep never sees a live file it does not
+// know of.
+var temps = struct {
+	sync.Mutex
+	live  map[string]bool
+	swept map[string]bool
+}{live: map[string]bool{}, swept: map[string]bool{}}
+
+const sweptMax = 4096
+
+func createTemp(dir string) (*os.File, error) {
+	temps.Lock()
+	defer temps.Unlock()
+	f, err := os.CreateTemp(dir, tempPrefix+"*.tmp")
+	if err == nil {
+		temps.live[f.Name()] = true
+	}
+	return f, err
+}
+
+// dropTemp removes tmp (after a link, a second name of the recording) and
+// forgets it.
+func dropTemp(tmp string) {
+	temps.Lock()
+	defer temps.Unlock()
+	os.Remove(tmp)
+	delete(temps.live, tmp)
+}
+
+// renameTemp moves tmp to final; tmp is forgotten, and removed if the move
+// failed.
+func renameTemp(tmp, final string) error {
+	err := os.Rename(tmp, final)
+	if err != nil {
+		dropTemp(tmp)
+		return err
+	}
+	temps.Lock()
+	delete(temps.live, tmp)
+	temps.Unlock()
+	return nil
+}
+
+// sweepOnce removes, the first time this process writes in dir, the
+// temporary files that no writer of this process holds: what a run killed
+// mid-write left (the export has one writing process at a time). A failure
+// to remove one is left for the next run: it never fails a write.
+func sweepOnce(dir string) {
+	temps.Lock()
+	done := temps.swept[dir]
+	if !done {
+		if len(temps.swept) >= sweptMax {
+			clear(temps.swept)
+		}
+		temps.swept[dir] = true
+	}
+	temps.Unlock()
+	if done {
+		return
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !isTempName(e.Name()) {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		temps.Lock()
+		if !temps.live[p] {
+			os.Remove(p)
+		}
+		temps.Unlock()
+	}
+}
+
+func isTempName(name string) bool {
+	return strings.HasPrefix(name, tempPrefix) && strings.HasSuffix(name, ".tmp")
 }
 
 // linkNew makes tmp visible as final only if final does not exist. A hard
@@ -161,8 +251,7 @@ func (d *Dir) PutSidecar(ctx context.Context, name string, data []byte) error {
 	if err != nil {
 		return fmt.Errorf("store: put sidecar %s: %w", name, err)
 	}
-	if err := os.Rename(tmp, p); err != nil {
-		os.Remove(tmp)
+	if err := renameTemp(tmp, p); err != nil {
 		return fmt.Errorf("store: put sidecar %s: %w", name, err)
 	}
 	return nil

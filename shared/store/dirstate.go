@@ -59,11 +59,7 @@ func (s *DirState) write(name string, data []byte) error {
 	if err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, p); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return nil
+	return renameTemp(tmp, p)
 }
 
 // Load reads a document and its ETag.

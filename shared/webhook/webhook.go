@@ -211,7 +211,15 @@ type Event struct {
 
 // ParseEvent reads a CloudEvents 1.0 JSON object (structured mode) carrying
 // data.channel.interactionId. Errors wrap ErrBadEvent.
-func ParseEvent(body []byte) (Event, error) {
+func ParseEvent(body []byte) (Event, error) { return parseEvent(body, true) }
+
+// ParseEnvelope reads the CloudEvent's envelope only (id, type, time),
+// whatever its data: an event of a type the product ignores (say
+// agent.presencechanged) need not name an interaction. InteractionID is
+// set when the data names a valid one. Errors wrap ErrBadEvent.
+func ParseEnvelope(body []byte) (Event, error) { return parseEvent(body, false) }
+
+func parseEvent(body []byte, needInteraction bool) (Event, error) {
 	var ev Event
 	if !utf8.Valid(body) || !json.Valid(body) {
 		return ev, fmt.Errorf("%w: body is not JSON", ErrBadEvent)
@@ -242,11 +250,18 @@ func ParseEvent(body []byte) (Event, error) {
 	if raw.Type == nil || *raw.Type == "" || len(*raw.Type) > 256 {
 		return ev, fmt.Errorf("%w: no type", ErrBadEvent)
 	}
-	if raw.Data == nil || raw.Data.Channel == nil || raw.Data.Channel.InteractionID == nil {
-		return ev, fmt.Errorf("%w: no data.channel.interactionId", ErrBadEvent)
+	id := ""
+	if raw.Data != nil && raw.Data.Channel != nil && raw.Data.Channel.InteractionID != nil {
+		id = strings.ToLower(*raw.Data.Channel.InteractionID)
 	}
-	id := strings.ToLower(*raw.Data.Channel.InteractionID)
-	if !ids.ValidGUID(id) {
+	switch {
+	case !needInteraction:
+		if !ids.ValidGUID(id) {
+			id = ""
+		}
+	case raw.Data == nil || raw.Data.Channel == nil || raw.Data.Channel.InteractionID == nil:
+		return ev, fmt.Errorf("%w: no data.channel.interactionId", ErrBadEvent)
+	case !ids.ValidGUID(id):
 		return ev, fmt.Errorf("%w: data.channel.interactionId %q is not a GUID", ErrBadEvent, trunc(id))
 	}
 	ev = Event{ID: *raw.ID, Type: *raw.Type, InteractionID: id}

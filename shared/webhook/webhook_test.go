@@ -152,6 +152,23 @@ func TestParseEvent(t *testing.T) {
 	}
 }
 
+// The envelope alone: an event of any type, whether or not its data names
+// an interaction; what is not a CloudEvent is still refused.
+func TestParseEnvelope(t *testing.T) {
+	ev, err := ParseEnvelope([]byte(`{"specversion":"1.0","id":"e2","type":"agent.presencechanged","data":{"agent":{"agentId":"a"}}}`))
+	if err != nil || ev.ID != "e2" || ev.Type != "agent.presencechanged" || ev.InteractionID != "" {
+		t.Fatalf("ParseEnvelope = %+v, %v", ev, err)
+	}
+	if ev, err := ParseEnvelope(eventBody("channel.connected")); err != nil || ev.InteractionID != guid {
+		t.Fatalf("ParseEnvelope = %+v, %v", ev, err)
+	}
+	for _, b := range []string{``, `[]`, `{}`, `{"id":"e1"}`, `{"type":"t"}`, `{"specversion":"0.3","id":"e1","type":"t"}`, "{\"id\":\"e\xff\",\"type\":\"t\"}"} {
+		if _, err := ParseEnvelope([]byte(b)); !errors.Is(err, ErrBadEvent) {
+			t.Errorf("ParseEnvelope(%q) = %v, want ErrBadEvent", b, err)
+		}
+	}
+}
+
 func TestDecodeSecret(t *testing.T) {
 	k, err := DecodeSecret(base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef")))
 	if err != nil || k.Reveal() != testKey.Reveal() {

@@ -8,7 +8,9 @@
 // detail in the answer, the reason goes to the log), 400 (not a CloudEvent
 // of a channel), 202 (accepted: enqueued, or not an event type of
 // interest), 503 (the webhook secret could not be read for a well-formed
-// signature, or the queue did not take it: VCC delivers it again).
+// signature, or the queue did not take it: VCC delivers it again). An
+// event of a type not of interest needs no interaction in its data: it is
+// answered 202 and logged with its type.
 // Accepting means enqueued: 202 is answered only after the queue accepted
 // the message, so a restart between the two loses nothing.
 package events
@@ -129,15 +131,23 @@ func (r *Receiver) Receive(ctx context.Context, signature string, body []byte) O
 	if err := webhook.Verify(key, signature, body, now); err != nil {
 		return Outcome{Status: 401, Reason: err.Error()}
 	}
-	ev, err := webhook.ParseEvent(body)
+	// The envelope first: a signed event of a type not of interest is
+	// answered 2xx whatever its data (VCC retries any other answer for
+	// 24 hours), and only an event of interest must name an interaction.
+	env, err := webhook.ParseEnvelope(body)
 	if err != nil {
 		return Outcome{Status: 400, Reason: err.Error()}
 	}
-	out := Outcome{InteractionID: ev.InteractionID, EventID: ev.ID}
-	if !slices.Contains(r.opts.Types, ev.Type) {
-		out.Status, out.Reason = 202, fmt.Sprintf("event type %q not of interest: ignored", ev.Type)
-		return out
+	if !slices.Contains(r.opts.Types, env.Type) {
+		r.opts.Logger.Info("webhook event ignored: type not of interest", "eventType", env.Type, "eventId", env.ID)
+		return Outcome{Status: 202, EventID: env.ID, InteractionID: env.InteractionID,
+			Reason: fmt.Sprintf("event type %q not of interest: ignored", env.Type)}
 	}
+	ev, err := webhook.ParseEvent(body)
+	if err != nil {
+		return Outcome{Status: 400, EventID: env.ID, Reason: err.Error()}
+	}
+	out := Outcome{InteractionID: ev.InteractionID, EventID: ev.ID}
 	accepted := now.UTC()
 	data, err := message.Encode(message.Body{InteractionID: ev.InteractionID, DiscoveredAt: accepted, Source: message.SourceEvent, Tenant: r.opts.Tenant})
 	if err != nil {

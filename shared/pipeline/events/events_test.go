@@ -1,8 +1,11 @@
 package events
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -59,5 +62,50 @@ func TestUnreadableKeyRefusesMalformedSignaturesFirst(t *testing.T) {
 	}
 	if q.sent.Load() != 0 {
 		t.Error("something was enqueued")
+	}
+}
+
+// A valid, signed event of a type not of interest is answered 2xx (VCC
+// retries anything else for 24 hours) whatever its data, and logged with its
+// type; nothing is enqueued. Unsigned or badly signed, it is refused as any
+// request is.
+func TestIgnoredEventTypeIsAccepted(t *testing.T) {
+	key := secrets.New("c3Vic2NyaXB0aW9uIHNlY3JldA==") // as stored: base64
+	raw, err := webhook.DecodeSecret(key.Reveal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	q := &nopQueue{}
+	r := New(q, Options{Key: secrets.Static(key), Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	presence := []byte(`{"specversion":"1.0","id":"e-7","type":"agent.presencechanged","source":"/vcc","time":"2026-11-22T10:00:00Z",` +
+		`"data":{"agent":{"agentId":"a-1","presence":"Busy"}}}`)
+	connected := []byte(`{"specversion":"1.0","id":"e-8","type":"channel.connected","source":"/vcc",` +
+		`"data":{"channel":{"interactionId":"0b0e4f2a-1c3d-4e5f-8a9b-0c1d2e3f4a5b"}}}`)
+	for _, body := range [][]byte{presence, connected} {
+		logs.Reset()
+		out := r.Receive(context.Background(), webhook.Sign(raw, body, time.Now(), 5*time.Minute), body)
+		var typ struct{ Type string }
+		_ = json.Unmarshal(body, &typ)
+		if out.Status < 200 || out.Status > 299 || !strings.Contains(out.Reason, typ.Type) || !strings.Contains(out.Reason, "ignored") {
+			t.Errorf("%s: %d (%s), want 2xx, ignored", typ.Type, out.Status, out.Reason)
+		}
+		if !strings.Contains(logs.String(), `"msg":"webhook event ignored: type not of interest"`) || !strings.Contains(logs.String(), `"eventType":"`+typ.Type+`"`) {
+			t.Errorf("%s: log %s", typ.Type, logs.String())
+		}
+		if out := r.Receive(context.Background(), "", body); out.Status != 401 {
+			t.Errorf("%s unsigned: %d (%s), want 401", typ.Type, out.Status, out.Reason)
+		}
+		if out := r.Receive(context.Background(), webhook.Sign(secrets.New("another key"), body, time.Now(), 5*time.Minute), body); out.Status != 401 {
+			t.Errorf("%s signed with another key: %d (%s), want 401", typ.Type, out.Status, out.Reason)
+		}
+	}
+	// An event of interest still needs its interaction.
+	disconnected := []byte(`{"specversion":"1.0","id":"e-9","type":"channel.disconnected","source":"/vcc","data":{"agent":{"agentId":"a-1"}}}`)
+	if out := r.Receive(context.Background(), webhook.Sign(raw, disconnected, time.Now(), 5*time.Minute), disconnected); out.Status != 400 {
+		t.Errorf("channel.disconnected without an interaction: %d (%s), want 400", out.Status, out.Reason)
+	}
+	if n := q.sent.Load(); n != 0 {
+		t.Errorf("%d messages enqueued, want none", n)
 	}
 }
