@@ -163,7 +163,7 @@ func Seed(t testing.TB) int64 {
 		}
 		seed = n
 	}
-	t.Logf("random seed %d; replay with: %s=%d go test -run '^%s$' %s", seed, SeedEnv, seed, topLevel(t.Name()), packageDir())
+	t.Logf("random seed %d; replay with: %s=%d go test -count=1 -run '^%s$' %s", seed, SeedEnv, seed, topLevel(t.Name()), packageDir())
 	return seed
 }
 

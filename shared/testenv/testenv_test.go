@@ -121,7 +121,7 @@ func TestSeedFromEnvironmentAndReplayLine(t *testing.T) {
 	if r.ended != "" || seed != 424242 {
 		t.Fatalf("seed %d (ended %q %s), want 424242", seed, r.ended, r.msg)
 	}
-	want := SeedEnv + "=424242 go test -run '^TestSomething$' ./shared/testenv"
+	want := SeedEnv + "=424242 go test -count=1 -run '^TestSomething$' ./shared/testenv"
 	if len(r.logs) != 1 || !strings.Contains(r.logs[0], want) {
 		t.Errorf("logged %q, want a line with %q", r.logs, want)
 	}
