@@ -19,9 +19,12 @@ test-deps:
 	@infra/local/test-deps.sh
 
 # Every test: unit, protocol-level, end-to-end against Azurite (with the
-# short fault suite), then a short pass of every fuzz target.
+# short fault suite), then a short pass of every fuzz target. A plain
+# `go test ./...` skips the tests whose tools (Node.js for Azurite, Chromium,
+# python3-qpid-proton) are missing; here such a skip is a failure.
+REQUIRE_TOOLS := VCC_INGEST_REQUIRE_TOOLS=1
 test: test-deps
-	$(GO) test -count=1 -timeout 45m $(PKGS)
+	$(REQUIRE_TOOLS) $(GO) test -count=1 -timeout 45m $(PKGS)
 	$(MAKE) --no-print-directory fuzz
 
 # Fuzz targets as package:target; each gets FUZZTIME of new inputs on top of
@@ -45,7 +48,7 @@ fuzz:
 
 # The long fault suite: 1,000 interactions, more kills, more runs.
 soak: azurite
-	VCC_INGEST_SOAK=1 $(GO) test -count=1 -timeout 60m -run '^TestFaults' -v ./functions
+	$(REQUIRE_TOOLS) VCC_INGEST_SOAK=1 $(GO) test -count=1 -timeout 60m -run '^TestFaults' -v ./functions
 
 # The figures of README's "Measured" section: prints the table and writes
 # .local/bench/bench.json (a few minutes; run on an otherwise idle machine).

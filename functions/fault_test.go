@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
 	"github.com/vcc-ingest/vcc-ingest/shared/records"
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
+	"github.com/vcc-ingest/vcc-ingest/shared/testenv"
 	"github.com/vcc-ingest/vcc-ingest/shared/vccsim"
 )
 
@@ -38,9 +38,7 @@ func TestFaultsKillsOutageReplayAndStorageRestart(t *testing.T) {
 	if soak() {
 		perDay, big, kills = 1000, 10, 8
 	}
-	seed := time.Now().UnixNano()
-	rng := rand.New(rand.NewPCG(uint64(seed), 21))
-	t.Logf("random seed %d", seed)
+	rng := testenv.Rand(t, 21) // logs the seed and how to replay it
 
 	sim := vccsim.New(vccsim.Options{Seed: 21, Start: day, InteractionsPerDay: perDay})
 	// A few large recordings, so that a kill often lands mid-upload with
@@ -260,9 +258,7 @@ func TestFaultsDiscoverJitterMissedRunsLateRecordings(t *testing.T) {
 	if soak() {
 		perDay = 600
 	}
-	seed := time.Now().UnixNano()
-	rng := rand.New(rand.NewPCG(uint64(seed), 23))
-	t.Logf("random seed %d", seed)
+	rng := testenv.Rand(t, 23) // logs the seed and how to replay it
 	now := day.Add(30 * time.Minute)
 	clock := func() time.Time { return now }
 	p := newPipeline(t, vccsim.Options{Seed: 23, Start: day, InteractionsPerDay: perDay, LateRecording: 20 * time.Minute, Now: clock})

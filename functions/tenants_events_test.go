@@ -133,6 +133,7 @@ func tenantWebhookStored(t *testing.T, w *tenantWorld) {
 	if !ok || sc.Tenant != "acme" || sc.StoredVia != "event" || len(sc.Recordings) != 1 {
 		t.Fatalf("acme's sidecar %+v (found %v)", sc, ok)
 	}
+	checkSidecarKeys(t, filepath.Join(w.out, "acme"))
 	if _, err := os.Stat(filepath.Join(w.out, "globex")); !os.IsNotExist(err) {
 		t.Errorf("something was written under globex/: %v", err)
 	}

@@ -110,6 +110,7 @@ func TestLocalTenantsExport(t *testing.T) {
 	for _, id := range []string{"acme", "initech"} {
 		want := visibleAudio(sims[id])
 		got := sidecarsUnder(t, filepath.Join(out, id))
+		checkSidecarKeys(t, filepath.Join(out, id))
 		if len(want) == 0 || len(got) != len(want) {
 			t.Errorf("%s: %d interactions stored, want %d", id, len(got), len(want))
 		}

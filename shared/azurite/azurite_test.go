@@ -9,10 +9,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/vcc-ingest/vcc-ingest/shared/testenv"
 )
 
 func TestStopKillsTheProcessGroup(t *testing.T) {
 	p, err := Launch(context.Background(), t.TempDir(), false)
+	if errors.Is(err, ErrNotInstalled) {
+		testenv.Missing(t, "Azurite (Node.js)", err.Error())
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/vcc-ingest/vcc-ingest/shared/azurite"
+	"github.com/vcc-ingest/vcc-ingest/shared/testenv"
 )
 
 // Azurite is a Blob service started for one test (or benchmark); it is
@@ -26,9 +27,10 @@ type Azurite struct {
 	p *azurite.Process
 }
 
-// Start runs an in-memory Azurite for t. It fails the test (never skips)
-// when Azurite is not installed, saying how to install it: a silently
-// skipped storage test would hide exactly the bugs it exists to catch.
+// Start runs an in-memory Azurite for t. When Azurite is not installed the
+// test is skipped saying how to install it, or fails under `make test` and
+// CI (testenv.RequireToolsEnv), where a skipped storage test would hide
+// exactly the bugs it exists to catch.
 // Restart on an in-memory instance starts it empty; use StartPersistent when
 // data must survive a restart.
 func Start(t testing.TB) *Azurite {
@@ -66,7 +68,7 @@ func start(t testing.TB, persistent, oauth bool) *Azurite {
 	}
 	if err != nil {
 		if errors.Is(err, azurite.ErrNotInstalled) {
-			t.Fatalf("Blob tests need Azurite: %v (hint: %s)", err, azurite.InstallHint)
+			testenv.Missing(t, "Azurite (Node.js)", err.Error())
 		}
 		t.Fatalf("start Azurite: %v", err)
 	}

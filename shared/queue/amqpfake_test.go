@@ -11,11 +11,9 @@ import (
 	"sync"
 	"testing"
 	"time"
-)
 
-// systemPython is Debian's interpreter: python3-qpid-proton installs the
-// proton module for it only, so the default python on PATH may not have it.
-const systemPython = "/usr/bin/python3"
+	"github.com/vcc-ingest/vcc-ingest/shared/testenv"
+)
 
 // amqpFakeOptions are the queue settings the stand-in broker applies to
 // every queue it creates.
@@ -75,16 +73,13 @@ func (f *amqpFake) SetNow(now time.Time) error {
 	}
 }
 
-// startAMQPFake runs testdata/amqpfake.py on a free loopback port. It fails
-// the test (never skips) when proton is missing, so a machine without the
-// package cannot pass by testing nothing.
+// startAMQPFake runs testdata/amqpfake.py on a free loopback port. Without
+// proton it skips, or fails under `make test` and CI (testenv), so that they
+// cannot pass by testing nothing.
 func startAMQPFake(t *testing.T, o amqpFakeOptions) *amqpFake {
 	t.Helper()
-	if out, err := exec.Command(systemPython, "-c", "import proton").CombinedOutput(); err != nil {
-		t.Fatalf("the Service Bus stand-in needs %s with the proton module (%v: %s); install it with: apt-get install -y python3-qpid-proton",
-			systemPython, err, bytes.TrimSpace(out))
-	}
-	cmd := exec.Command(systemPython, "testdata/amqpfake.py",
+	python := testenv.Require(t, testenv.Proton)
+	cmd := exec.Command(python, "testdata/amqpfake.py",
 		"--port", "0",
 		"--max-message-size", strconv.Itoa(o.MaxMessageSize),
 		"--lock-duration", strconv.FormatFloat(o.LockDuration.Seconds(), 'f', -1, 64),

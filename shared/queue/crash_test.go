@@ -9,21 +9,29 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
+	"github.com/vcc-ingest/vcc-ingest/shared/testenv"
 )
 
 // crashChildEnv makes the test binary run crashChild (a queue worker that
 // is killed with SIGKILL) instead of the tests.
 const crashChildEnv = "VCC_INGEST_QUEUE_CRASH_CHILD"
 
+// crashSeedEnv is the seed of the child's random choices, drawn from the
+// test's seed so that a failing run can be replayed (the moments of the
+// kills still vary with the machine's timing).
+const crashSeedEnv = "VCC_INGEST_QUEUE_CRASH_SEED"
+
 func TestMain(m *testing.M) {
 	if dir := os.Getenv(crashChildEnv); dir != "" {
-		if err := crashChild(dir); err != nil {
+		seed, _ := strconv.ParseUint(os.Getenv(crashSeedEnv), 10, 64)
+		if err := crashChild(dir, rand.New(rand.NewPCG(seed, 0))); err != nil {
 			fmt.Fprintln(os.Stderr, "crash child:", err)
 			os.Exit(2)
 		}
@@ -42,7 +50,7 @@ const (
 	logCompleted  = "completed.log"  // "<id>", after Complete returned nil
 )
 
-func crashChild(dir string) error {
+func crashChild(dir string, rng *rand.Rand) error {
 	q, err := queue.OpenEmbedded(filepath.Join(dir, "q.db"), queue.EmbeddedOptions{
 		LockDuration:     200 * time.Millisecond, // locks of a killed child expire soon
 		MaxDeliveryCount: 1000,
@@ -68,7 +76,7 @@ func crashChild(dir string) error {
 		batch := fmt.Sprintf("%d-%d", os.Getpid(), k)
 		var msgs []queue.Outgoing
 		var ids []string
-		for i := 0; i < 1+rand.IntN(4); i++ {
+		for i := 0; i < 1+rng.IntN(4); i++ {
 			id := fmt.Sprintf("%s-%d", batch, i)
 			ids = append(ids, id)
 			msgs = append(msgs, queue.Outgoing{ID: id, Body: []byte(id)})
@@ -87,7 +95,7 @@ func crashChild(dir string) error {
 			return err
 		}
 		for _, m := range got {
-			if rand.IntN(5) == 0 {
+			if rng.IntN(5) == 0 {
 				if err := q.Abandon(ctx, m); err != nil && !errors.Is(err, queue.ErrLockLost) {
 					return err
 				}
@@ -140,16 +148,17 @@ func TestEmbeddedCrash(t *testing.T) {
 		t.Skip("spawns and kills processes")
 	}
 	dir := t.TempDir()
+	rng := testenv.Rand(t, 0)
 	const rounds = 6
 	for round := 0; round < rounds; round++ {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), crashChildEnv+"="+dir)
+		cmd.Env = append(os.Environ(), crashChildEnv+"="+dir, crashSeedEnv+"="+strconv.FormatUint(rng.Uint64(), 10))
 		var stderr strings.Builder
 		cmd.Stderr = &stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(time.Duration(100+rand.IntN(300)) * time.Millisecond)
+		time.Sleep(time.Duration(100+rng.IntN(300)) * time.Millisecond)
 		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatalf("round %d: kill: %v", round, err)
 		}
