@@ -1,10 +1,14 @@
 package vcc
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -166,5 +170,100 @@ func TestPacerWaitPeeks(t *testing.T) {
 	}
 	if w := p.wait(now.Add(p.window + time.Second)); w != 0 {
 		t.Errorf("after the window: %v", w)
+	}
+}
+
+// scriptedPacer is a Pacer that records what the Client asks of it.
+type scriptedPacer struct {
+	mu       sync.Mutex
+	reserved int
+	paused   []time.Time
+	err      error // Reserve's answer when set
+	ahead    time.Duration
+}
+
+func (p *scriptedPacer) Reserve(context.Context) (time.Time, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.reserved++
+	return time.Now(), p.err
+}
+
+func (p *scriptedPacer) Pause(_ context.Context, until time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.paused = append(p.paused, until)
+}
+
+func (p *scriptedPacer) Ahead() time.Duration { return p.ahead }
+
+// Config.Pacer replaces the in-process pacer: every attempt books through
+// it, a 429 pauses it, and PacerWait asks it.
+func TestConfigPacerPacesEveryCall(t *testing.T) {
+	f := newFake(t)
+	var calls atomic.Int64
+	f.mux.HandleFunc("/stats/interactions/{guid}", func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			w.Header().Set("Retry-After", "0.2")
+			writeJSON(w, 429, map[string]any{"message": "Too many requests"})
+			return
+		}
+		statsHandler(w, r)
+	})
+	p := &scriptedPacer{ahead: 42 * time.Second}
+	c := newTestClient(t, f, func(c *Config) { c.Pacer = p })
+	began := time.Now()
+	if _, err := c.GetStats(context.Background(), guid(1)); err != nil {
+		t.Fatal(err)
+	}
+	if p.reserved != 2 {
+		t.Errorf("Reserve called %d times for 2 attempts", p.reserved)
+	}
+	if len(p.paused) != 1 || p.paused[0].Before(began.Add(200*time.Millisecond)) {
+		t.Errorf("Pause calls = %v, want one until at least Retry-After after %v", p.paused, began)
+	}
+	if w := c.PacerWait(); w != 42*time.Second {
+		t.Errorf("PacerWait = %v, want the pacer's Ahead", w)
+	}
+}
+
+type budgetDown struct{}
+
+func (budgetDown) Error() string { return "budget storage unreachable" }
+
+// A pacer that cannot book a slot stops the call before anything is sent:
+// the error is transient, keeps its type for errors.As, is not retried,
+// and does not count as a failure of VCC for the circuit breaker.
+func TestPacerFailureIsTransientUnsentAndNotVCCs(t *testing.T) {
+	f := newFake(t)
+	f.mux.HandleFunc("/stats/interactions/{guid}", statsHandler)
+	p := &scriptedPacer{err: budgetDown{}}
+	c := newTestClient(t, f, func(c *Config) {
+		c.Pacer = p
+		c.BreakerFailures, c.BreakerSustain = 1, time.Nanosecond
+	})
+	for i := 0; i < 3; i++ {
+		_, err := c.GetStats(context.Background(), guid(1))
+		var bd budgetDown
+		if !IsTransient(err) || IsPermanent(err) || !errors.As(err, &bd) {
+			t.Fatalf("error %v: transient %v, permanent %v, errors.As %v; want a transient budgetDown",
+				err, IsTransient(err), IsPermanent(err), errors.As(err, &bd))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if n := f.apiRequests.Load(); n != 0 {
+		t.Errorf("%d API requests sent without a slot", n)
+	}
+	if p.reserved != 3 {
+		t.Errorf("Reserve called %d times for 3 calls; a failed booking must not be retried here", p.reserved)
+	}
+	if st := c.Counters().Breaker; st.Open || st.Opened != 0 {
+		t.Errorf("breaker %+v: an unreachable budget is not an outage of VCC", st)
+	}
+	p.mu.Lock()
+	p.err = nil
+	p.mu.Unlock()
+	if _, err := c.GetStats(context.Background(), guid(1)); err != nil {
+		t.Fatalf("with the budget back: %v", err)
 	}
 }
