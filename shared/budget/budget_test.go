@@ -159,7 +159,7 @@ func TestSlotsNeverExceedTheBudget(t *testing.T) {
 func TestNewProcessSeesPredecessorsSlots(t *testing.T) {
 	st := newMemStore()
 	clk := &clock{t: t0}
-	opts := &Options{Window: time.Minute, Margin: 2 * time.Second, MaxBlock: 10, Now: clk.now}
+	opts := &Options{Window: time.Minute, Margin: 2 * time.Second, MaxBlock: 1, Now: clk.now}
 	old, _ := New(st, "", 10, opts)
 	for i := 0; i < 10; i++ {
 		if at, err := old.Reserve(context.Background()); err != nil || !at.Equal(t0) {
@@ -168,32 +168,41 @@ func TestNewProcessSeesPredecessorsSlots(t *testing.T) {
 	}
 	clk.set(t0.Add(time.Second))
 	fresh, _ := New(st, "", 10, opts)
+	if w, err := fresh.Peek(context.Background()); err != nil || w != 61*time.Second {
+		t.Errorf("Peek = %v, %v; want 61s", w, err)
+	}
+	if w := fresh.Ahead(); w != 61*time.Second {
+		t.Errorf("Ahead after Peek = %v, want 61s", w)
+	}
 	at, err := fresh.Reserve(context.Background())
 	if want := t0.Add(62 * time.Second); err != nil || !at.Equal(want) {
 		t.Errorf("new process's first slot %v, %v; want %v", at, err, want)
 	}
-	if w := fresh.Ahead(); w != 61*time.Second {
-		t.Errorf("Ahead = %v after booking, want the held slot's 61s", w)
-	}
 }
 
 // A process alone, saturated, uses the whole budget of every span (window
-// plus margin), in blocks, without losing slots.
+// plus margin), in blocks, without losing slots: a burst at first, then
+// slots spaced evenly, never a call more than the budget in one span.
 func TestOneProcessUsesTheBudget(t *testing.T) {
 	st := newMemStore()
 	clk := &clock{t: t0}
 	b, _ := New(st, "", 160, &Options{Now: clk.now})
-	var last time.Time
+	var slots []time.Time
 	for i := 0; i < 1600; i++ {
 		at, err := b.Reserve(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
 		clk.set(at) // the caller waits for its slot
-		last = at
+		slots = append(slots, at)
 	}
-	if want := t0.Add(9 * 62 * time.Second); !last.Equal(want) {
-		t.Errorf("1600 calls took until %v, want %v: the budget of every span", last.Sub(t0), want.Sub(t0))
+	span := 62 * time.Second
+	if got := maxInSpan(slots, span); got != 160 {
+		t.Errorf("at most %d calls in one span, want the budget, 160", got)
+	}
+	// Ten budgets' worth need nine spans and a part of the tenth.
+	if took := slots[1599].Sub(slots[0]); took < 9*span || took >= 10*span {
+		t.Errorf("1600 calls took %v, want from %v to %v", took, 9*span, 10*span)
 	}
 	c := b.Counters()
 	if c.Lost != 0 || st.saves > 1600/10 {

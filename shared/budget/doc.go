@@ -58,9 +58,9 @@ func (d *doc) prune(now int64, limit int, span int64) {
 
 // next is the earliest slot at or after now that keeps every span within
 // limit: after the latest booked slot (slots stay in order, whoever booked
-// them), after a pause, spaced by interval for a window after a pause, and
-// at least span after the limit-th latest slot, so that no limit+1
-// consecutive slots fall inside one span.
+// them), after a pause, spaced by interval for a window after a pause or
+// while the budget is booked ahead, and at least span after the limit-th
+// latest slot, so that no limit+1 consecutive slots fall inside one span.
 func (d *doc) next(now int64, limit int, span, interval int64) int64 {
 	t := max(now, d.PausedUntil)
 	n := len(d.Slots)
@@ -73,6 +73,13 @@ func (d *doc) next(now int64, limit int, span, interval int64) int64 {
 	}
 	if n >= limit {
 		t = max(t, d.Slots[n-limit]+span)
+	}
+	if n > 0 && t > now {
+		// Booked ahead: space the slots evenly instead of replaying the
+		// last window's bursts. A burst booked ahead is handed out in
+		// blocks to callers that cannot all go at that instant, and what
+		// they cannot use in time is lost.
+		t = max(t, d.Slots[n-1]+interval)
 	}
 	return t
 }
