@@ -67,7 +67,7 @@ type Client struct {
 	cfg    Config
 	api    *url.URL
 	tokens *tokenSource
-	pacer  *pacer
+	pacer  Pacer
 	brk    *breaker
 	count  *counters
 	users  *directory
@@ -93,13 +93,18 @@ func New(cfg Config) (*Client, error) {
 	c := &Client{
 		cfg:   cfg,
 		api:   api,
-		pacer: newPacer(cfg.RatePerMinute),
+		pacer: cfg.Pacer,
 		brk:   newBreaker(cfg.BreakerFailures, cfg.BreakerSustain, cfg.ProbeInterval),
 		count: newCounters(),
 		now:   time.Now,
 		sleep: sleep,
 
 		usersPageSize: usersPageSize,
+	}
+	if c.pacer == nil {
+		p := newPacer(cfg.RatePerMinute)
+		p.now = func() time.Time { return c.now() } // tests replace c.now
+		c.pacer = p
 	}
 	c.tokens = newTokenSource(c)
 	c.users = newDirectory()
@@ -170,7 +175,7 @@ func (c *Client) Available() error {
 // PacerWait is how long a call made now would wait for the request budget
 // (calls already booked ahead, or a 429's pause): zero while the budget has
 // room. Ingest puts work off rather than hold an invocation that long.
-func (c *Client) PacerWait() time.Duration { return c.pacer.wait(c.now()) }
+func (c *Client) PacerWait() time.Duration { return c.pacer.Ahead() }
 
 // GrantedScopes returns the scopes the token endpoint granted (its "scope"
 // field), nil when the response did not say. It fetches a token if needed.
@@ -236,6 +241,10 @@ func (c *Client) do(ctx context.Context, r request) (*http.Response, error) {
 			c.cfg.Logger.InfoContext(ctx, "vcc unavailable; probing", "endpoint", r.endpoint)
 		}
 		resp, tok, err := c.attempt(ctx, r, u)
+		if isPacingError(err) {
+			c.brk.record(c.now(), probe, outcomeNone, nil) // nothing was sent: no news of VCC
+			return nil, err
+		}
 		c.brk.record(c.now(), probe, classifyOutcome(ctx, err), err)
 		if err == nil {
 			return resp, nil
@@ -271,7 +280,7 @@ func (c *Client) do(ctx context.Context, r request) (*http.Response, error) {
 		}
 		if ae != nil && ae.Status == http.StatusTooManyRequests {
 			// Everyone waits: the budget is shared by all callers.
-			c.pacer.pause(c.now().Add(delay))
+			c.pacer.Pause(ctx, c.now().Add(delay))
 			delay = 0
 		}
 		c.count.retries.Add(1)
@@ -292,7 +301,14 @@ func (c *Client) attempt(ctx context.Context, r request, u *url.URL) (*http.Resp
 	if _, err := c.tokens.get(ctx); err != nil {
 		return nil, "", err
 	}
-	if err := c.sleep(ctx, c.pacer.reserve(c.now())); err != nil {
+	at, err := c.pacer.Reserve(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, "", err
+		}
+		return nil, "", &pacingError{fmt.Errorf("vcc: %s: request budget: %w", r.endpoint, err)}
+	}
+	if err := c.sleep(ctx, at.Sub(c.now())); err != nil {
 		return nil, "", err
 	}
 	tok, err := c.tokens.get(ctx)

@@ -25,9 +25,13 @@ type Config struct {
 	Secret           secrets.Source
 
 	// RatePerMinute is this process's budget of VCC API calls (all APIs
-	// together, token requests excluded). One pacer per Client, one Client
-	// per process. Default 160, Vonage's own sample's figure.
+	// together, token requests excluded) when Pacer is nil. One pacer per
+	// Client, one Client per process. Default 160, Vonage's own sample's figure.
 	RatePerMinute int
+	// Pacer, when set, paces every call instead of an in-process pacer of
+	// RatePerMinute: a budget shared by every process of the VCC account
+	// (shared/budget). A call it cannot book fails transient, unsent.
+	Pacer Pacer
 	// MaxRetries bounds transient retries per call. Default 5.
 	MaxRetries int
 	// PageSize is the content listing page size, default and maximum 1000.

@@ -2,6 +2,7 @@ package vcc
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -9,6 +10,33 @@ import (
 	"sync"
 	"time"
 )
+
+// Pacer keeps a Client's calls within VCC's request budget. The default is
+// in-process (one budget per Client); shared/budget books one budget for
+// every process of a VCC account, which is what VCC counts.
+type Pacer interface {
+	// Reserve books the slot of one call and returns when the call may go;
+	// it does not sleep. An error means no slot: the call is not made.
+	Reserve(ctx context.Context) (time.Time, error)
+	// Pause holds every call until until: VCC answered 429.
+	Pause(ctx context.Context, until time.Time)
+	// Ahead is how long a call booked now would wait, from what the pacer
+	// knows without asking anyone: cheap enough to decide to put work off.
+	Ahead() time.Duration
+}
+
+// pacingError is a call that was not made because its pacer could not book
+// a slot (a shared budget's storage unreachable). It is transient, and it
+// says nothing about VCC, so the breaker ignores it.
+type pacingError struct{ err error }
+
+func (e *pacingError) Error() string { return e.err.Error() }
+func (e *pacingError) Unwrap() error { return &transientError{e.err} }
+
+func isPacingError(err error) bool {
+	var pe *pacingError
+	return errors.As(err, &pe)
+}
 
 // pacerMargin widens the pacer's window beyond VCC's minute. The pacer
 // counts calls when they leave; VCC counts them when they arrive. A call
@@ -28,6 +56,7 @@ const pacerMargin = 2 * time.Second
 // limit that one of them already found; for one window after that, calls
 // are spaced evenly instead of released together.
 type pacer struct {
+	now         func() time.Time // the Client's clock
 	mu          sync.Mutex
 	budget      int
 	window      time.Duration
@@ -39,8 +68,20 @@ type pacer struct {
 
 func newPacer(perMinute int) *pacer {
 	w := time.Minute + pacerMargin
-	return &pacer{budget: perMinute, window: w, interval: w / time.Duration(perMinute)}
+	return &pacer{now: time.Now, budget: perMinute, window: w, interval: w / time.Duration(perMinute)}
 }
+
+// Reserve implements Pacer; the in-process pacer cannot fail.
+func (p *pacer) Reserve(context.Context) (time.Time, error) {
+	now := p.now()
+	return now.Add(p.reserve(now)), nil
+}
+
+// Pause implements Pacer.
+func (p *pacer) Pause(_ context.Context, until time.Time) { p.pause(until) }
+
+// Ahead implements Pacer.
+func (p *pacer) Ahead() time.Duration { return p.wait(p.now()) }
 
 // reserve books the earliest slot at or after now that keeps every window
 // within the budget, and returns how long the caller must wait for it.
