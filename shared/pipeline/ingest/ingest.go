@@ -87,6 +87,7 @@ type Ingester struct {
 	sink  store.Sink
 	state store.State
 	opts  Options
+	step  step // copyInteraction wrapped by the rules
 }
 
 // New returns an Ingester writing recordings to sink and its own records to state.
@@ -118,7 +119,16 @@ func New(v VCC, sink store.Sink, state store.State, opts Options) *Ingester {
 	if opts.PollMax <= 0 {
 		opts.PollMax = defaultPollMax
 	}
-	return &Ingester{vcc: v, sink: sink, state: state, opts: opts}
+	i := &Ingester{vcc: v, sink: sink, state: state, opts: opts}
+	i.step = wrap(i.copyInteraction,
+		i.refuseOtherTenant,
+		i.failKnownPermanent,
+		i.deferWhileUnavailable,
+		i.paceWhileBudgetTaken,
+		i.pollUntilContent,
+		i.recordOutcome,
+	)
+	return i
 }
 
 // Delivery is one message as the trigger hands it over.
@@ -150,64 +160,25 @@ func (f *Failure) Error() string {
 
 func (f *Failure) Unwrap() error { return f.Err }
 
-// Handle processes one delivery.
+// Handle processes one delivery: the message decoded, then the copy
+// (enrich, copy, record) wrapped by the rules of rules.go, each with one
+// job: refuse another tenant's message, fail a known permanent failure at
+// once, put the work off while VCC is unavailable or its budget is taken,
+// poll for content not there yet, and record the outcome.
 func (i *Ingester) Handle(ctx context.Context, d Delivery) (records.Result, error) {
 	body, err := message.Decode(d.Body)
 	if err != nil {
 		return records.Result{}, &Failure{Permanent: true, Reason: err.Error(), Err: err}
 	}
-	guid := body.InteractionID
-	log := i.opts.Logger.With("interactionId", guid, "messageId", d.MessageID, "deliveryCount", d.DeliveryCount)
-	if body.Tenant != i.opts.Tenant {
-		f := &Failure{InteractionID: guid, Permanent: true, Reason: wrongTenant(body.Tenant, i.opts.Tenant)}
-		log.Warn("ingest failed", "permanent", true, "reason", f.Reason)
-		return records.Result{}, f
-	}
+	w := work{d: d, body: body,
+		log: i.opts.Logger.With("interactionId", body.InteractionID, "messageId", d.MessageID, "deliveryCount", d.DeliveryCount)}
+	return i.step(ctx, w)
+}
 
-	// A message already known to fail permanently is not retried against
-	// VCC: it fails at once until the queue dead-letters it.
-	// Only a redelivery of that same message counts: a new message with the
-	// same id (a backfill) starts its delivery count again and is tried.
-	if rec, ok := i.failure(ctx, guid); ok && rec.Permanent && rec.MessageID == d.MessageID && d.MessageID != "" && d.DeliveryCount > rec.DeliveryCount {
-		return records.Result{}, &Failure{InteractionID: guid, Permanent: true, Reason: rec.Reason + " (recorded earlier; awaiting dead-letter)"}
-	}
-
-	if i.opts.Requeue != nil {
-		if err := i.unavailable(); err != nil {
-			return i.deferDelivery(ctx, d, body, err, log)
-		}
-		if w := i.pacerWait(); i.opts.PaceLimit > 0 && w > i.opts.PaceLimit {
-			return i.paceLater(ctx, d, body, w, log)
-		}
-	}
-	res, err := i.handle(ctx, body, log)
-	if errors.Is(err, errNotYet) {
-		return i.pollLater(ctx, d, body, log)
-	}
-	if err != nil && i.opts.Requeue != nil && errors.Is(err, vcc.ErrUnavailable) && ctx.Err() == nil {
-		return i.deferDelivery(ctx, d, body, err, log)
-	}
-	if err != nil {
-		var f *Failure
-		if !errors.As(err, &f) {
-			f = classify(guid, err)
-		}
-		f.InteractionID = guid
-		if ctx.Err() != nil {
-			// Cut short (the invocation deadline, a shutdown): whatever the
-			// error says, the work was not tried to the end.
-			f.Permanent = false
-		}
-		i.recordFailure(ctx, d, f, log)
-		log.Warn("ingest failed", "permanent", f.Permanent, "reason", f.Reason)
-		return records.Result{}, f
-	}
-	if err := i.state.Delete(ctx, records.FailureName(guid)); err != nil {
-		log.Warn("failure record not cleared", "error", err)
-	}
-	res.Tenant = i.opts.Tenant
-	log.Info("ingest done", "outcome", res.Outcome, "recordings", res.Recordings, "copied", res.Copied, "bytes", res.Bytes, "reason", res.Reason)
-	return res, nil
+// copyInteraction is the step itself: the interaction's agents and
+// direction, each audio recording streamed into the sink, the sidecar last.
+func (i *Ingester) copyInteraction(ctx context.Context, w work) (records.Result, error) {
+	return i.handle(ctx, w.body, w.log)
 }
 
 func (i *Ingester) handle(ctx context.Context, body message.Body, log *slog.Logger) (records.Result, error) {
