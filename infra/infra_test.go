@@ -26,6 +26,8 @@ var wantModules = []string{
 	"modules/roles.bicep",
 	"modules/diagnostics.bicep",
 	"modules/alerts.bicep",
+	"modules/network.bicep",
+	"modules/privateendpoints.bicep",
 }
 
 func TestEveryTemplateParses(t *testing.T) {
@@ -419,8 +421,13 @@ func TestQueueSemantics(t *testing.T) {
 	if ns == nil || q == nil {
 		t.Fatal("servicebus.bicep must declare a namespace and a queue")
 	}
-	if v := mustLiteral(t, "namespace sku.name", path(ns.Body, "sku", "name")); v != "Standard" {
-		t.Errorf("namespace sku %q, want Standard (duplicate detection needs Standard or Premium)", v)
+	// Duplicate detection needs Standard or Premium; private endpoints need
+	// Premium, so the SKU follows privateNetworking.
+	for private, want := range map[string]string{"false": "Standard", "true": "Premium"} {
+		d := deploy(t, "modules/servicebus.bicep", map[string]string{"privateNetworking": private})
+		if v := d.scalar(t, ns.Body, "sku", "name"); v != want || d.scalar(t, ns.Body, "sku", "tier") != want {
+			t.Errorf("privateNetworking %s: namespace sku %q, want %s", private, v, want)
+		}
 	}
 	if v := mustLiteral(t, "disableLocalAuth", path(ns.Body, "properties", "disableLocalAuth")); v != "true" {
 		t.Errorf("disableLocalAuth = %s, want true", v)

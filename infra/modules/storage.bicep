@@ -76,8 +76,20 @@ param deleteAfterDays int = 0
 @maxValue(146000)
 param immutabilityDays int = 0
 
+@description('Private networking (main.bicep): both accounts refuse every request from outside their private endpoints.')
+param privateNetworking bool = false
+
 @description('Tags applied to every resource.')
 param tags object = {}
+
+// With private networking: no public endpoint at all, and the firewall,
+// should public access ever be re-enabled by hand, denies everything and
+// lets no service through (no trusted service needs these accounts).
+var publicNetworkAccess = privateNetworking ? 'Disabled' : 'Enabled'
+var denyAll = {
+  defaultAction: 'Deny'
+  bypass: 'None'
+}
 
 resource hostAccount 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: hostAccountName
@@ -95,7 +107,8 @@ resource hostAccount 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     allowCrossTenantReplication: false
     minimumTlsVersion: 'TLS1_2'
     supportsHttpsTrafficOnly: true
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: publicNetworkAccess
+    networkAcls: privateNetworking ? denyAll : null
   }
 }
 
@@ -128,7 +141,8 @@ resource recordingsAccount 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     allowCrossTenantReplication: false
     minimumTlsVersion: 'TLS1_2'
     supportsHttpsTrafficOnly: true
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: publicNetworkAccess
+    networkAcls: privateNetworking ? denyAll : null
   }
 }
 
@@ -215,9 +229,11 @@ resource recordingsImmutability 'Microsoft.Storage/storageAccounts/blobServices/
 }
 
 output hostAccountName string = hostAccount.name
+output hostAccountId string = hostAccount.id
 output hostBlobEndpoint string = hostAccount.properties.primaryEndpoints.blob
 output deploymentContainerName string = deploymentContainer.name
 output recordingsAccountName string = recordingsAccount.name
+output recordingsAccountId string = recordingsAccount.id
 output recordingsBlobServiceName string = recordingsBlob.name
 // RECORDINGS_ACCOUNT_URL takes the form https://<account>.blob.<suffix>, no
 // trailing slash (the form shared/config documents and validates).
