@@ -28,6 +28,7 @@ var wantModules = []string{
 	"modules/alerts.bicep",
 	"modules/network.bicep",
 	"modules/privateendpoints.bicep",
+	"modules/tenantsalerts.bicep",
 }
 
 func TestEveryTemplateParses(t *testing.T) {

@@ -370,6 +370,23 @@ module alerts 'modules/alerts.bicep' = {
   }
 }
 
+// With a tenants document: every change of it reaches the operator (whoever
+// can write it can redirect a tenant's secret; modules/tenantsalerts.bicep).
+module tenantsAlerts 'modules/tenantsalerts.bicep' = if (!empty(tenantsBlobName)) {
+  name: 'tenantsalerts'
+  params: {
+    location: location
+    namePrefix: '${namePrefix}-${suffix}'
+    workspaceId: monitoring.outputs.workspaceId
+    appInsightsName: monitoring.outputs.appInsightsName
+    recordingsAccountName: storage.outputs.recordingsAccountName
+    stateContainerName: storage.outputs.stateContainerName
+    tenantsBlobName: tenantsBlobName
+    actionGroupId: alerts.outputs.actionGroupId
+    tags: tags
+  }
+}
+
 output functionAppName string = functionApp.outputs.name
 output functionAppId string = functionApp.outputs.id
 output hostingPlan string = hostingPlan
