@@ -149,6 +149,9 @@ param privateNetworking bool = false
 @description('With privateNetworking: the VNet\'s address space, a /25 or larger (the app subnet takes its first /26, the endpoints subnet the next /27). Must not overlap networks it will be peered with.')
 param vnetAddressPrefix string = '10.42.0.0/24'
 
+@description('Recordings: name of an RSA key in the deployment\'s Key Vault to encrypt the recordings account with (customer-managed key; created if absent, with an identity of its own). Empty: Microsoft-managed keys. See infra/README.md before setting it.')
+param recordingsKeyName string = ''
+
 @description('Tags applied to every resource.')
 param tags object = {
   application: 'vcc-ingest'
@@ -220,6 +223,22 @@ module storage 'modules/storage.bicep' = {
     deleteAfterDays: recordingsDeleteAfterDays
     immutabilityDays: recordingsImmutabilityDays
     privateNetworking: privateNetworking
+    cmkKeyVaultUri: !empty(recordingsKeyName) ? cmk.outputs.keyVaultUri : ''
+    cmkKeyName: !empty(recordingsKeyName) ? cmk.outputs.keyName : ''
+    cmkIdentityId: !empty(recordingsKeyName) ? cmk.outputs.identityId : ''
+    tags: tags
+  }
+}
+
+// Customer-managed key of the recordings account, with recordingsKeyName
+// only: the key, and the identity Storage reads it with.
+module cmk 'modules/cmk.bicep' = if (!empty(recordingsKeyName)) {
+  name: 'cmk'
+  params: {
+    location: location
+    keyVaultName: keyVault.outputs.name
+    keyName: recordingsKeyName
+    identityName: '${namePrefix}-cmk-${suffix}'
     tags: tags
   }
 }

@@ -79,6 +79,15 @@ param immutabilityDays int = 0
 @description('Private networking (main.bicep): both accounts refuse every request from outside their private endpoints.')
 param privateNetworking bool = false
 
+@description('Customer-managed key of the recordings account: its Key Vault URI; empty with cmkKeyName empty.')
+param cmkKeyVaultUri string = ''
+
+@description('Customer-managed key of the recordings account: the key\'s name in that vault; empty: Microsoft-managed keys.')
+param cmkKeyName string = ''
+
+@description('Customer-managed key: resource id of the user-assigned identity holding Key Vault Crypto Service Encryption User on the key.')
+param cmkIdentityId string = ''
+
 @description('Tags applied to every resource.')
 param tags object = {}
 
@@ -125,6 +134,37 @@ resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/con
   }
 }
 
+// With a customer-managed key: blobs (and files) encrypted under the key,
+// read with the identity; no key version, so Storage follows the key's
+// rotations by itself (it checks daily).
+var useCmk = !empty(cmkKeyName)
+var cmkEncryption = {
+  keySource: 'Microsoft.Keyvault'
+  keyvaultproperties: {
+    keyvaulturi: cmkKeyVaultUri
+    keyname: cmkKeyName
+  }
+  identity: {
+    userAssignedIdentity: cmkIdentityId
+  }
+  services: {
+    blob: {
+      enabled: true
+      keyType: 'Account'
+    }
+    file: {
+      enabled: true
+      keyType: 'Account'
+    }
+  }
+}
+var cmkIdentity = {
+  type: 'UserAssigned'
+  userAssignedIdentities: {
+    '${cmkIdentityId}': {}
+  }
+}
+
 resource recordingsAccount 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: recordingsAccountName
   location: location
@@ -133,6 +173,7 @@ resource recordingsAccount 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   sku: {
     name: recordingsSkuName
   }
+  identity: useCmk ? cmkIdentity : null
   properties: {
     accessTier: 'Hot'
     allowSharedKeyAccess: false
@@ -143,6 +184,7 @@ resource recordingsAccount 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     supportsHttpsTrafficOnly: true
     publicNetworkAccess: publicNetworkAccess
     networkAcls: privateNetworking ? denyAll : null
+    encryption: useCmk ? cmkEncryption : null
   }
 }
 
