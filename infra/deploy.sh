@@ -205,9 +205,11 @@ out() { # out <name>: an output of the last deployment ('' if none)
 # (names only, never values), not of the vault: a private vault refuses
 # this machine, and a wrong "no" would drop the app's secret roles.
 vault=$(out keyVaultName)
-secret_exists() { # secret_exists <name>
-	[[ -n "$vault" ]] &&
-		[[ "$(ask '' az resource show -g "$rg" --namespace Microsoft.KeyVault --parent "vaults/$vault" --resource-type secrets -n "$1" --query name -o tsv 2>/dev/null || true)" == "$1" ]]
+secret_exists() { # secret_exists <name>: the answer is <name> or <vault>/<name>
+	local found
+	[[ -n "$vault" ]] || return 1
+	found=$(ask '' az resource show -g "$rg" --namespace Microsoft.KeyVault --parent "vaults/$vault" --resource-type secrets -n "$1" --query name -o tsv 2>/dev/null || true)
+	[[ "$found" == "$1" || "$found" == "$vault/$1" ]]
 }
 provisioned=false
 secret=$(out secretName)
