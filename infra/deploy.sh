@@ -129,7 +129,9 @@ region=$(param_value location)
 if [[ -z "$region" ]]; then
 	region=$(ask "${DRY_RUN_LOCATION:-westeurope}" az group show -n "$rg" --query location -o tsv)
 fi
-echo "Plan $plan, maxInstances $max, region $region." >&2
+private=$(param_value privateNetworking)
+private=${private:-false}
+echo "Plan $plan, maxInstances $max, region $region, private networking $private." >&2
 
 # 1. Preflight: the deployer's rights on the resource group.
 user_type=$(ask user az account show --query user.type -o tsv)
@@ -182,25 +184,44 @@ if [[ "$plan" == FlexConsumption ]]; then
 	fi
 fi
 
+# 2b. Preflight: private networking (infra/README.md, "Private networking").
+if [[ "$private" == true ]]; then
+	if [[ "$plan" == ElasticPremium ]]; then
+		die "privateNetworking with Elastic Premium: this script uploads app.zip from this machine into the host storage account, which is then private." \
+			"Use hostingPlan = 'FlexConsumption' (the package goes through the app's SCM endpoint), or deploy from a machine in the VNet."
+	fi
+	app_provider=$(ask "${DRY_RUN_APP_PROVIDER:-Registered}" az provider show --namespace Microsoft.App --query registrationState -o tsv 2>/dev/null || true)
+	if [[ "$app_provider" != Registered ]]; then
+		die "Flex VNet integration needs the Microsoft.App resource provider, which is ${app_provider:-not readable} in this subscription." \
+			"Register it (needs a role on the subscription): az provider register --namespace Microsoft.App --wait"
+	fi
+fi
+
 out() { # out <name>: an output of the last deployment ('' if none)
 	ask "<$1>" az deployment group show -g "$rg" -n "$name" --query "properties.outputs.$1.value" -o tsv 2>/dev/null || true
 }
 
-# 3. Does the VCC secret exist already? (Listing shows names, never values.)
-provisioned=false
+# 3. Does the VCC secret exist already? Asked of Azure Resource Manager
+# (names only, never values), not of the vault: a private vault refuses
+# this machine, and a wrong "no" would drop the app's secret roles.
 vault=$(out keyVaultName)
+secret_exists() { # secret_exists <name>: the answer is <name> or <vault>/<name>
+	local found
+	[[ -n "$vault" ]] || return 1
+	found=$(ask '' az resource show -g "$rg" --namespace Microsoft.KeyVault --parent "vaults/$vault" --resource-type secrets -n "$1" --query name -o tsv 2>/dev/null || true)
+	[[ "$found" == "$1" || "$found" == "$vault/$1" ]]
+}
+provisioned=false
 secret=$(out secretName)
 secret=${secret:-vcc-client-secret}
-if [[ -n "$vault" ]] &&
-	[[ "$(ask 0 az keyvault secret list --vault-name "$vault" --query "length([?name=='$secret'])" -o tsv 2>/dev/null || echo 0)" == "1" ]]; then
+if secret_exists "$secret"; then
 	provisioned=true
 fi
 # The VCC webhook secret likewise (the events function verifies with it).
 hook_provisioned=false
 hook_secret=$(out webhookSecretName)
 hook_secret=${hook_secret:-vcc-webhook-secret}
-if [[ -n "$vault" ]] &&
-	[[ "$(ask 0 az keyvault secret list --vault-name "$vault" --query "length([?name=='$hook_secret'])" -o tsv 2>/dev/null || echo 0)" == "1" ]]; then
+if secret_exists "$hook_secret"; then
 	hook_provisioned=true
 fi
 

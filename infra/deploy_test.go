@@ -188,3 +188,62 @@ func TestDeployPrerequisites(t *testing.T) {
 		}
 	}
 }
+
+// privateParams writes a parameter file with private networking on.
+func privateParams(t *testing.T, plan string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "private.bicepparam")
+	src := "using '" + filepath.Join(infraDir(t), "main.bicep") + "'\n\nparam vccClientId = 'x'\nparam hostingPlan = '" + plan + "'\nparam maxInstances = 2\nparam privateNetworking = true\n"
+	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// Private networking: Flex VNet integration needs the Microsoft.App
+// provider, checked before deploying; Elastic Premium, whose package this
+// script uploads into the then private host account, is refused.
+func TestDeployPrivateNetworking(t *testing.T) {
+	cmds, msgs, ok := dryRun(t, privateParams(t, "FlexConsumption"))
+	if !ok {
+		t.Fatalf("deploy.sh stopped: %s", msgs)
+	}
+	p, d := index(cmds, `^az provider show --namespace Microsoft\.App --query registrationState`), index(cmds, deployCreate)
+	if p < 0 || d < p {
+		t.Errorf("want the Microsoft.App provider checked before deploying:\n%s", strings.Join(cmds, "\n"))
+	}
+	cmds, msgs, ok = dryRun(t, privateParams(t, "FlexConsumption"), "DRY_RUN_APP_PROVIDER=NotRegistered")
+	if ok || index(cmds, deployCreate) >= 0 || !strings.Contains(msgs, "az provider register --namespace Microsoft.App") {
+		t.Errorf("an unregistered Microsoft.App must stop the deployment with the command to run; went through %v:\n%s", ok, msgs)
+	}
+	cmds, msgs, ok = dryRun(t, privateParams(t, "ElasticPremium"))
+	if ok || index(cmds, deployCreate) >= 0 || !strings.Contains(msgs, "privateNetworking with Elastic Premium") {
+		t.Errorf("Elastic Premium with private networking must stop before deploying; went through %v:\n%s", ok, msgs)
+	}
+	// Off (the default): no provider check.
+	cmds, _, _ = dryRun(t, "infra/main.bicepparam")
+	if index(cmds, `Microsoft\.App`) >= 0 {
+		t.Errorf("the provider check applies to private networking only:\n%s", strings.Join(cmds, "\n"))
+	}
+}
+
+// Finding: deploy.sh asked the vault itself whether the secrets exist; a
+// private vault refuses a workstation, the answer became "no", and the
+// deployment would have dropped the app's secret roles. It asks Azure
+// Resource Manager, which answers either way.
+func TestDeploySecretCheckSurvivesAPrivateVault(t *testing.T) {
+	cmds, msgs, ok := dryRun(t, privateParams(t, "FlexConsumption"))
+	if !ok {
+		t.Fatalf("deploy.sh stopped: %s", msgs)
+	}
+	all := strings.Join(cmds, "\n")
+	// The dry run answers each deployment output with <its name>.
+	for _, name := range []string{`\\<secretName\\>`, `\\<webhookSecretName\\>`} {
+		if index(cmds, `^az resource show -g rg-vcc --namespace Microsoft\.KeyVault --parent vaults/\S+ --resource-type secrets -n `+name+` `) < 0 {
+			t.Errorf("%s: not checked through Azure Resource Manager:\n%s", name, all)
+		}
+	}
+	if strings.Contains(all, "keyvault secret list") {
+		t.Errorf("a data-plane secret listing fails against a private vault:\n%s", all)
+	}
+}

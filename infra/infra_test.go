@@ -26,6 +26,10 @@ var wantModules = []string{
 	"modules/roles.bicep",
 	"modules/diagnostics.bicep",
 	"modules/alerts.bicep",
+	"modules/network.bicep",
+	"modules/privateendpoints.bicep",
+	"modules/tenantsalerts.bicep",
+	"modules/cmk.bicep",
 }
 
 func TestEveryTemplateParses(t *testing.T) {
@@ -419,8 +423,13 @@ func TestQueueSemantics(t *testing.T) {
 	if ns == nil || q == nil {
 		t.Fatal("servicebus.bicep must declare a namespace and a queue")
 	}
-	if v := mustLiteral(t, "namespace sku.name", path(ns.Body, "sku", "name")); v != "Standard" {
-		t.Errorf("namespace sku %q, want Standard (duplicate detection needs Standard or Premium)", v)
+	// Duplicate detection needs Standard or Premium; private endpoints need
+	// Premium, so the SKU follows privateNetworking.
+	for private, want := range map[string]string{"false": "Standard", "true": "Premium"} {
+		d := deploy(t, "modules/servicebus.bicep", map[string]string{"privateNetworking": private})
+		if v := d.scalar(t, ns.Body, "sku", "name"); v != want || d.scalar(t, ns.Body, "sku", "tier") != want {
+			t.Errorf("privateNetworking %s: namespace sku %q, want %s", private, v, want)
+		}
 	}
 	if v := mustLiteral(t, "disableLocalAuth", path(ns.Body, "properties", "disableLocalAuth")); v != "true" {
 		t.Errorf("disableLocalAuth = %s, want true", v)
@@ -487,6 +496,7 @@ var builtinRoles = map[string]string{
 	"b7e6dc6d-f1e8-4753-8033-0f276bb0955b": "Storage Blob Data Owner",
 	"4633458b-17de-408a-b874-0445c86b69e6": "Key Vault Secrets User",
 	"3913510d-42f4-4e42-8a64-420c390055eb": "Monitoring Metrics Publisher",
+	"e147488a-f6f5-4113-8e2d-b22465e65bf6": "Key Vault Crypto Service Encryption User",
 }
 
 var forbiddenRoles = map[string]string{
@@ -513,6 +523,8 @@ var wantAssignments = []string{
 	"Storage Blob Data Contributor @ Microsoft.Storage/storageAccounts/blobServices/containers",
 	"Storage Blob Data Owner @ Microsoft.Storage/storageAccounts",
 	tagWriter + " @ Microsoft.Storage/storageAccounts/blobServices/containers",
+	// The recordings account's customer-managed key, to its own identity (cmk.bicep).
+	"Key Vault Crypto Service Encryption User @ Microsoft.KeyVault/vaults/keys",
 }
 
 var guidRe = regexp.MustCompile(`(?i)[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
@@ -552,7 +564,9 @@ func TestRoleAssignmentsAreLeastPrivilege(t *testing.T) {
 				continue
 			}
 			where := pos(f, r.Node) + " " + r.Name
-			if rel != "modules/roles.bicep" {
+			// cmk.bicep's one assignment must exist before the recordings
+			// account, which roles.bicep follows.
+			if rel != "modules/roles.bicep" && (rel != "modules/cmk.bicep" || r.Name != "keyUser") {
 				t.Errorf("%s: role assignments belong in modules/roles.bicep", where)
 			}
 			p := path(r.Body, "properties")

@@ -140,6 +140,18 @@ param logRetentionDays int = 90
 @description('E-mail address every alert goes to (infra/README.md, Alerts). Empty: no action group; the alert rules are still created and fire in Azure Monitor, notifying no one.')
 param alertEmail string = ''
 
+// Private networking (infra/README.md, "Private networking": what it costs
+// and what changes). Off: every service keeps its public endpoint, guarded
+// by Entra ID alone, exactly as without these parameters.
+@description('Put both storage accounts, Key Vault and Service Bus (then Premium) behind private endpoints in a VNet, with public network access disabled, and route the app\'s outbound traffic through the VNet. The webhook stays public. See infra/README.md.')
+param privateNetworking bool = false
+
+@description('With privateNetworking: the VNet\'s address space, a /25 or larger (the app subnet takes its first /26, the endpoints subnet the next /27). Must not overlap networks it will be peered with.')
+param vnetAddressPrefix string = '10.42.0.0/24'
+
+@description('Recordings: name of an RSA key in the deployment\'s Key Vault to encrypt the recordings account with (customer-managed key; created if absent, with an identity of its own). Empty: Microsoft-managed keys. See infra/README.md before setting it.')
+param recordingsKeyName string = ''
+
 @description('Tags applied to every resource.')
 param tags object = {
   application: 'vcc-ingest'
@@ -210,6 +222,23 @@ module storage 'modules/storage.bicep' = {
     coldTier: recordingsColdTier
     deleteAfterDays: recordingsDeleteAfterDays
     immutabilityDays: recordingsImmutabilityDays
+    privateNetworking: privateNetworking
+    cmkKeyVaultUri: !empty(recordingsKeyName) ? cmk.outputs.keyVaultUri : ''
+    cmkKeyName: !empty(recordingsKeyName) ? cmk.outputs.keyName : ''
+    cmkIdentityId: !empty(recordingsKeyName) ? cmk.outputs.identityId : ''
+    tags: tags
+  }
+}
+
+// Customer-managed key of the recordings account, with recordingsKeyName
+// only: the key, and the identity Storage reads it with.
+module cmk 'modules/cmk.bicep' = if (!empty(recordingsKeyName)) {
+  name: 'cmk'
+  params: {
+    location: location
+    keyVaultName: keyVault.outputs.name
+    keyName: recordingsKeyName
+    identityName: '${namePrefix}-cmk-${suffix}'
     tags: tags
   }
 }
@@ -220,6 +249,7 @@ module serviceBus 'modules/servicebus.bicep' = {
     location: location
     namespaceName: '${namePrefix}-sb-${suffix}'
     queueName: queueName
+    privateNetworking: privateNetworking
     tags: tags
   }
 }
@@ -229,6 +259,37 @@ module keyVault 'modules/keyvault.bicep' = {
   params: {
     location: location
     name: '${namePrefix}-kv-${suffix}'
+    privateNetworking: privateNetworking
+    tags: tags
+  }
+}
+
+// Private networking only: the VNet, its DNS zones, and one private endpoint
+// per data service.
+module network 'modules/network.bicep' = if (privateNetworking) {
+  name: 'network'
+  params: {
+    location: location
+    vnetName: '${namePrefix}-vnet-${suffix}'
+    addressPrefix: vnetAddressPrefix
+    hostingPlan: hostingPlan
+    tags: tags
+  }
+}
+
+module privateEndpoints 'modules/privateendpoints.bicep' = if (privateNetworking) {
+  name: 'privateendpoints'
+  params: {
+    location: location
+    namePrefix: '${namePrefix}-${suffix}'
+    subnetId: network.outputs.endpointsSubnetId
+    hostAccountId: storage.outputs.hostAccountId
+    recordingsAccountId: storage.outputs.recordingsAccountId
+    keyVaultId: keyVault.outputs.id
+    serviceBusNamespaceId: serviceBus.outputs.namespaceId
+    blobZoneId: network.outputs.blobZoneId
+    vaultZoneId: network.outputs.vaultZoneId
+    serviceBusZoneId: network.outputs.serviceBusZoneId
     tags: tags
   }
 }
@@ -259,9 +320,11 @@ module roles 'modules/roles.bicep' = {
 
 module functionApp 'modules/functionapp.bicep' = {
   name: 'functionapp'
-  // The app starts with its roles already assigned.
+  // The app starts with its roles already assigned, and with private
+  // networking, with its services reachable.
   dependsOn: [
     roles
+    privateEndpoints
   ]
   params: {
     location: location
@@ -293,6 +356,7 @@ module functionApp 'modules/functionapp.bicep' = {
     vccOwnerUserId: vccOwnerUserId
     tenantsBlobName: tenantsBlobName
     vccRateShares: vccRateShares
+    appSubnetId: privateNetworking ? network.outputs.appSubnetId : ''
     tags: tags
   }
 }
@@ -325,6 +389,23 @@ module alerts 'modules/alerts.bicep' = {
   }
 }
 
+// With a tenants document: every change of it reaches the operator (whoever
+// can write it can redirect a tenant's secret; modules/tenantsalerts.bicep).
+module tenantsAlerts 'modules/tenantsalerts.bicep' = if (!empty(tenantsBlobName)) {
+  name: 'tenantsalerts'
+  params: {
+    location: location
+    namePrefix: '${namePrefix}-${suffix}'
+    workspaceId: monitoring.outputs.workspaceId
+    appInsightsName: monitoring.outputs.appInsightsName
+    recordingsAccountName: storage.outputs.recordingsAccountName
+    stateContainerName: storage.outputs.stateContainerName
+    tenantsBlobName: tenantsBlobName
+    actionGroupId: alerts.outputs.actionGroupId
+    tags: tags
+  }
+}
+
 output functionAppName string = functionApp.outputs.name
 output functionAppId string = functionApp.outputs.id
 output hostingPlan string = hostingPlan
@@ -345,4 +426,5 @@ output vccRatePerInstance int = vccRatePerInstance
 output vccProcesses int = vccProcesses
 // What the operator commands' VCC_RATE_SHARES must be with a tenants document.
 output vccRateShares int = vccRateShares
+output privateNetworking bool = privateNetworking
 output alertActionGroupId string = alerts.outputs.actionGroupId

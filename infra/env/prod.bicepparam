@@ -18,3 +18,11 @@ param tags = {
 // rules still fire in Azure Monitor, but nobody is told: set it for
 // production.
 // param alertEmail = 'operations@example.com'
+// Storage, Key Vault and Service Bus reachable only through private
+// endpoints, the app's outbound traffic through a VNet; Service Bus becomes
+// Premium (about $670 a month more). Read infra/README.md, "Private
+// networking", before switching an existing deployment.
+// param privateNetworking = true
+// The recordings encrypted under a key of the deployment's Key Vault
+// (infra/README.md, "Customer-managed key for the recordings").
+// param recordingsKeyName = 'recordings-key'

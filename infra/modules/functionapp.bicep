@@ -103,6 +103,9 @@ param tenantsBlobName string = ''
 @minValue(1)
 param vccRateShares int = 1
 
+@description('Private networking (main.bicep): resource id of the delegated subnet the app sends its outbound traffic through; empty: no VNet integration.')
+param appSubnetId string = ''
+
 @description('Tags applied to every resource.')
 param tags object = {}
 
@@ -215,6 +218,14 @@ var premiumSiteConfig = {
   minimumElasticInstanceCount: 1
 }
 
+// Elastic Premium in a VNet: every outbound call through it (Flex routes
+// everything already), and the scale controller reads the private Service
+// Bus queue through the app's runtime instead of from outside.
+var premiumVnetSiteConfig = {
+  vnetRouteAllEnabled: true
+  functionsRuntimeScaleMonitoringEnabled: true
+}
+
 var flexFunctionAppConfig = {
   deployment: {
     storage: {
@@ -262,8 +273,11 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
     serverFarmId: plan.id
     httpsOnly: true
     clientCertEnabled: false
-    siteConfig: union(commonSiteConfig, isFlex ? {} : premiumSiteConfig)
+    siteConfig: union(commonSiteConfig, isFlex ? {} : premiumSiteConfig, isFlex || empty(appSubnetId) ? {} : premiumVnetSiteConfig)
     functionAppConfig: isFlex ? flexFunctionAppConfig : null
+    // Outbound only: inbound stays public, so VCC reaches the webhook
+    // (anonymous, verified by its signature: functions/server.go).
+    virtualNetworkSubnetId: empty(appSubnetId) ? null : appSubnetId
   }
 }
 

@@ -15,6 +15,9 @@ param location string
 @maxLength(24)
 param name string
 
+@description('Private networking (main.bicep): the vault answers only through its private endpoint.')
+param privateNetworking bool = false
+
 @description('Tags applied to every resource.')
 param tags object = {}
 
@@ -38,9 +41,13 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
     enabledForDeployment: false
     enabledForTemplateDeployment: false
     enabledForDiskEncryption: false
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: privateNetworking ? 'Disabled' : 'Enabled'
+    // Trusted services pass (Storage reading a customer-managed key): Key
+    // Vault honours no other rule once public access is disabled.
+    networkAcls: privateNetworking ? { defaultAction: 'Deny', bypass: 'AzureServices' } : null
   }
 }
 
 output name string = vault.name
+output id string = vault.id
 output uri string = vault.properties.vaultUri

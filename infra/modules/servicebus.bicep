@@ -1,8 +1,11 @@
 // Service Bus namespace and the interactions queue.
 //
 // Standard tier: duplicate detection needs Standard or Premium, and one queue
-// does not justify Premium. Local (SAS key) authentication is switched off:
-// only Microsoft Entra identities holding a data role can send or receive.
+// does not justify Premium, unless the namespace must be private: private
+// endpoints and network rules are Premium only, so privateNetworking picks
+// Premium (one messaging unit). Local (SAS key) authentication is switched
+// off: only Microsoft Entra identities holding a data role can send or
+// receive.
 
 @description('Azure region.')
 param location string
@@ -15,21 +18,46 @@ param namespaceName string
 @description('Queue of interactions to ingest (INTERACTIONS_QUEUE).')
 param queueName string
 
+@description('Private networking (main.bicep): Premium, reachable only through its private endpoint.')
+param privateNetworking bool = false
+
 @description('Tags applied to every resource.')
 param tags object = {}
+
+var standardSku = {
+  name: 'Standard'
+  tier: 'Standard'
+}
+
+var premiumSku = {
+  name: 'Premium'
+  tier: 'Premium'
+  capacity: 1
+}
 
 resource namespace 'Microsoft.ServiceBus/namespaces@2024-01-01' = {
   name: namespaceName
   location: location
   tags: tags
-  sku: {
-    name: 'Standard'
-    tier: 'Standard'
-  }
+  sku: privateNetworking ? premiumSku : standardSku
   properties: {
     disableLocalAuth: true
     minimumTlsVersion: '1.2'
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: privateNetworking ? 'Disabled' : 'Enabled'
+  }
+}
+
+// The namespace firewall: nothing public gets in; trusted services (Azure
+// Monitor's diagnostic settings) still do.
+resource networkRules 'Microsoft.ServiceBus/namespaces/networkRuleSets@2024-01-01' = if (privateNetworking) {
+  parent: namespace
+  name: 'default'
+  properties: {
+    publicNetworkAccess: 'Disabled'
+    defaultAction: 'Deny'
+    trustedServiceAccessEnabled: true
+    ipRules: []
+    virtualNetworkRules: []
   }
 }
 
@@ -61,6 +89,7 @@ resource queue 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = {
 }
 
 output namespaceName string = namespace.name
+output namespaceId string = namespace.id
 // Host name only (<ns>.servicebus.windows.net), the form the Functions
 // Service Bus extension and azservicebus expect.
 output fullyQualifiedNamespace string = split(replace(namespace.properties.serviceBusEndpoint, 'https://', ''), ':')[0]

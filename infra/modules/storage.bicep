@@ -76,8 +76,29 @@ param deleteAfterDays int = 0
 @maxValue(146000)
 param immutabilityDays int = 0
 
+@description('Private networking (main.bicep): both accounts refuse every request from outside their private endpoints.')
+param privateNetworking bool = false
+
+@description('Customer-managed key of the recordings account: its Key Vault URI; empty with cmkKeyName empty.')
+param cmkKeyVaultUri string = ''
+
+@description('Customer-managed key of the recordings account: the key\'s name in that vault; empty: Microsoft-managed keys.')
+param cmkKeyName string = ''
+
+@description('Customer-managed key: resource id of the user-assigned identity holding Key Vault Crypto Service Encryption User on the key.')
+param cmkIdentityId string = ''
+
 @description('Tags applied to every resource.')
 param tags object = {}
+
+// With private networking: no public endpoint at all, and the firewall,
+// should public access ever be re-enabled by hand, denies everything and
+// lets no service through (no trusted service needs these accounts).
+var publicNetworkAccess = privateNetworking ? 'Disabled' : 'Enabled'
+var denyAll = {
+  defaultAction: 'Deny'
+  bypass: 'None'
+}
 
 resource hostAccount 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: hostAccountName
@@ -95,7 +116,8 @@ resource hostAccount 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     allowCrossTenantReplication: false
     minimumTlsVersion: 'TLS1_2'
     supportsHttpsTrafficOnly: true
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: publicNetworkAccess
+    networkAcls: privateNetworking ? denyAll : null
   }
 }
 
@@ -112,6 +134,37 @@ resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/con
   }
 }
 
+// With a customer-managed key: blobs (and files) encrypted under the key,
+// read with the identity; no key version, so Storage follows the key's
+// rotations by itself (it checks daily).
+var useCmk = !empty(cmkKeyName)
+var cmkEncryption = {
+  keySource: 'Microsoft.Keyvault'
+  keyvaultproperties: {
+    keyvaulturi: cmkKeyVaultUri
+    keyname: cmkKeyName
+  }
+  identity: {
+    userAssignedIdentity: cmkIdentityId
+  }
+  services: {
+    blob: {
+      enabled: true
+      keyType: 'Account'
+    }
+    file: {
+      enabled: true
+      keyType: 'Account'
+    }
+  }
+}
+var cmkIdentity = {
+  type: 'UserAssigned'
+  userAssignedIdentities: {
+    '${cmkIdentityId}': {}
+  }
+}
+
 resource recordingsAccount 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: recordingsAccountName
   location: location
@@ -120,6 +173,7 @@ resource recordingsAccount 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   sku: {
     name: recordingsSkuName
   }
+  identity: useCmk ? cmkIdentity : null
   properties: {
     accessTier: 'Hot'
     allowSharedKeyAccess: false
@@ -128,7 +182,9 @@ resource recordingsAccount 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     allowCrossTenantReplication: false
     minimumTlsVersion: 'TLS1_2'
     supportsHttpsTrafficOnly: true
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: publicNetworkAccess
+    networkAcls: privateNetworking ? denyAll : null
+    encryption: useCmk ? cmkEncryption : null
   }
 }
 
@@ -215,9 +271,11 @@ resource recordingsImmutability 'Microsoft.Storage/storageAccounts/blobServices/
 }
 
 output hostAccountName string = hostAccount.name
+output hostAccountId string = hostAccount.id
 output hostBlobEndpoint string = hostAccount.properties.primaryEndpoints.blob
 output deploymentContainerName string = deploymentContainer.name
 output recordingsAccountName string = recordingsAccount.name
+output recordingsAccountId string = recordingsAccount.id
 output recordingsBlobServiceName string = recordingsBlob.name
 // RECORDINGS_ACCOUNT_URL takes the form https://<account>.blob.<suffix>, no
 // trailing slash (the form shared/config documents and validates).

@@ -64,3 +64,37 @@ resource queue 'Microsoft.ServiceBus/namespaces/queues@2024-02-30' = { // want: 
   name: 'sb/interactions'
   properties: {}
 }
+
+resource endpoint 'Microsoft.Network/privateEndpoints@2024-05-01' = {
+  name: 'pe'
+  location: 'westeurope'
+  properties: {
+    subnet: {
+      id: 'subnet'
+    }
+    privateLinkServiceConnections: [
+      {
+        name: 'blob'
+        properties: {
+          privateLinkServiceId: 'account'
+          groupId: 'blob' // want: unknown property groupId
+        }
+      }
+    ]
+  }
+}
+
+resource vnet 'Microsoft.Network/virtualNetworks@2024-05-01' = {
+  name: 'vnet'
+  location: 'westeurope'
+  properties: {
+    subnets: [
+      {
+        name: 'endpoints'
+        properties: {
+          addressPrefix: 24 // want: a number where string
+        }
+      }
+    ]
+  }
+}
