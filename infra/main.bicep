@@ -140,6 +140,24 @@ param logRetentionDays int = 90
 @description('E-mail address every alert goes to (infra/README.md, Alerts). Empty: no action group; the alert rules are still created and fire in Azure Monitor, notifying no one.')
 param alertEmail string = ''
 
+@description('Deploy the operations workbook (per tenant and day: stored, latency, VCC budget, deferrals, audit, failures) attached to Application Insights.')
+param deployWorkbook bool = true
+
+@description('Downstream notice when an interaction is complete (its interaction.json written): \'\' (off), ServiceBusQueue (a queue of this deployment\'s namespace, downstreamQueueName) or WebHook (downstreamWebhookUrl). See infra/README.md, Downstream notice.')
+@allowed([
+  ''
+  'ServiceBusQueue'
+  'WebHook'
+])
+param downstreamNotice string = ''
+
+@description('With downstreamNotice ServiceBusQueue: the queue created for the notices (not the interactions queue).')
+param downstreamQueueName string = 'interactions-complete'
+
+@description('With downstreamNotice WebHook: the HTTPS endpoint notified (it may carry its key, hence secure); it must answer Event Grid\'s validation when deployed.')
+@secure()
+param downstreamWebhookUrl string = ''
+
 @description('Tags applied to every resource.')
 param tags object = {
   application: 'vcc-ingest'
@@ -306,7 +324,6 @@ module diagnostics 'modules/diagnostics.bicep' = {
     keyVaultName: keyVault.outputs.name
     recordingsAccountName: storage.outputs.recordingsAccountName
     serviceBusNamespaceName: serviceBus.outputs.namespaceName
-    functionAppName: functionApp.outputs.name
   }
 }
 
@@ -321,6 +338,32 @@ module alerts 'modules/alerts.bicep' = {
     serviceBusNamespaceName: serviceBus.outputs.namespaceName
     queueName: serviceBus.outputs.queueName
     appInsightsName: monitoring.outputs.appInsightsName
+    tags: tags
+  }
+}
+
+// The operations workbook over the same telemetry (modules/workbook.bicep).
+module workbook 'modules/workbook.bicep' = if (deployWorkbook) {
+  name: 'workbook'
+  params: {
+    location: location
+    appInsightsName: monitoring.outputs.appInsightsName
+    tags: tags
+  }
+}
+
+// Optional: an Event Grid notice for each interaction.json written
+// (modules/eventgrid.bicep).
+module downstream 'modules/eventgrid.bicep' = if (!empty(downstreamNotice)) {
+  name: 'downstream'
+  params: {
+    location: location
+    recordingsAccountName: storage.outputs.recordingsAccountName
+    recordingsContainerName: storage.outputs.recordingsContainerName
+    destination: empty(downstreamNotice) ? 'ServiceBusQueue' : downstreamNotice
+    serviceBusNamespaceName: serviceBus.outputs.namespaceName
+    queueName: downstreamQueueName
+    webhookUrl: downstreamWebhookUrl
     tags: tags
   }
 }
@@ -346,3 +389,5 @@ output vccProcesses int = vccProcesses
 // What the operator commands' VCC_RATE_SHARES must be with a tenants document.
 output vccRateShares int = vccRateShares
 output alertActionGroupId string = alerts.outputs.actionGroupId
+// Where the downstream notices go ('' when off or sent to a webhook).
+output downstreamQueueName string = downstreamNotice == 'ServiceBusQueue' ? downstream.outputs.queueName : ''

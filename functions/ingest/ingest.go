@@ -205,7 +205,7 @@ func (i *Ingester) Handle(ctx context.Context, d Delivery) (records.Result, erro
 		log.Warn("failure record not cleared", "error", err)
 	}
 	res.Tenant = i.opts.Tenant
-	log.Info("ingest done", "outcome", res.Outcome, "recordings", res.Recordings, "copied", res.Copied, "bytes", res.Bytes, "reason", res.Reason)
+	log.Info("ingest done", "outcome", res.Outcome, "via", storedVia(body.Source), "direction", res.Direction, "recordings", res.Recordings, "copied", res.Copied, "bytes", res.Bytes, "reason", res.Reason)
 	return res, nil
 }
 
