@@ -824,7 +824,7 @@ var kqlFuncs = map[string]func([]any) (any, error){
 		}
 		return s, nil
 	},
-	"indexof": func(a []any) (any, error) { return float64(strings.Index(kqlString(a[0]), kqlString(a[1]))), nil },
+	"indexof":  func(a []any) (any, error) { return float64(strings.Index(kqlString(a[0]), kqlString(a[1]))), nil },
 	"tostring": func(a []any) (any, error) { return kqlString(a[0]), nil },
 	"toint":    kqlToNumber(true),
 	"tolong":   kqlToNumber(true),

@@ -273,6 +273,18 @@ func TestWorkbookReadsLoggedFields(t *testing.T) {
 			keys[k] = true
 		}
 	}
+	// The path and the direction of a stored interaction are on its
+	// "ingest done" line for the stored view.
+	src, err := os.ReadFile(filepath.Join(repoRoot(t), "functions", "ingest", "ingest.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := regexp.MustCompile(`log\.Info\("ingest done",[^\n]*`).Find(src)
+	for _, want := range []string{`"via", storedVia(body.Source)`, `"direction", res.Direction`} {
+		if !strings.Contains(string(done), want) {
+			t.Errorf("functions/ingest/ingest.go: the ingest done line lacks %s", want)
+		}
+	}
 	for name, q := range workbookQueries(t, doc) {
 		for _, m := range kqlField.FindAllStringSubmatch(q, -1) {
 			if k := m[1] + m[2]; !keys[k] {
