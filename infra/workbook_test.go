@@ -2,6 +2,7 @@ package infra
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -32,6 +33,14 @@ func handlerLines(t *testing.T) []string {
 		}
 	}
 	return lines
+}
+
+// tenantOf is the tenant a line names, "(single)" without one.
+func tenantOf(e map[string]any) string {
+	if s, _ := e["tenant"].(string); s != "" {
+		return s
+	}
+	return "(single)"
 }
 
 // events decodes the captured lines.
@@ -187,13 +196,33 @@ func TestWorkbookQueriesOverTheHandlersLines(t *testing.T) {
 	}
 
 	stored := run("stored")
-	n, copied, bytes := count(func(e map[string]any) bool { return e["msg"] == "ingest done" && e["outcome"] == "stored" })
-	if total(stored, "interactions") != n || total(stored, "recordings") != copied || total(stored, "bytes") != bytes || n == 0 {
-		t.Errorf("stored: %v, want %v interactions, %v recordings, %v bytes", stored, n, copied, bytes)
+	_, copied, _ := count(func(e map[string]any) bool { return e["msg"] == "ingest done" && e["outcome"] == "stored" })
+	tenants := map[string]bool{}
+	for _, e := range evs {
+		if e["msg"] == "ingest done" {
+			tenants[tenantOf(e)] = true
+		}
+	}
+	if len(tenants) < 3 {
+		t.Fatalf("the captured lines hold the stored interactions of %v, want the single account's and two tenants'", tenants)
+	}
+	for tenant := range tenants {
+		n, copied, bytes := count(func(e map[string]any) bool {
+			return e["msg"] == "ingest done" && e["outcome"] == "stored" && tenantOf(e) == tenant
+		})
+		var rows []kqlRow
+		for _, r := range stored {
+			if r["tenant"] == tenant {
+				rows = append(rows, r)
+			}
+		}
+		if total(rows, "interactions") != n || total(rows, "recordings") != copied || total(rows, "bytes") != bytes || n == 0 {
+			t.Errorf("stored of %s: %v, want %v interactions, %v recordings, %v bytes", tenant, rows, n, copied, bytes)
+		}
 	}
 	for _, r := range stored {
-		if r["tenant"] != "(single)" || !slices.Contains([]any{"local", "discover", "event"}, r["path"]) {
-			t.Errorf("stored row %v: tenant (single) and a path (via) expected", r)
+		if !slices.Contains([]any{"local", "discover", "event"}, r["path"]) {
+			t.Errorf("stored row %v: the path (via) expected", r)
 		}
 	}
 
@@ -230,20 +259,28 @@ func TestWorkbookQueriesOverTheHandlersLines(t *testing.T) {
 		t.Errorf("deferrals: %v, want %v failed attempts (the WARN line; the ERROR line of the same attempt is not counted twice)", deferrals, n)
 	}
 
+	// The captured audits all ran on one day: one row per tenant.
 	audit := run("audit")
-	var gaps, hidden float64
-	var problems, audits float64
+	type figures struct{ audits, gaps, hiddenLines, hiddenDirections, problems float64 }
+	want := map[string]figures{}
 	for _, e := range evs {
 		if e["msg"] == "vcc-ingest audit" {
-			audits++
-			gaps, hidden = max(gaps, e["gaps"].(float64)), max(hidden, e["hiddenLines"].(float64))
+			f := want[tenantOf(e)]
+			f.audits++
+			f.gaps, f.hiddenLines = max(f.gaps, e["gaps"].(float64)), max(f.hiddenLines, e["hiddenLines"].(float64))
+			f.hiddenDirections = max(f.hiddenDirections, e["hiddenDirections"].(float64))
 			if e["permissionProblem"] == true {
-				problems++
+				f.problems++
 			}
+			want[tenantOf(e)] = f
 		}
 	}
-	if total(audit, "audits") != audits || total(audit, "gaps") != gaps || total(audit, "hiddenLines") != hidden || total(audit, "permissionProblems") != problems || gaps == 0 {
-		t.Errorf("audit: %v, want %v audits, %v gaps, %v hidden lines, %v with a permission problem", audit, audits, gaps, hidden, problems)
+	got := map[string]figures{}
+	for _, r := range audit {
+		got[r["tenant"].(string)] = figures{r["audits"].(float64), r["gaps"].(float64), r["hiddenLines"].(float64), r["hiddenDirections"].(float64), r["permissionProblems"].(float64)}
+	}
+	if len(want) < 2 || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("audit by tenant: %v, want %v", got, want)
 	}
 
 	failures := run("failures")
@@ -309,9 +346,16 @@ func TestAlertQueriesOverTheHandlersLines(t *testing.T) {
 		}
 		return rows
 	}
-	// The audit with gaps and hidden lines fires; the clean one does not.
-	if rows := run("auditFindings"); len(rows) != 1 || rows[0]["gaps"] != 3.0 || rows[0]["tenant"] != "(single)" {
-		t.Errorf("auditFindings: %v, want the one audit with 3 gaps", rows)
+	// The audits with gaps or hidden lines fire, each for its tenant; the
+	// clean ones do not.
+	rows := run("auditFindings")
+	var fired []string
+	for _, r := range rows {
+		fired = append(fired, fmt.Sprint(r["tenant"], " ", r["gaps"]))
+	}
+	slices.Sort(fired)
+	if !slices.Equal(fired, []string{"(single) 3", "sandbox-2 1"}) {
+		t.Errorf("auditFindings: %v, want the single account's audit with 3 gaps and sandbox-2's with 1", rows)
 	}
 	// The failed discover invocation, named by its invocation id; the
 	// ERROR line of a failed ingest attempt is not a discover failure.
