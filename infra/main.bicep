@@ -316,7 +316,8 @@ module functionApp 'modules/functionapp.bicep' = {
 }
 
 // The audit trail: who read the secret, who read, wrote or deleted a
-// recording, what Service Bus and the app did.
+// recording, what Service Bus did (the app's own logs reach the workspace
+// through Application Insights).
 module diagnostics 'modules/diagnostics.bicep' = {
   name: 'diagnostics'
   params: {
