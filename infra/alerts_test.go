@@ -299,10 +299,14 @@ func TestFailureAlertCoversDiscoverAndAudit(t *testing.T) {
 		t.FailNow()
 	}
 	q := a.query(t, r)
-	for _, want := range []string{`tostring(e.level) == "ERROR"`, `e["function"]) in ("discover", "audit")`, "requests", `success == false and name in ("discover", "audit")`} {
+	for _, want := range []string{`tostring(e.level) == "ERROR"`, `e["function"]) in ("discover", "audit")`, "requests", `success == false and name in ("discover", "audit")`,
+		"invocationId = tostring(e.invocationId)", "invocationId = tostring(customDimensions.InvocationId)"} {
 		if !strings.Contains(q, want) {
 			t.Errorf("failure query lacks %s:\n%s", want, q)
 		}
+	}
+	if strings.Contains(q, "resultCode") {
+		t.Errorf("failure query reports resultCode, always \"0\" for a failed timer invocation; the invocation id names it:\n%s", q)
 	}
 	server, err := os.ReadFile(filepath.Join(repoRoot(t), "shared", "customhandler", "server.go"))
 	if err != nil {
@@ -324,7 +328,8 @@ func TestWebhookAlertMatchesTheLog(t *testing.T) {
 		t.FailNow()
 	}
 	q := a.query(t, r)
-	for _, want := range []string{`tostring(e.level) == "ERROR"`, `tostring(e["function"]) == "events"`, `tostring(e.msg) == "webhook not accepted"`, "tenant = "} {
+	for _, want := range []string{`tostring(e.level) == "ERROR"`, `tostring(e["function"]) == "events"`, `tostring(e.msg) == "webhook not accepted"`, "tenant = ",
+		`success == false and name == "events"`, "invocationId = tostring(e.invocationId)", "invocationId = tostring(customDimensions.InvocationId)"} {
 		if !strings.Contains(q, want) {
 			t.Errorf("webhook query lacks %s:\n%s", want, q)
 		}

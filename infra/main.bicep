@@ -152,6 +152,24 @@ param vnetAddressPrefix string = '10.42.0.0/24'
 @description('Recordings: name of an RSA key in the deployment\'s Key Vault to encrypt the recordings account with (customer-managed key; created if absent, with an identity of its own). Empty: Microsoft-managed keys. See infra/README.md before setting it.')
 param recordingsKeyName string = ''
 
+@description('Deploy the operations workbook (per tenant and day: stored, latency, VCC budget, deferrals, audit, failures) attached to Application Insights.')
+param deployWorkbook bool = true
+
+@description('Downstream notice when an interaction is complete (its interaction.json written): \'\' (off), ServiceBusQueue (a queue of this deployment\'s namespace, downstreamQueueName) or WebHook (downstreamWebhookUrl). See infra/README.md, Downstream notice.')
+@allowed([
+  ''
+  'ServiceBusQueue'
+  'WebHook'
+])
+param downstreamNotice string = ''
+
+@description('With downstreamNotice ServiceBusQueue: the queue created for the notices (not the interactions queue).')
+param downstreamQueueName string = 'interactions-complete'
+
+@description('With downstreamNotice WebHook: the HTTPS endpoint notified (it may carry its key, hence secure); it must answer Event Grid\'s validation when deployed.')
+@secure()
+param downstreamWebhookUrl string = ''
+
 @description('Tags applied to every resource.')
 param tags object = {
   application: 'vcc-ingest'
@@ -362,7 +380,8 @@ module functionApp 'modules/functionapp.bicep' = {
 }
 
 // The audit trail: who read the secret, who read, wrote or deleted a
-// recording, what Service Bus and the app did.
+// recording, what Service Bus did (the app's own logs reach the workspace
+// through Application Insights).
 module diagnostics 'modules/diagnostics.bicep' = {
   name: 'diagnostics'
   params: {
@@ -370,7 +389,6 @@ module diagnostics 'modules/diagnostics.bicep' = {
     keyVaultName: keyVault.outputs.name
     recordingsAccountName: storage.outputs.recordingsAccountName
     serviceBusNamespaceName: serviceBus.outputs.namespaceName
-    functionAppName: functionApp.outputs.name
   }
 }
 
@@ -406,6 +424,32 @@ module tenantsAlerts 'modules/tenantsalerts.bicep' = if (!empty(tenantsBlobName)
   }
 }
 
+// The operations workbook over the same telemetry (modules/workbook.bicep).
+module workbook 'modules/workbook.bicep' = if (deployWorkbook) {
+  name: 'workbook'
+  params: {
+    location: location
+    appInsightsName: monitoring.outputs.appInsightsName
+    tags: tags
+  }
+}
+
+// Optional: an Event Grid notice for each interaction.json written
+// (modules/eventgrid.bicep).
+module downstream 'modules/eventgrid.bicep' = if (!empty(downstreamNotice)) {
+  name: 'downstream'
+  params: {
+    location: location
+    recordingsAccountName: storage.outputs.recordingsAccountName
+    recordingsContainerName: storage.outputs.recordingsContainerName
+    destination: empty(downstreamNotice) ? 'ServiceBusQueue' : downstreamNotice
+    serviceBusNamespaceName: serviceBus.outputs.namespaceName
+    queueName: downstreamQueueName
+    webhookUrl: downstreamWebhookUrl
+    tags: tags
+  }
+}
+
 output functionAppName string = functionApp.outputs.name
 output functionAppId string = functionApp.outputs.id
 output hostingPlan string = hostingPlan
@@ -428,3 +472,5 @@ output vccProcesses int = vccProcesses
 output vccRateShares int = vccRateShares
 output privateNetworking bool = privateNetworking
 output alertActionGroupId string = alerts.outputs.actionGroupId
+// Where the downstream notices go ('' when off or sent to a webhook).
+output downstreamQueueName string = downstreamNotice == 'ServiceBusQueue' ? downstream.outputs.queueName : ''

@@ -193,12 +193,12 @@ func TestTenantsDocumentLoadedAlert(t *testing.T) {
 		t.Errorf("loaded: overrideQueryTimeRange %s, want P2D (the versions already served)", v)
 	}
 	// The document's name in the line is the blob name the app is given.
-	src, err := os.ReadFile(filepath.Join(repoRoot(t), "functions", "tenants.go"))
+	src, err := os.ReadFile(filepath.Join(repoRoot(t), "shared", "pipeline", "tenancy", "tenancy.go"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(string(src), "Name: cfg.TenantsBlob") {
-		t.Error("functions/tenants.go no longer names the document by VCC_TENANTS_BLOB: the loaded rule's document filter would miss it")
+		t.Error("shared/pipeline/tenancy/tenancy.go no longer names the document by VCC_TENANTS_BLOB: the loaded rule's document filter would miss it")
 	}
 }
 

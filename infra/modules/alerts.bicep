@@ -5,7 +5,7 @@
 // | dead letters          | Service Bus metric DeadletteredMessages, EntityName = queue   | the Service Bus namespace |
 // | audit findings        | the audit's structured event with gaps or a permission problem | the Application Insights component |
 // | discover/audit failed | the handler's error lines of those functions, failed invocations | the Application Insights component |
-// | webhooks not accepted | the events function's "webhook not accepted" error lines (5xx) | the Application Insights component |
+// | webhooks not accepted | the events function's "webhook not accepted" error lines (5xx), and events requests the host failed | the Application Insights component |
 //
 // What fires each rule and what to do then: infra/README.md, "Alerts".
 //
@@ -192,16 +192,21 @@ resource auditFindings 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
 // discover and audit write their failures as ERROR lines on stderr
 // ("discover failed", "audit failed", functions/server.go; over a tenants
 // document also one line per failing tenant, naming it) and the host
-// records a failed request for the invocation; either counts.
+// records a failed request for the invocation; either counts. Console lines
+// carry no operation name or id (the host drains them outside any
+// invocation), so each finding names its invocation by the id the handler
+// logs (invocationId) or the host's request row carries
+// (customDimensions.InvocationId); resultCode of a failed timer invocation
+// is always "0" and says nothing.
 var failuresQuery = '''
 let handlerErrors = traces
     | where message contains "ERROR"
     | extend e = parse_json(substring(message, indexof(message, "{")))
     | where tostring(e.level) == "ERROR" and tostring(e["function"]) in ("discover", "audit")
-    | project timestamp, fn = tostring(e["function"]), tenant = tostring(e.tenant), what = tostring(e.msg), detail = tostring(e.error);
+    | project timestamp, fn = tostring(e["function"]), tenant = tostring(e.tenant), what = tostring(e.msg), detail = tostring(e.error), invocationId = tostring(e.invocationId);
 let failedInvocations = requests
     | where success == false and name in ("discover", "audit")
-    | project timestamp, fn = name, what = "invocation failed", detail = tostring(resultCode);
+    | project timestamp, fn = name, what = "invocation failed", invocationId = tostring(customDimensions.InvocationId);
 union handlerErrors, failedInvocations
 '''
 
@@ -244,15 +249,23 @@ resource runFailures 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
 // message or the tenant's webhook secret or the tenants document could not
 // be read: VCC delivers the event again and discover still finds the
 // interaction, so nothing is lost, but every call then waits for discover.
-// A few in a row are a blip; more mean a role or the queue is wrong. 401s
-// are not counted: anyone on the internet can cause them.
+// A 5xx the host gives itself (the handler process down or restarting)
+// writes no handler line: it is a requests row of events with success ==
+// false (a 5xx the handler answered is passed through with success ==
+// true, so nothing is counted twice), its tenant the last segment of the
+// path. A few in a row are a blip; more mean a role or the queue is wrong.
+// 401s are not counted: anyone on the internet can cause them.
 var webhookFailuresQuery = '''
-traces
-| where message contains "webhook not accepted"
-| extend e = parse_json(substring(message, indexof(message, "{")))
-| where tostring(e.level) == "ERROR" and tostring(e["function"]) == "events" and tostring(e.msg) == "webhook not accepted"
-| extend tenant = iff(isempty(tostring(e.tenant)), "(single)", tostring(e.tenant))
-| project timestamp, tenant, status = toint(e.status), reason = tostring(e.reason)
+let handlerAnswers = traces
+    | where message contains "webhook not accepted"
+    | extend e = parse_json(substring(message, indexof(message, "{")))
+    | where tostring(e.level) == "ERROR" and tostring(e["function"]) == "events" and tostring(e.msg) == "webhook not accepted"
+    | project timestamp, tenant = iff(isempty(tostring(e.tenant)), "(single)", tostring(e.tenant)), status = toint(e.status), reason = tostring(e.reason), invocationId = tostring(e.invocationId);
+let hostFailures = requests
+    | where success == false and name == "events"
+    | extend t = extract(@"/api/vcc/events/([a-z0-9-]+)", 1, tostring(url))
+    | project timestamp, tenant = iff(isempty(t), "(single)", t), status = toint(resultCode), reason = "answered by the Functions host: the handler did not answer", invocationId = tostring(customDimensions.InvocationId);
+union handlerAnswers, hostFailures
 '''
 
 resource webhookFailures 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {

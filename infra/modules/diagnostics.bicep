@@ -7,7 +7,12 @@
 // | Key Vault                     | AuditEvent                               | every secret read and every change, with the caller |
 // | recordings account, blob      | StorageRead, StorageWrite, StorageDelete | every blob request on recordings, sidecars and state |
 // | Service Bus namespace         | OperationalLogs                          | namespace and queue management operations |
-// | Function App                  | FunctionAppLogs                          | the host's and the handler's logs |
+//
+// The Function App's own logs (FunctionAppLogs) are not sent: the
+// workspace-based Application Insights component already stores every
+// host and handler line in this workspace (host.json keeps traces and
+// requests out of sampling), and the alerts and the workbook read it
+// there; a diagnostic setting would ingest each line a second time.
 //
 // The host storage account is left out on purpose: it holds only host
 // state and the package, and the host's lock renewals would make most of
@@ -29,8 +34,6 @@ param recordingsAccountName string
 @description('Service Bus namespace name.')
 param serviceBusNamespaceName string
 
-@description('Function App name.')
-param functionAppName string
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
   name: keyVaultName
@@ -47,10 +50,6 @@ resource recordingsBlob 'Microsoft.Storage/storageAccounts/blobServices@2023-05-
 
 resource namespace 'Microsoft.ServiceBus/namespaces@2024-01-01' existing = {
   name: serviceBusNamespaceName
-}
-
-resource app 'Microsoft.Web/sites@2024-04-01' existing = {
-  name: functionAppName
 }
 
 resource vaultAudit 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
@@ -97,20 +96,6 @@ resource serviceBusAudit 'Microsoft.Insights/diagnosticSettings@2021-05-01-previ
     logs: [
       {
         category: 'OperationalLogs'
-        enabled: true
-      }
-    ]
-  }
-}
-
-resource appLogs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
-  name: 'audit-to-log-analytics'
-  scope: app
-  properties: {
-    workspaceId: workspaceId
-    logs: [
-      {
-        category: 'FunctionAppLogs'
         enabled: true
       }
     ]

@@ -1,8 +1,10 @@
 // Package hostjson reads the settings of host.json that the handler and the
 // local host stand-in must agree with the Functions host on: the function
-// timeout, the Service Bus trigger's concurrency and its lock renewal. They
-// are read from the file the host itself reads, so no value is duplicated
-// in code.
+// timeout, the Service Bus trigger's concurrency and its lock renewal, and
+// which telemetry Application Insights' adaptive sampling may drop (the
+// alert rules and the workbook count lines that must all arrive). They are
+// read from the file the host itself reads, so no value is duplicated in
+// code.
 package hostjson
 
 import (
@@ -12,7 +14,9 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -31,7 +35,15 @@ type Settings struct {
 	// MaxAutoLockRenewal is extensions.serviceBus.maxAutoLockRenewalDuration
 	// (the host's default, 5 minutes, when absent).
 	MaxAutoLockRenewal time.Duration
+	// SampledTypes are the telemetry types adaptive sampling may drop
+	// (logging.applicationInsights.samplingSettings; on by default for
+	// every type), in SamplingTypes' spelling; empty when sampling is off.
+	SampledTypes []string
 }
+
+// SamplingTypes are the telemetry types samplingSettings names, each
+// sampled unless host.json excludes it.
+var SamplingTypes = []string{"Dependency", "Event", "Exception", "PageView", "Request", "Trace"}
 
 // Defaults of the Functions host (Service Bus extension 5.x) for settings
 // host.json leaves out.
@@ -64,6 +76,11 @@ func Parse(data []byte) (Settings, error) {
 				MaxAutoLockRenewalDuration *string `json:"maxAutoLockRenewalDuration"`
 			} `json:"serviceBus"`
 		} `json:"extensions"`
+		Logging struct {
+			ApplicationInsights struct {
+				SamplingSettings *samplingSettings `json:"samplingSettings"`
+			} `json:"applicationInsights"`
+		} `json:"logging"`
 	}
 	if err := json.Unmarshal(data, &f); err != nil {
 		return Settings{}, err
@@ -93,7 +110,69 @@ func Parse(data []byte) (Settings, error) {
 		}
 		s.MaxAutoLockRenewal = d
 	}
+	sampled, err := f.Logging.ApplicationInsights.SamplingSettings.sampled()
+	if err != nil {
+		return s, fmt.Errorf("logging.applicationInsights.samplingSettings: %w", err)
+	}
+	s.SampledTypes = sampled
 	return s, nil
+}
+
+// samplingSettings is the part of Application Insights' sampling settings
+// that decides which types are sampled.
+type samplingSettings struct {
+	IsEnabled     *bool  `json:"isEnabled"`
+	ExcludedTypes string `json:"excludedTypes"`
+	IncludedTypes string `json:"includedTypes"`
+}
+
+// sampled is the types the settings leave to sampling: every type when
+// absent (the host's default), only includedTypes when given, never an
+// excluded one. A misspelt type is an error: the host would ignore it and
+// sample what it was meant to keep.
+func (ss *samplingSettings) sampled() ([]string, error) {
+	if ss == nil {
+		return slices.Clone(SamplingTypes), nil
+	}
+	if ss.IsEnabled != nil && !*ss.IsEnabled {
+		return nil, nil
+	}
+	included, err := samplingTypeList("includedTypes", ss.IncludedTypes)
+	if err != nil {
+		return nil, err
+	}
+	excluded, err := samplingTypeList("excludedTypes", ss.ExcludedTypes)
+	if err != nil {
+		return nil, err
+	}
+	if len(included) == 0 {
+		included = SamplingTypes
+	}
+	var out []string
+	for _, t := range included {
+		if !slices.Contains(excluded, t) {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+// samplingTypeList reads a ';'-separated list of telemetry types, matched
+// without regard to case as the host does.
+func samplingTypeList(key, v string) ([]string, error) {
+	var out []string
+	for _, f := range strings.Split(v, ";") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		i := slices.IndexFunc(SamplingTypes, func(t string) bool { return strings.EqualFold(t, f) })
+		if i < 0 {
+			return nil, fmt.Errorf("%s: %q is not a telemetry type (%s)", key, f, strings.Join(SamplingTypes, ";"))
+		}
+		out = append(out, SamplingTypes[i])
+	}
+	return out, nil
 }
 
 var timeSpan = regexp.MustCompile(`^(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2})(?:\.(\d{1,7}))?$`)

@@ -3,6 +3,8 @@ package hostjson
 import (
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -17,6 +19,31 @@ func TestTheRepositoryHostJSON(t *testing.T) {
 	}
 	if got := s.InvocationDeadline(); got != 28*time.Minute {
 		t.Errorf("deadline = %v, want 28m (30m less a 2m margin)", got)
+	}
+	// The alert rules and the workbook count requests, exceptions and the
+	// handler's lines (traces): sampling must never drop one of them.
+	for _, kept := range []string{"Request", "Exception", "Trace"} {
+		if slices.Contains(s.SampledTypes, kept) {
+			t.Errorf("host.json leaves %s telemetry to adaptive sampling (sampled: %v): an alert can miss the one line it exists for", kept, s.SampledTypes)
+		}
+	}
+}
+
+func TestSampling(t *testing.T) {
+	cases := map[string][]string{
+		`{"functionTimeout":"00:05:00"}`: SamplingTypes,
+		`{"functionTimeout":"00:05:00","logging":{"applicationInsights":{"samplingSettings":{"isEnabled":false}}}}`:                                          nil,
+		`{"functionTimeout":"00:05:00","logging":{"applicationInsights":{"samplingSettings":{"excludedTypes":"request; Exception;Trace"}}}}`:                 {"Dependency", "Event", "PageView"},
+		`{"functionTimeout":"00:05:00","logging":{"applicationInsights":{"samplingSettings":{"includedTypes":"Trace;Dependency","excludedTypes":"Trace"}}}}`: {"Dependency"},
+	}
+	for in, want := range cases {
+		s, err := Parse([]byte(in))
+		if err != nil || !slices.Equal(s.SampledTypes, want) {
+			t.Errorf("Parse(%s): sampled %v, %v; want %v", in, s.SampledTypes, err, want)
+		}
+	}
+	if _, err := Parse([]byte(`{"functionTimeout":"00:05:00","logging":{"applicationInsights":{"samplingSettings":{"excludedTypes":"Requests"}}}}`)); err == nil || !strings.Contains(err.Error(), `"Requests"`) {
+		t.Errorf("a misspelt type: %v, want an error naming it", err)
 	}
 }
 

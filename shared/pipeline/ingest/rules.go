@@ -140,7 +140,7 @@ func (i *Ingester) recordOutcome(next step) step {
 			w.log.Warn("failure record not cleared", "error", err)
 		}
 		res.Tenant = i.opts.Tenant
-		w.log.Info("ingest done", "outcome", res.Outcome, "recordings", res.Recordings, "copied", res.Copied, "bytes", res.Bytes, "reason", res.Reason)
+		w.log.Info("ingest done", "outcome", res.Outcome, "via", storedVia(w.body.Source), "direction", res.Direction, "recordings", res.Recordings, "copied", res.Copied, "bytes", res.Bytes, "reason", res.Reason)
 		return res, nil
 	}
 }
