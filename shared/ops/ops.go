@@ -312,23 +312,14 @@ func Open(ctx context.Context, f Flags, n Need, stdout, logw io.Writer, getenv f
 	return o, nil
 }
 
-// withoutVCCSettings drops the complaints about VCC and Key Vault settings,
-// for commands that do not call VCC.
+// withoutVCCSettings drops the problems of the settings that only a
+// command calling VCC reads (config.SettingError.ForVCCOnly), for the
+// commands that do not call VCC.
 func withoutVCCSettings(err error) error {
-	var errs []error
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		errs = j.Unwrap()
-	} else {
-		errs = []error{err}
-	}
 	var keep []error
-	for _, e := range errs {
-		msg := e.Error()
-		if strings.HasPrefix(msg, "VCC_TENANTS_") && !strings.Contains(msg, "secretName:") {
-			keep = append(keep, e) // which tenants there are matters to every command
-			continue
-		}
-		if strings.HasPrefix(msg, "VCC_") || strings.HasPrefix(msg, "KEY_VAULT_URI") {
+	for _, e := range config.Problems(err) {
+		var se *config.SettingError
+		if errors.As(e, &se) && se.ForVCCOnly() {
 			continue
 		}
 		keep = append(keep, e)
