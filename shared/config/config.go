@@ -172,7 +172,7 @@ func Load(getenv func(string) string) (Config, error) {
 	vccCfg, err := vcc.ConfigFromEnv(getenv)
 	if err != nil && tenantsFile == "" && tenantsBlob == "" {
 		// With a tenants document the VCC_* settings are not used.
-		errs = append(errs, err)
+		errs = append(errs, namedErr(err))
 	}
 	c := Config{
 		VCC:                        vccCfg,
@@ -192,13 +192,13 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	c.AuditDays = integer(getenv, "AUDIT_DAYS", 2, &errs)
 	if c.AuditDays < 1 || c.AuditDays > 31 {
-		errs = append(errs, errors.New("AUDIT_DAYS: must be between 1 and 31"))
+		errs = append(errs, settingErrf("AUDIT_DAYS", "must be between 1 and 31"))
 	}
 	if c.OwnerUserID != "" && !vcc.ValidGUID(c.OwnerUserID) {
-		errs = append(errs, fmt.Errorf("VCC_OWNER_USER_ID: %q is not a User Admin user id (a GUID)", c.OwnerUserID))
+		errs = append(errs, settingErrf("VCC_OWNER_USER_ID", "%q is not a User Admin user id (a GUID)", c.OwnerUserID))
 	}
 	if f := strings.Fields(c.AuditSchedule); len(f) != 6 || !ncrontab(f) {
-		errs = append(errs, fmt.Errorf("AUDIT_SCHEDULE: %q is not a six-field NCRONTAB expression ({second} {minute} {hour} {day} {month} {day-of-week})", c.AuditSchedule))
+		errs = append(errs, settingErrf("AUDIT_SCHEDULE", "%q is not a six-field NCRONTAB expression ({second} {minute} {hour} {day} {month} {day-of-week})", c.AuditSchedule))
 	}
 	c.DiscoverLookback = duration(getenv, "DISCOVER_LOOKBACK", 24*time.Hour, &errs)
 	// Re-listing is cheap (one call per 1,000 interactions; the queue drops
@@ -210,7 +210,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c.DeferralHorizon = duration(getenv, "INGEST_DEFERRAL_HORIZON", 24*time.Hour, &errs)
 	if v := strings.TrimSpace(getenv("VCC_WEBHOOK_SECRET")); v != "" {
 		if _, err := webhook.DecodeSecret(v); err != nil {
-			errs = append(errs, fmt.Errorf("VCC_WEBHOOK_SECRET: %v", err)) // the value itself is never repeated
+			errs = append(errs, settingErr("VCC_WEBHOOK_SECRET", err)) // the value itself is never repeated
 		}
 		c.WebhookSecret = secrets.New(v)
 	}
@@ -223,7 +223,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c.WebhookSettle = duration(getenv, "WEBHOOK_SETTLE", 60*time.Second, &errs)
 	c.WebhookPollHorizon = duration(getenv, "WEBHOOK_POLL_HORIZON", 2*time.Hour, &errs)
 	if c.WebhookSettle < 0 || c.WebhookPollHorizon <= 0 {
-		errs = append(errs, errors.New("WEBHOOK_SETTLE must not be negative, WEBHOOK_POLL_HORIZON must be positive"))
+		errs = append(errs, settingsErr("WEBHOOK_SETTLE", "WEBHOOK_SETTLE must not be negative, WEBHOOK_POLL_HORIZON must be positive"))
 	}
 	for _, t := range strings.Split(orDefault(getenv("VCC_AUDIO_TYPES"), DefaultAudioTypes), ",") {
 		if t = strings.TrimSpace(t); t != "" {
@@ -231,61 +231,61 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 	}
 	if len(c.AudioTypes) == 0 {
-		errs = append(errs, errors.New("VCC_AUDIO_TYPES: at least one content type is required"))
+		errs = append(errs, settingErrf("VCC_AUDIO_TYPES", "at least one content type is required"))
 	}
 	c.TenantsRefresh = duration(getenv, "VCC_TENANTS_REFRESH", DefaultTenantsRefresh, &errs)
 	c.RateShares = integer(getenv, "VCC_RATE_SHARES", 1, &errs)
 	if c.RateShares < 1 {
-		errs = append(errs, errors.New("VCC_RATE_SHARES: must be at least 1"))
+		errs = append(errs, settingErrf("VCC_RATE_SHARES", "must be at least 1"))
 	}
 	if c.TenantsRefresh < time.Second {
-		errs = append(errs, errors.New("VCC_TENANTS_REFRESH: must be at least 1s"))
+		errs = append(errs, settingErrf("VCC_TENANTS_REFRESH", "must be at least 1s"))
 	}
 	if tenantsBlob != "" {
 		c.TenantsBlob = tenantsBlob
 		if tenantsFile != "" {
-			errs = append(errs, errors.New("VCC_TENANTS_FILE and VCC_TENANTS_BLOB: set one, not both"))
+			errs = append(errs, settingsErr("VCC_TENANTS_FILE", "VCC_TENANTS_FILE and VCC_TENANTS_BLOB: set one, not both"))
 		}
 		if err := validBlobName(tenantsBlob); err != nil {
-			errs = append(errs, fmt.Errorf("VCC_TENANTS_BLOB: %w", err))
+			errs = append(errs, settingErr("VCC_TENANTS_BLOB", err))
 		}
 	}
 	if tenantsFile != "" {
 		c.TenantsFile = tenantsFile
 		doc, err := tenants.Load(tenantsFile)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("VCC_TENANTS_FILE: %w", err))
+			errs = append(errs, tenantsDocErr("VCC_TENANTS_FILE", err))
 		} else {
 			var terrs []error
 			c, terrs = c.WithTenants(doc, getenv)
 			for _, e := range terrs {
-				errs = append(errs, fmt.Errorf("VCC_TENANTS_FILE: %w", e))
+				errs = append(errs, tenantsDocErr("VCC_TENANTS_FILE", e))
 			}
 		}
 	} else if tenantsBlob == "" && c.ClientSecret.IsZero() && c.KeyVaultURI == "" {
-		errs = append(errs, errors.New("KEY_VAULT_URI: required when VCC_CLIENT_SECRET is not set"))
+		errs = append(errs, settingErrf("KEY_VAULT_URI", "required when VCC_CLIENT_SECRET is not set"))
 	}
 	if c.KeyVaultURI != "" {
 		if u, err := url.Parse(c.KeyVaultURI); err != nil || u.Scheme != "https" || u.Host == "" {
-			errs = append(errs, fmt.Errorf("KEY_VAULT_URI: %q is not an https URL", c.KeyVaultURI))
+			errs = append(errs, settingErrf("KEY_VAULT_URI", "%q is not an https URL", c.KeyVaultURI))
 		}
 	}
 	if c.RecordingsAccountURL != "" && c.RecordingsConnectionString != "" {
-		errs = append(errs, errors.New("RECORDINGS_ACCOUNT_URL and RECORDINGS_CONNECTION_STRING: set one, not both"))
+		errs = append(errs, settingsErr("RECORDINGS_ACCOUNT_URL", "RECORDINGS_ACCOUNT_URL and RECORDINGS_CONNECTION_STRING: set one, not both"))
 	}
 	if c.RecordingsAccountURL != "" {
 		if u, err := url.Parse(c.RecordingsAccountURL); err != nil || u.Scheme != "https" || u.Host == "" {
-			errs = append(errs, fmt.Errorf("RECORDINGS_ACCOUNT_URL: %q is not an https URL", c.RecordingsAccountURL))
+			errs = append(errs, settingErrf("RECORDINGS_ACCOUNT_URL", "%q is not an https URL", c.RecordingsAccountURL))
 		}
 	}
 	if c.DiscoverSettle < 0 || c.DiscoverOverlap < 0 || c.DiscoverLookback <= 0 {
-		errs = append(errs, errors.New("DISCOVER_LOOKBACK must be positive, DISCOVER_OVERLAP and DISCOVER_SETTLE not negative"))
+		errs = append(errs, settingsErr("DISCOVER_LOOKBACK", "DISCOVER_LOOKBACK must be positive, DISCOVER_OVERLAP and DISCOVER_SETTLE not negative"))
 	}
 	if c.MaxAttempts < 1 {
-		errs = append(errs, errors.New("INGEST_MAX_ATTEMPTS: must be at least 1"))
+		errs = append(errs, settingErrf("INGEST_MAX_ATTEMPTS", "must be at least 1"))
 	}
 	if c.DeferralHorizon <= 0 {
-		errs = append(errs, errors.New("INGEST_DEFERRAL_HORIZON: must be positive"))
+		errs = append(errs, settingErrf("INGEST_DEFERRAL_HORIZON", "must be positive"))
 	}
 	return c, errors.Join(errs...)
 }
@@ -306,11 +306,11 @@ func tenantWebhookSecrets(getenv func(string) string, doc tenants.Document, errs
 		}
 		key, err := webhook.DecodeSecret(v)
 		if err != nil {
-			*errs = append(*errs, fmt.Errorf("%s: %v", name, err))
+			*errs = append(*errs, settingErr(name, err))
 			continue
 		}
 		if other, dup := owner[key.Reveal()]; dup {
-			*errs = append(*errs, fmt.Errorf("%s: the same secret as tenant %s's (each tenant's webhook subscription needs its own)", name, other))
+			*errs = append(*errs, settingErrf(name, "the same secret as tenant %s's (each tenant's webhook subscription needs its own)", other))
 			continue
 		}
 		owner[key.Reveal()] = t.ID
@@ -333,7 +333,8 @@ func (c Config) WithTenants(doc tenants.Document, getenv func(string) string) (C
 		if v := getenv(tenants.SecretEnv(t.ID)); v != "" {
 			c.TenantSecrets[t.ID] = secrets.New(v)
 		} else if c.KeyVaultURI == "" {
-			errs = append(errs, fmt.Errorf("tenant %s: secretName: %s is not set, and without KEY_VAULT_URI the secret %s cannot be read", t.ID, tenants.SecretEnv(t.ID), t.SecretName))
+			msg := fmt.Sprintf("tenant %s: secretName: %s is not set, and without KEY_VAULT_URI the secret %s cannot be read", t.ID, tenants.SecretEnv(t.ID), t.SecretName)
+			errs = append(errs, &SettingError{Setting: tenants.SecretEnv(t.ID), Err: errors.New(msg), Credential: true, text: msg})
 		}
 	}
 	return c, errs
@@ -362,13 +363,13 @@ func validBlobName(name string) error {
 func (c Config) RequireAzure() error {
 	var errs []error
 	if c.ServiceBusNamespace == "" {
-		errs = append(errs, errors.New("ServiceBusConnection__fullyQualifiedNamespace: required"))
+		errs = append(errs, settingErrf("ServiceBusConnection__fullyQualifiedNamespace", "required"))
 	}
 	if c.RecordingsAccountURL == "" && c.RecordingsConnectionString == "" {
-		errs = append(errs, errors.New("RECORDINGS_ACCOUNT_URL: required"))
+		errs = append(errs, settingErrf("RECORDINGS_ACCOUNT_URL", "required"))
 	}
 	if c.Port == "" {
-		errs = append(errs, errors.New("FUNCTIONS_CUSTOMHANDLER_PORT: not set (the Functions host sets it)"))
+		errs = append(errs, settingErrf("FUNCTIONS_CUSTOMHANDLER_PORT", "not set (the Functions host sets it)"))
 	}
 	return errors.Join(errs...)
 }
@@ -457,7 +458,7 @@ func duration(getenv func(string) string, name string, def time.Duration, errs *
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil {
-		*errs = append(*errs, fmt.Errorf("%s: %q is not a duration (e.g. 30m, 24h)", name, v))
+		*errs = append(*errs, settingErrf(name, "%q is not a duration (e.g. 30m, 24h)", v))
 		return def
 	}
 	return d
@@ -470,7 +471,7 @@ func integer(getenv func(string) string, name string, def int, errs *[]error) in
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil {
-		*errs = append(*errs, fmt.Errorf("%s: %q is not a whole number", name, v))
+		*errs = append(*errs, settingErrf(name, "%q is not a whole number", v))
 		return def
 	}
 	return n

@@ -66,12 +66,21 @@ func Backfill(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		return UsageError(err, stderr)
 	}
 
-	env, err := Open(ctx, o, Need{VCC: true, State: !dryRun, Queue: !dryRun}, stdout, stderr, getenv)
+	env, err := begin(o, true, stdout, stderr, getenv)
+	defer env.Close()
+	if err == nil && !dryRun {
+		err = env.openStore(ctx, o, stateOnly)
+	}
+	if err == nil {
+		err = env.openTenants(ctx, o, true, false)
+	}
+	if err == nil && !dryRun {
+		err = env.openQueue(ctx, o, nil)
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "error:", err)
 		return 2
 	}
-	defer env.Close()
 
 	// Dry run: the same listing and filtering, with the sends and the run
 	// record discarded.

@@ -86,12 +86,15 @@ func Doctor(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	if all && o.Tenant != "" {
 		return UsageError(fmt.Errorf("--all and --tenant: one or the other"), stderr)
 	}
-	env, err := Open(ctx, o, Need{VCC: true, AllTenants: all}, info, stderr, getenv)
+	env, err := begin(o, true, info, stderr, getenv)
+	defer env.Close()
+	if err == nil {
+		err = env.openTenants(ctx, o, true, all)
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "error:", err)
 		return 2
 	}
-	defer env.Close()
 	if all {
 		if len(env.Tenants) == 0 {
 			return UsageError(fmt.Errorf("--all: needs a tenants document (VCC_TENANTS_FILE)"), stderr)

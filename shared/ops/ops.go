@@ -2,8 +2,9 @@
 // report, sandbox) and the wiring they and the local runner (shared/local)
 // share: one definition of the flags every command takes the same way
 // (--data, --out, --sandbox and its --seed, --per-day, --day, --sandbox-deny,
-// --sandbox-grant, --sandbox-faults, the window --from/--to) and one way of
-// opening the product's resources (Open).
+// --sandbox-grant, --sandbox-faults, the window --from/--to) and one set of
+// constructors for the product's resources (open.go), which each command
+// composes as it needs them.
 //
 // The commands run against the same settings as the product, from an
 // operator's machine or a local run: VCC from VCC_* (or the in-process
@@ -14,20 +15,17 @@
 //
 // Where changes go: a new command is a file here with a Run-style function
 // and a case in functions/main.go; a flag more than one command takes is a
-// field of Flags; a new resource, a field of Need and Env. The steps live
-// under functions/ and a package under shared/ never imports them: package
-// main passes them in as Steps.
+// field of Flags; a new resource, a constructor in open.go and a field of
+// Env. The steps live under functions/ and a package under shared/ never
+// imports them: package main passes them in as Steps.
 package ops
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -37,11 +35,6 @@ import (
 	"golang.org/x/term"
 
 	"github.com/vcc-ingest/vcc-ingest/shared/config"
-	"github.com/vcc-ingest/vcc-ingest/shared/queue"
-	"github.com/vcc-ingest/vcc-ingest/shared/secrets"
-	"github.com/vcc-ingest/vcc-ingest/shared/startup"
-	"github.com/vcc-ingest/vcc-ingest/shared/store"
-	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
 )
 
 // Flags are the flags the commands share; each command registers the groups
@@ -131,204 +124,14 @@ func (f *Flags) Window() (time.Time, time.Time, error) {
 	return start, start.AddDate(0, 0, f.Days), nil
 }
 
-// Need says what a command uses, so that settings it does not use are not
-// required, and how "handler local" differs: it writes, and its queue is
-// always the embedded one.
-type Need struct {
-	VCC, Sink, State, Queue bool
-
-	// Log receives the logs instead of warnings and errors on logw.
-	Log *slog.Logger
-	// StaticSecret requires VCC_CLIENT_SECRET (a local run does not read
-	// Key Vault).
-	StaticSecret bool
-	// Write creates the containers on a connection string (Azurite): the
-	// operator commands only read.
-	Write bool
-	// Azurite, when set and --out is not, is the directory of an Azurite
-	// started for the run and used as the store.
-	Azurite string
-	// Embedded, when set, is the embedded queue's options, whatever the
-	// settings say of Service Bus (MaxDeliveryCount zero: MAX_ATTEMPTS).
-	Embedded *queue.EmbeddedOptions
-	// AllTenants opens every tenant of a tenants document (Env.Tenants)
-	// instead of the one --tenant names ("handler local" serves them all).
-	AllTenants bool
-	// NoTenants leaves the tenants document of VCC_TENANTS_BLOB unread
-	// ("handler tenants" is what writes it).
-	NoTenants bool
-}
-
-// Env is a command's connection to the product's resources.
-type Env struct {
-	Config    config.Config
-	Log       *slog.Logger
-	Client    *vcc.Client
-	VCCConfig vcc.Config // with its secret source
-	Sink      store.Sink
-	State     store.State
-	Queue     queue.Queue
-	Embedded  *queue.Embedded // Queue, when it is the embedded one
-	Where     string          // the store, in words
-	// AzuriteDir holds the data of the Azurite started for the run.
-	AzuriteDir string
-	// Tenants, with a tenants document and Need.AllTenants, are every
-	// tenant's adapters; without AllTenants, Config, Client, Sink and State
-	// above are the one tenant --tenant names.
-	Tenants []startup.Tenant
-	// sandboxes are the VCC sandboxes --sandbox started (none in the
-	// deployed build).
-	sandboxes
-
-	closers []func()
-}
-
-// Close releases what Open opened, in reverse order.
-func (o *Env) Close() {
-	for i := len(o.closers) - 1; i >= 0; i-- {
-		o.closers[i]()
-	}
-}
-
-// Open connects what n asks for. Logs (JSON) go to logw at warning level
-// unless n.Log is given: stdout is the command's output.
-func Open(ctx context.Context, f Flags, n Need, stdout, logw io.Writer, getenv func(string) string) (_ *Env, err error) {
-	o := &Env{Log: n.Log}
-	if o.Log == nil {
-		o.Log = slog.New(slog.NewJSONHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	}
-	defer func() {
-		if err != nil {
-			o.Close()
-		}
-	}()
-	env := overlayEnv(getenv)
-	if err := o.startSandbox(f, n, env, stdout); err != nil {
-		return nil, err
-	}
-	if err := o.launchAzurite(ctx, f, n, env, stdout); err != nil {
-		return nil, err
-	}
-	if n.StaticSecret && env.get("VCC_CLIENT_SECRET") == "" && env.get("VCC_TENANTS_FILE") == "" && env.get("VCC_TENANTS_BLOB") == "" {
-		return nil, errors.New("VCC_CLIENT_SECRET: required for a local run (or use --sandbox)")
-	}
-	cfg, err := config.Load(env.get)
-	if err != nil && !n.VCC {
-		err = withoutVCCSettings(err)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("configuration:\n%w", err)
-	}
-	o.Config = cfg
-	if n.VCC && cfg.TenantsBlob != "" && !n.NoTenants && env.get("VCC_RATE_SHARES") == "" {
-		// Unset, a command would pace each tenant at its account's whole
-		// budget, which the deployment's processes already use up.
-		return nil, errors.New("VCC_RATE_SHARES: required with VCC_TENANTS_BLOB: set it to the deployment's vccRateShares (the deploy output; the Function App's VCC_RATE_SHARES setting), so that this command paces each tenant at the share kept for the operator commands, not at its whole ratePerMinute")
-	}
-
-	if n.VCC && cfg.Tenants == nil && cfg.TenantsBlob == "" {
-		var src secrets.Source = secrets.Static(cfg.ClientSecret)
-		if cfg.ClientSecret.IsZero() {
-			cred, err := startup.Credential(cfg)
-			if err != nil {
-				return nil, err
-			}
-			if src, err = secrets.NewKeyVault(cfg.KeyVaultURI, cfg.SecretName, cred, nil); err != nil {
-				return nil, err
-			}
-		}
-		o.VCCConfig = cfg.VCC
-		o.VCCConfig.Secret = src
-		o.VCCConfig.Logger = o.Log
-		if o.Client, err = vcc.New(o.VCCConfig); err != nil {
-			return nil, err
-		}
-	}
-
-	switch {
-	case !n.Sink && !n.State:
-	case f.Out != "":
-		o.Sink, o.State, o.Where = store.NewDir(f.Out), store.NewDirState(filepath.Join(f.Data, "state")), f.Out
-	case cfg.RecordingsConnectionString != "" || cfg.RecordingsAccountURL != "":
-		blobs, err := startup.OpenBlobs(ctx, cfg, n.Write)
-		if err != nil {
-			return nil, err
-		}
-		o.Sink, o.State, o.Where = blobs, blobs.State(), "container "+cfg.RecordingsContainer
-		if o.AzuriteDir != "" {
-			o.Where += " (Azurite data in " + o.AzuriteDir + ")"
-		}
-	case n.Write:
-		return nil, errors.New("nowhere to store recordings: give --out DIR, --azurite, RECORDINGS_CONNECTION_STRING or RECORDINGS_ACCOUNT_URL")
-	case n.Sink:
-		return nil, errors.New("no recordings to read: give --out DIR (a local export), RECORDINGS_CONNECTION_STRING or RECORDINGS_ACCOUNT_URL")
-	default:
-		// Only the state is used: the local one of "handler local".
-		o.State, o.Where = store.NewDirState(filepath.Join(f.Data, "state")), filepath.Join(f.Data, "state")
-	}
-
-	if cfg.TenantsBlob != "" && !n.NoTenants {
-		if cfg, err = startup.TenantsFromBlob(ctx, cfg, n.VCC, env.get); err != nil {
-			return nil, err
-		}
-		o.Config = cfg
-	}
-	if cfg.Tenants != nil {
-		if err := o.selectTenant(f, n, cfg); err != nil {
-			return nil, err
-		}
-	}
-
-	if n.Queue {
-		if cfg.ServiceBusNamespace != "" && n.Embedded == nil {
-			cred, err := startup.Credential(cfg)
-			if err != nil {
-				return nil, err
-			}
-			sb, err := queue.NewServiceBus(ctx, cfg.ServiceBusNamespace, cfg.Queue, cred, nil)
-			if err != nil {
-				return nil, err
-			}
-			o.Queue = sb
-		} else {
-			if err := os.MkdirAll(f.Data, 0o755); err != nil {
-				return nil, err
-			}
-			eo := queue.EmbeddedOptions{LockDuration: 5 * time.Minute}
-			if n.Embedded != nil {
-				eo = *n.Embedded
-			}
-			if eo.MaxDeliveryCount == 0 {
-				eo.MaxDeliveryCount = cfg.MaxAttempts
-			}
-			eq, err := queue.OpenEmbedded(filepath.Join(f.Data, "queue.db"), eo)
-			if err != nil {
-				return nil, err
-			}
-			o.Queue, o.Embedded = eq, eq
-		}
-		o.closers = append(o.closers, func() { _ = o.Queue.Close() })
-	}
-	return o, nil
-}
-
-// withoutVCCSettings drops the complaints about VCC and Key Vault settings,
-// for commands that do not call VCC.
+// withoutVCCSettings drops the problems of the settings that only a
+// command calling VCC reads (config.SettingError.ForVCCOnly), for the
+// commands that do not call VCC.
 func withoutVCCSettings(err error) error {
-	var errs []error
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		errs = j.Unwrap()
-	} else {
-		errs = []error{err}
-	}
 	var keep []error
-	for _, e := range errs {
-		msg := e.Error()
-		if strings.HasPrefix(msg, "VCC_TENANTS_") && !strings.Contains(msg, "secretName:") {
-			keep = append(keep, e) // which tenants there are matters to every command
-			continue
-		}
-		if strings.HasPrefix(msg, "VCC_") || strings.HasPrefix(msg, "KEY_VAULT_URI") {
+	for _, e := range config.Problems(err) {
+		var se *config.SettingError
+		if errors.As(e, &se) && se.ForVCCOnly() {
 			continue
 		}
 		keep = append(keep, e)

@@ -91,12 +91,21 @@ func Replay(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 		return UsageError(fmt.Errorf("--limit must not be negative"), stderr)
 	}
 
-	env, err := Open(ctx, o.ops, Need{State: true, Queue: true}, stdout, stderr, getenv)
+	env, err := begin(o.ops, false, stdout, stderr, getenv)
+	defer env.Close()
+	if err == nil {
+		err = env.openStore(ctx, o.ops, stateOnly)
+	}
+	if err == nil {
+		err = env.openTenants(ctx, o.ops, false, false)
+	}
+	if err == nil {
+		err = env.openQueue(ctx, o.ops, nil)
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "error:", err)
 		return 2
 	}
-	defer env.Close()
 	if env.Config.Tenant != "" {
 		filter.Tenant = env.Config.Tenant
 	}

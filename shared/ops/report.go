@@ -67,21 +67,25 @@ func Report(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	if asJSON {
 		info = stderr
 	}
-	env, err := Open(ctx, o, Need{VCC: true, Sink: true, State: true}, info, stderr, getenv)
+	env, err := begin(o, true, info, stderr, getenv)
+	defer env.Close()
+	if err == nil {
+		err = env.openStore(ctx, o, readRecordings)
+	}
+	if err == nil {
+		err = env.openTenants(ctx, o, true, false)
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "error:", err)
 		return 2
 	}
-	defer env.Close()
+	src := report.Sources{VCC: env.Client, Sink: env.Sink, State: env.State, IsAudio: env.Config.IsAudio, Tenant: env.Config.Tenant}
 	// The dead letters are worth having but not essential: the embedded
 	// queue is held by a running "handler local", Service Bus may refuse.
-	q, qerr := Open(ctx, o, Need{Queue: true}, info, stderr, getenv)
-	src := report.Sources{VCC: env.Client, Sink: env.Sink, State: env.State, IsAudio: env.Config.IsAudio, Tenant: env.Config.Tenant}
-	if qerr != nil {
-		fmt.Fprintln(stderr, "warning: dead letters not counted:", qerr)
+	if err := env.openQueue(ctx, o, nil); err != nil {
+		fmt.Fprintln(stderr, "warning: dead letters not counted:", err)
 	} else {
-		defer q.Close()
-		src.Queue = q.Queue
+		src.Queue = env.Queue
 	}
 	var mu sync.Mutex
 	step := "starting"

@@ -23,15 +23,15 @@ type sandboxes struct{}
 
 var errNoSandbox = errors.New("this build has no VCC sandbox or Azurite: use bin/handler (make build)")
 
-func (o *Env) startSandbox(f Flags, _ Need, _ *overlay, _ io.Writer) error {
+func (o *Env) startSandbox(f Flags, _ bool, _ io.Writer) error {
 	if f.Sandbox || f.SandboxTenants > 0 {
 		return errNoSandbox
 	}
 	return nil
 }
 
-func (o *Env) launchAzurite(_ context.Context, _ Flags, n Need, _ *overlay, _ io.Writer) error {
-	if n.Azurite != "" {
+func (o *Env) launchAzurite(_ context.Context, _ Flags, dir string, _ io.Writer) error {
+	if dir != "" {
 		return errNoSandbox
 	}
 	return nil

@@ -127,7 +127,7 @@ type sandboxes struct {
 
 // startSandbox starts the sandbox the flags ask for, when the command calls
 // VCC, and points the settings at it.
-func (o *Env) startSandbox(f Flags, n Need, env *overlay, stdout io.Writer) error {
+func (o *Env) startSandbox(f Flags, callsVCC bool, stdout io.Writer) error {
 	simOpts, err := f.simOptions()
 	if err != nil {
 		return err
@@ -135,11 +135,12 @@ func (o *Env) startSandbox(f Flags, n Need, env *overlay, stdout io.Writer) erro
 	if f.SandboxTenants > 0 && !f.Sandbox {
 		return errors.New("--sandbox-tenants: goes with --sandbox")
 	}
-	if f.Sandbox && n.VCC && f.SandboxTenants > 0 {
-		if err := o.startSandboxTenants(f, simOpts, env, stdout); err != nil {
+	env := o.env
+	if f.Sandbox && callsVCC && f.SandboxTenants > 0 {
+		if err := o.startSandboxTenants(f, simOpts, stdout); err != nil {
 			return err
 		}
-	} else if f.Sandbox && n.VCC {
+	} else if f.Sandbox && callsVCC {
 		start, err := f.SandboxStart()
 		if err != nil {
 			return err
@@ -166,17 +167,17 @@ func (o *Env) startSandbox(f Flags, n Need, env *overlay, stdout io.Writer) erro
 	return nil
 }
 
-// launchAzurite starts the Azurite n asks for (a local run's store) and
-// points the settings at it.
-func (o *Env) launchAzurite(ctx context.Context, f Flags, n Need, env *overlay, stdout io.Writer) error {
-	if n.Azurite != "" && f.Out == "" {
-		az, err := azurite.Launch(ctx, n.Azurite, true)
+// launchAzurite starts an Azurite with its data in dir, when dir is set and
+// --out is not (a local run's store), and points the settings at it.
+func (o *Env) launchAzurite(ctx context.Context, f Flags, dir string, stdout io.Writer) error {
+	if dir != "" && f.Out == "" {
+		az, err := azurite.Launch(ctx, dir, true)
 		if err != nil {
 			return fmt.Errorf("azurite: %w", err)
 		}
 		o.closers = append(o.closers, func() { _ = az.Stop() })
-		env.set("RECORDINGS_CONNECTION_STRING", az.ConnectionString)
-		o.AzuriteDir = n.Azurite
+		o.env.set("RECORDINGS_CONNECTION_STRING", az.ConnectionString)
+		o.AzuriteDir = dir
 		fmt.Fprintf(stdout, "Azurite at %s (data in %s)\n", az.BlobURL, o.AzuriteDir)
 	}
 	return nil
@@ -189,7 +190,8 @@ func (o *Env) launchAzurite(ctx context.Context, f Flags, n Need, env *overlay, 
 // It writes their tenants document under --data and points the settings at
 // it, each tenant's secret in VCC_CLIENT_SECRET_<ID> and its webhook
 // subscription's own secret in VCC_WEBHOOK_SECRET_<ID>.
-func (o *Env) startSandboxTenants(f Flags, simOpts vccsim.Options, env *overlay, stdout io.Writer) error {
+func (o *Env) startSandboxTenants(f Flags, simOpts vccsim.Options, stdout io.Writer) error {
+	env := o.env
 	start, err := f.SandboxStart()
 	if err != nil {
 		return err

@@ -9,11 +9,11 @@ import (
 	"github.com/vcc-ingest/vcc-ingest/shared/startup"
 )
 
-// openTenants builds every tenant's adapters (NewTenant), with a VCC client
-// each when the command calls VCC.
-func (o *Env) openTenants(n Need, cfg config.Config) error {
+// buildTenants builds every tenant's adapters (NewTenant), with a VCC
+// client each when the command calls VCC.
+func (o *Env) buildTenants(callsVCC bool, cfg config.Config) error {
 	for _, t := range cfg.Tenants.Tenants {
-		tn, err := startup.NewTenant(cfg, t, startup.TenantBase{Log: o.Log, Sink: o.Sink, State: o.State, VCC: n.VCC})
+		tn, err := startup.NewTenant(cfg, t, startup.TenantBase{Log: o.Log, Sink: o.Sink, State: o.State, VCC: callsVCC})
 		if err != nil {
 			return err
 		}
@@ -25,11 +25,11 @@ func (o *Env) openTenants(n Need, cfg config.Config) error {
 // selectTenant builds every tenant's adapters, then, unless every tenant
 // is wanted, makes the one --tenant names (or the only one) the command's
 // Config, Client, Sink and State.
-func (o *Env) selectTenant(f Flags, n Need, cfg config.Config) error {
-	if err := o.openTenants(n, cfg); err != nil {
+func (o *Env) selectTenant(f Flags, callsVCC, all bool, cfg config.Config) error {
+	if err := o.buildTenants(callsVCC, cfg); err != nil {
 		return err
 	}
-	if n.AllTenants {
+	if all {
 		if f.Tenant != "" {
 			return errors.New("--tenant: this command serves every tenant of the tenants document")
 		}
