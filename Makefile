@@ -58,6 +58,7 @@ bench: build azurite
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(GO) build -tags product -o /dev/null ./functions
 	@infra/local/check-binaries.sh
 	infra/shellcheck.sh
 

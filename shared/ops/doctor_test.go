@@ -1,3 +1,5 @@
+//go:build !product
+
 package ops
 
 import (
