@@ -144,7 +144,8 @@ func (ts *tokenSource) requestAs(ctx context.Context, sec secrets.Secret, style 
 		Scopes:       strings.Fields(Scopes),
 		AuthStyle:    style,
 	}
-	ctx = context.WithValue(ctx, oauth2.HTTPClient, ts.c.cfg.HTTPClient)
+	// The request carries the secret: it goes to TokenURL or nowhere.
+	ctx = context.WithValue(ctx, oauth2.HTTPClient, ts.c.tokenHTTP)
 	ts.c.count.call(endpointToken)
 	ts.c.count.tokens.Add(1)
 	start := ts.c.now()
@@ -194,7 +195,11 @@ func expiresIn(tok *oauth2.Token) time.Duration {
 func (ts *tokenSource) tokenError(err error, sec secrets.Secret) (_ error, invalidClient bool) {
 	var re *oauth2.RetrieveError
 	if !errors.As(err, &re) {
-		return &scrubbedError{msg: scrub("vcc: token: "+err.Error(), sec.Reveal()), err: err}, false
+		se := &scrubbedError{msg: scrub("vcc: token: "+err.Error(), sec.Reveal()), err: err}
+		if errors.Is(err, ErrRedirectRefused) {
+			return &permanentError{se}, false // the endpoint is misconfigured; asking again will not help
+		}
+		return se, false
 	}
 	status := 0
 	var retryAfter time.Duration
