@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -232,5 +234,24 @@ func TestGivenHTTPClientGetsTheRedirectPolicy(t *testing.T) {
 	}
 	if leaky.CheckRedirect(next, nil) != nil {
 		t.Fatal("the caller's client was changed")
+	}
+}
+
+// The access token never prints, whatever the verb, handler or encoder.
+func TestTokenNeverPrints(t *testing.T) {
+	tok := &token{access: "access-token-that-must-not-print"}
+	var out []string
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%d"} {
+		out = append(out, fmt.Sprintf(verb, tok), fmt.Sprintf(verb, struct{ T *token }{tok}))
+	}
+	var text, js bytes.Buffer
+	slog.New(slog.NewTextHandler(&text, nil)).Info("m", "token", tok)
+	slog.New(slog.NewJSONHandler(&js, nil)).Info("m", "token", tok)
+	data, _ := json.Marshal(struct{ T *token }{tok})
+	out = append(out, text.String(), js.String(), string(data))
+	for _, o := range out {
+		if strings.Contains(o, tok.access) || strings.Contains(o, fmt.Sprintf("%x", tok.access)) {
+			t.Errorf("printed the token: %s", o)
+		}
 	}
 }

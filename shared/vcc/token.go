@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -28,6 +29,13 @@ type token struct {
 	scopes    []string // from the response's "scope"; nil when absent
 	refreshAt time.Time
 }
+
+// A token prints, logs and marshals without its access token.
+func (t *token) String() string               { return "vcc access token [REDACTED]" }
+func (t *token) GoString() string             { return t.String() }
+func (t *token) Format(f fmt.State, _ rune)   { _, _ = f.Write([]byte(t.String())) }
+func (t *token) LogValue() slog.Value         { return slog.StringValue(t.String()) }
+func (t *token) MarshalJSON() ([]byte, error) { return json.Marshal(t.String()) }
 
 // tokenSource holds the Client's single access token. Every caller shares
 // it; a fetch runs under sem so that any number of concurrent callers cause
