@@ -158,6 +158,7 @@ func newLiveTenants(a ops.Adapters, getenv func(string) string, cred azcore.Toke
 	}
 	return &liveTenants{src: livetenants.New(livetenants.Options[*tenantSteps]{
 		State: a.State, Name: cfg.TenantsBlob, Refresh: cfg.TenantsRefresh, Check: check, Build: build, Log: a.Log,
+		Hosts: cfg.TenantHosts(false), // the Function App: never loopback
 	})}
 }
 

@@ -73,6 +73,7 @@ func (w *tenantWorld) serveLiveOver(name string, st store.State) {
 	}
 	cfg := w.env.Config
 	cfg.Tenants, cfg.TenantsFile, cfg.TenantsBlob, cfg.TenantsRefresh = nil, "", name, time.Minute
+	cfg.ExtraHosts = strings.Split(simOrigins(w.sims), ",") // as VCC_EXTRA_HOSTS would
 	a := ops.Adapters{Config: cfg, Log: w.log, Queue: w.env.Embedded, Sink: w.env.Sink, State: st}
 	h := tenantsServerOver(a, newLiveTenants(a, w.getenv, nil)).handler()
 	w.mu.Lock()

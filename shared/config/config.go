@@ -91,7 +91,10 @@ type Config struct {
 	// at start-up (nil without one: the VCC_* settings are the one tenant).
 	// TenantSecrets holds each tenant's client secret from
 	// VCC_CLIENT_SECRET_<ID> when set (otherwise Key Vault, secretName).
-	TenantsFile   string
+	TenantsFile string
+	// ExtraHosts are the origins VCC_EXTRA_HOSTS admits in a tenants
+	// document besides VCC's own hosts.
+	ExtraHosts    []string
 	Tenants       *tenants.Document
 	TenantSecrets map[string]secrets.Secret
 	// TenantWebhookSecrets holds each tenant's webhook secret (base64) from
@@ -162,6 +165,7 @@ var Settings = []Setting{
 	{"VCC_TENANTS_FILE", "", "local runs and operator commands: a tenants document (several VCC accounts, each under its own prefix); each tenant's secret from VCC_CLIENT_SECRET_<ID>"},
 	{"VCC_TENANTS_BLOB", "", "the Function App and the operator commands: name of the tenants document in STATE_CONTAINER (e.g. tenants.json), re-read when it changes; each tenant's secret is the Key Vault secret secretName (VCC_CLIENT_SECRET_<ID> when set)"},
 	{"VCC_RATE_SHARES", "1", "with a tenants document: how many shares each tenant's VCC budget is divided into (the templates: the processes that can run at once, plus one for the operator commands; the operator commands with VCC_TENANTS_BLOB require the deployment's value); each paces a tenant at its ratePerMinute divided by this"},
+	{"VCC_EXTRA_HOSTS", "", "with a tenants document: origins (https://host[:port], comma separated) a tenant's tokenUrl or apiUrl may name besides VCC's own hosts for its region; nothing else is admitted"},
 	{"VCC_TENANTS_REFRESH", DefaultTenantsRefresh.String(), "with VCC_TENANTS_BLOB: how often the document is looked at again (a tenant the document lacks makes it look at once, at most every 10 s)"},
 	{"WEBHOOK_POLL_HORIZON", "2h", "how long ingest keeps polling VCC for an event's content (back-off 30 s doubling to 8 min) before recording a skip"},
 }
@@ -243,6 +247,9 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.TenantsRefresh < time.Second {
 		errs = append(errs, errors.New("VCC_TENANTS_REFRESH: must be at least 1s"))
 	}
+	if c.ExtraHosts, err = tenants.ParseExtraHosts(getenv("VCC_EXTRA_HOSTS")); err != nil {
+		errs = append(errs, err)
+	}
 	if tenantsBlob != "" {
 		c.TenantsBlob = tenantsBlob
 		if tenantsFile != "" {
@@ -254,7 +261,8 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if tenantsFile != "" {
 		c.TenantsFile = tenantsFile
-		doc, err := tenants.Load(tenantsFile)
+		// A file of this machine's run: loopback (the sandbox) is admitted.
+		doc, err := tenants.LoadWith(tenantsFile, c.TenantHosts(true))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("VCC_TENANTS_FILE: %w", err))
 		} else {
@@ -373,6 +381,12 @@ func (c Config) RequireAzure() error {
 		errs = append(errs, errors.New("FUNCTIONS_CUSTOMHANDLER_PORT: not set (the Functions host sets it)"))
 	}
 	return errors.Join(errs...)
+}
+
+// TenantHosts is what a tenants document may name besides VCC's hosts:
+// VCC_EXTRA_HOSTS, and loopback for a local run only.
+func (c Config) TenantHosts(local bool) tenants.Hosts {
+	return tenants.Hosts{Extra: c.ExtraHosts, Loopback: local}
 }
 
 // TenantIDs are the tenants' ids in the document's order; nil without a

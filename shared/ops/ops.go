@@ -400,7 +400,7 @@ func tenantsFromBlob(ctx context.Context, cfg config.Config, n Need, getenv func
 	if err != nil {
 		return cfg, err
 	}
-	doc, _, err := livetenants.Load(ctx, blobs.State(), cfg.TenantsBlob)
+	doc, _, err := livetenants.Load(ctx, blobs.State(), cfg.TenantsBlob, cfg.TenantHosts(false))
 	if err != nil {
 		return cfg, fmt.Errorf("VCC_TENANTS_BLOB: %w", err)
 	}
