@@ -14,6 +14,7 @@ import (
 
 	"github.com/vcc-ingest/vcc-ingest/functions/events"
 	"github.com/vcc-ingest/vcc-ingest/functions/ingest"
+	"github.com/vcc-ingest/vcc-ingest/shared/inbound"
 	"github.com/vcc-ingest/vcc-ingest/shared/invoke"
 	"github.com/vcc-ingest/vcc-ingest/shared/records"
 	"github.com/vcc-ingest/vcc-ingest/shared/tenants"
@@ -269,6 +270,9 @@ func (s *server) handleIngest(w http.ResponseWriter, r *http.Request) {
 // The signature covers the raw body bytes, so host.json forwards: the
 // body reaches the verifier byte for byte, and the answer is a plain
 // status (no invocation response).
+// eventBodyWithin bounds the reading of a webhook's body.
+const eventBodyWithin = 3 * time.Second
+
 func (s *server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	log := s.log.With("function", "events", "invocationId", r.Header.Get("X-Azure-Functions-InvocationId"))
 	start := s.now()
@@ -276,13 +280,14 @@ func (s *server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		s.answerEvent(w, log, events.Outcome{Status: http.StatusRequestEntityTooLarge, Reason: "body larger than 1 MiB (Content-Length)"}, start)
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, webhook.MaxBody+1))
-	if err != nil {
-		s.answerEvent(w, log, events.Outcome{Status: http.StatusBadRequest, Reason: "read body: " + err.Error()}, start)
+	// VCC wants an answer within 10 s: the body is read within a few.
+	body, err := io.ReadAll(inbound.Body(w, r, webhook.MaxBody, eventBodyWithin))
+	if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+		s.answerEvent(w, log, events.Outcome{Status: http.StatusRequestEntityTooLarge, Reason: "body larger than 1 MiB"}, start)
 		return
 	}
-	if len(body) > webhook.MaxBody {
-		s.answerEvent(w, log, events.Outcome{Status: http.StatusRequestEntityTooLarge, Reason: "body larger than 1 MiB"}, start)
+	if err != nil {
+		s.answerEvent(w, log, events.Outcome{Status: http.StatusBadRequest, Reason: "read body: " + err.Error()}, start)
 		return
 	}
 	// Detached from the request: an enqueue the queue accepted is answered
@@ -395,12 +400,9 @@ func summaryLine(run records.Run) string {
 func serve(ctx context.Context, addr string, h http.Handler, grace time.Duration, log *slog.Logger, ready func(addr string)) error {
 	base, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	srv := &http.Server{
-		Addr:              addr,
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return base },
-	}
+	srv := inbound.Server(h) // headers, bodies and idle connections bounded
+	srv.Addr = addr
+	srv.BaseContext = func(net.Listener) context.Context { return base }
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
