@@ -108,6 +108,10 @@ func New(cfg Config) (*Client, error) {
 	return c, nil
 }
 
+// HTTPClient is the HTTP client the Client's calls go through, with its one
+// redirect policy: for other requests to VCC (the doctor's probes).
+func (c *Client) HTTPClient() *http.Client { return c.cfg.HTTPClient }
+
 // Counters is a snapshot of what a Client has done, for run records and
 // tests. Calls counts HTTP requests sent per endpoint (retries included).
 // FailedFast counts calls refused by the open circuit breaker; OutOfWindow
