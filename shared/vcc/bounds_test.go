@@ -96,8 +96,25 @@ func TestDownloadCapWithoutListedLength(t *testing.T) {
 	if !IsPermanent(err) || n > 100<<10 {
 		t.Fatalf("read %d, err %v: want the cap enforced as a permanent failure", n, err)
 	}
-	if _, err := c.Download(context.Background(), guid(1), "announced"); !IsPermanent(err) || !strings.Contains(err.Error(), "announced") {
-		t.Fatalf("Content-Length past the cap: err %v", err)
+	d, err = c.Download(context.Background(), guid(1), "announced")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Body.Close()
+	if err := d.Expect(0); !IsPermanent(err) || !strings.Contains(err.Error(), "announced") {
+		t.Fatalf("Content-Length past the cap, no length listed: err %v", err)
+	}
+	// A listed length longer than the cap is VCC's word: it bounds instead.
+	d, err = c.Download(context.Background(), guid(1), "announced")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Body.Close()
+	if err := d.Expect(300 << 10); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := io.Copy(io.Discard, d.Body); err != nil || n != 300<<10 {
+		t.Fatalf("listed past the cap: read %d, err %v", n, err)
 	}
 	// Expect narrows a body the client did not make too.
 	own := &Download{Body: io.NopCloser(bytes.NewReader(make([]byte, 200<<10))), Length: -1}

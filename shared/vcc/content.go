@@ -285,7 +285,8 @@ func LengthTolerance(listed int64) int64 { return max(listed/10, 64<<10) }
 
 // Expect bounds the download by the length the listing gave (listed, -1
 // when it gave none): at most listed+LengthTolerance(listed) bytes. Without
-// a listed length the bound stays the client's MaxRecordingBytes. A
+// a listed length (0 counts as none: an item listed before its content is
+// measured) the bound stays the client's MaxRecordingBytes. A
 // Content-Length already past the bound is refused here, before any byte
 // is read; the error is permanent (the same recording will be as long next
 // time) and the caller closes Body.
@@ -296,7 +297,7 @@ func (d *Download) Expect(listed int64) error {
 		b = &downloadBody{rc: d.Body, want: d.Length, limit: 0, listed: -1}
 		d.Body = b
 	}
-	if listed >= 0 {
+	if listed > 0 {
 		b.limit = listed + LengthTolerance(listed)
 		b.listed = listed
 	}
@@ -310,7 +311,8 @@ func (d *Download) Expect(listed int64) error {
 // caller reads the file from Body. Retries happen only before the body is
 // returned. A cross-host redirect (e.g. to pre-signed storage) is followed
 // without the bearer token. The stream is bounded by the client's
-// MaxRecordingBytes until Expect narrows it to the listed length.
+// MaxRecordingBytes unless Expect bounds it by the listed length; call
+// Expect before reading.
 func (c *Client) Download(ctx context.Context, guid, contentKey string) (*Download, error) {
 	if !ValidGUID(guid) {
 		return nil, invalidID("interaction guid", guid)
@@ -339,13 +341,7 @@ func (c *Client) Download(ctx context.Context, guid, contentKey string) (*Downlo
 	}
 	body := &downloadBody{rc: resp.Body, want: length, guid: guid, key: contentKey,
 		limit: c.cfg.MaxRecordingBytes, listed: -1, stall: c.cfg.ReadStall, cancel: cancel}
-	d := &Download{Body: body, ContentType: resp.Header.Get("Content-Type"), Length: length}
-	if length > body.limit {
-		err := body.tooLong(length)
-		body.Close()
-		return nil, err
-	}
-	return d, nil
+	return &Download{Body: body, ContentType: resp.Header.Get("Content-Type"), Length: length}, nil
 }
 
 // downloadBody counts bytes so that a stream ending early is reported
