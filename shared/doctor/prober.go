@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -36,6 +37,15 @@ type HTTPProber struct {
 	mu     sync.Mutex
 	scoped string // token with the product's scopes, for the probes
 }
+
+// A prober holds a bearer token: it prints and logs as its endpoints only.
+func (p *HTTPProber) String() string {
+	return fmt.Sprintf("doctor.HTTPProber{TokenURL: %q, APIURL: %q, ClientID: %q}", p.TokenURL, p.APIURL, p.ClientID)
+}
+func (p *HTTPProber) GoString() string             { return p.String() }
+func (p *HTTPProber) Format(f fmt.State, _ rune)   { _, _ = io.WriteString(f, p.String()) }
+func (p *HTTPProber) LogValue() slog.Value         { return slog.StringValue(p.String()) }
+func (p *HTTPProber) MarshalJSON() ([]byte, error) { return json.Marshal(p.String()) }
 
 // clients are the probes' HTTP client and the token request's: the same as
 // every VCC call's, so the bearer token keeps to its origin and the client

@@ -1,10 +1,14 @@
 package doctor
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -60,5 +64,27 @@ func TestProberKeepsCredentialsOnTheirOrigin(t *testing.T) {
 	}
 	if otherToken.Load() != 0 {
 		t.Fatalf("the token request was re-sent to the redirect target %d times", otherToken.Load())
+	}
+}
+
+// The prober keeps its bearer token to itself, whatever prints it.
+func TestProberNeverPrintsItsToken(t *testing.T) {
+	p := &HTTPProber{TokenURL: "https://emea.cc.vonage.com/Auth/connect/token", ClientID: "c", Secret: secrets.Static(secrets.New("client-secret-value"))}
+	p.scoped = "bearer-token-value"
+	var out []string
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x"} {
+		out = append(out, fmt.Sprintf(verb, p))
+	}
+	var text, js bytes.Buffer
+	slog.New(slog.NewTextHandler(&text, nil)).Info("m", "prober", p)
+	slog.New(slog.NewJSONHandler(&js, nil)).Info("m", "prober", p)
+	data, _ := json.Marshal(struct{ P *HTTPProber }{p})
+	out = append(out, text.String(), js.String(), string(data))
+	for _, o := range out {
+		for _, v := range []string{"bearer-token-value", "client-secret-value", fmt.Sprintf("%x", "bearer-token-value")} {
+			if strings.Contains(o, v) {
+				t.Errorf("printed %s: %s", v, o)
+			}
+		}
 	}
 }
