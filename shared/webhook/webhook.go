@@ -162,6 +162,9 @@ func Verify(key secrets.Secret, token string, body []byte, now time.Time) error 
 	)
 	var c claims
 	_, err := p.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return []byte(key.Reveal()), nil })
+	if errors.Is(err, jwt.ErrTokenSignatureInvalid) {
+		return fmt.Errorf("%w: bad signature (wrong secret or altered token)", ErrUnauthorized)
+	}
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrUnauthorized, err)
 	}

@@ -87,6 +87,10 @@ func TestVerifyRefuses(t *testing.T) {
 			}
 		})
 	}
+	// The log says why: a wrong key or an altered token is a bad signature.
+	if err := Verify(testKey, Sign(other, body, t0, 5*time.Minute), body, t0); err == nil || !strings.Contains(err.Error(), "bad signature") {
+		t.Fatalf("wrong secret: %v", err)
+	}
 	if err := Verify(secrets.Secret{}, good, body, t0); !errors.Is(err, ErrUnauthorized) {
 		t.Fatalf("without a secret: %v", err)
 	}
