@@ -140,7 +140,7 @@ var Settings = []Setting{
 	{"VCC_RATE_PER_MINUTE", "160", "this instance's share of the VCC request budget"},
 	{"VCC_PAGE_SIZE", "1000", "interaction listing page size (at most 1000)"},
 	{"VCC_MAX_RECORDING_BYTES", "2147483648", "largest recording accepted when VCC lists no length (a listed length bounds it otherwise, plus a tenth, at least 64 KiB); past it the download is a permanent failure and nothing is stored"},
-	{"VCC_READ_STALL", "60s", "how long a recording download may yield no byte before it is given up (a transient failure, retried)"},
+	{"VCC_READ_STALL", "60s", "how long a recording download may wait in all for its next 1 KiB (silent or dripping) before it is given up (a transient failure, retried)"},
 	{"VCC_AUDIO_TYPES", DefaultAudioTypes, "content types copied to Blob Storage"},
 	{"VCC_OWNER_USER_ID", "", "User Admin user id (GUID) of the user who owns the API credential: doctor and audit read its line permissions and groups"},
 	{"AZURE_CLIENT_ID", "", "client id of the user-assigned managed identity"},

@@ -156,18 +156,55 @@ func TestDownloadStallIsTransient(t *testing.T) {
 	if took := time.Since(start); took > 5*time.Second {
 		t.Fatalf("stalled read held for %s", took)
 	}
-	if n != 10 || !IsTransient(err) || IsPermanent(err) || !strings.Contains(err.Error(), "no byte for") {
+	if n != 10 || !IsTransient(err) || IsPermanent(err) || !strings.Contains(err.Error(), "stalled after 10 bytes") {
 		t.Fatalf("read %d, err %v: want a transient stall", n, err)
 	}
 }
 
-// The watchdog times each read, not the whole download: a slow consumer or
-// a long steady stream is not a stall.
+// A download that drips (a byte every few tens of milliseconds, never
+// silent for ReadStall) is given up too: less than minStallBytes in a
+// ReadStall of waiting.
+func TestDownloadDripIsTransient(t *testing.T) {
+	f := newFake(t)
+	f.mux.HandleFunc("/interaction-content/interactions/{guid}/content/{key}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "100000")
+		for i := 0; i < 100000; i++ {
+			if _, err := w.Write([]byte{'x'}); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			select {
+			case <-time.After(20 * time.Millisecond):
+			case <-r.Context().Done():
+				return
+			}
+		}
+	})
+	c := newTestClient(t, f, func(c *Config) { c.ReadStall = 300 * time.Millisecond })
+	// The deadline stands for the invocation's: the drip must end first.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	d, err := c.Download(ctx, guid(1), "callRecording")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Body.Close()
+	n, err := io.Copy(io.Discard, d.Body)
+	if ctx.Err() != nil {
+		t.Fatalf("a dripping download held until the deadline (%d bytes, %v)", n, err)
+	}
+	if !IsTransient(err) || n >= minStallBytes {
+		t.Fatalf("read %d, err %v: want a transient stall", n, err)
+	}
+}
+
+// The watchdog times the reads, not the whole download: a steady stream,
+// or a consumer slow between reads (a slow upload), is not a stall.
 func TestDownloadSteadyStreamIsNotAStall(t *testing.T) {
 	f := newFake(t)
 	f.mux.HandleFunc("/interaction-content/interactions/{guid}/content/{key}", func(w http.ResponseWriter, r *http.Request) {
 		for i := 0; i < 6; i++ {
-			_, _ = w.Write(make([]byte, 100))
+			_, _ = w.Write(make([]byte, 4<<10))
 			w.(http.Flusher).Flush()
 			time.Sleep(60 * time.Millisecond)
 		}
@@ -178,8 +215,23 @@ func TestDownloadSteadyStreamIsNotAStall(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Body.Close()
-	if n, err := io.Copy(io.Discard, d.Body); n != 600 || err != nil {
-		t.Fatalf("read %d, err %v", n, err)
+	var n int
+	buf := make([]byte, 512)
+	for {
+		k, err := d.Body.Read(buf)
+		n += k
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("read %d, err %v", n, err)
+		}
+		if n == 4<<10 {
+			time.Sleep(400 * time.Millisecond) // the consumer, not VCC, is slow
+		}
+	}
+	if n != 6*4<<10 {
+		t.Fatalf("read %d", n)
 	}
 }
 

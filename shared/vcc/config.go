@@ -49,8 +49,9 @@ type Config struct {
 	// MaxRecordingBytes caps a download whose listing gives no length.
 	// Default 2 GiB (VCC_MAX_RECORDING_BYTES).
 	MaxRecordingBytes int64
-	// ReadStall is how long a download may yield no byte before it fails,
-	// as a transient failure. Default 60s (VCC_READ_STALL).
+	// ReadStall is how long a download may wait in all for its next 1 KiB
+	// (silent or dripping) before it fails, as a transient failure. Default
+	// 60s (VCC_READ_STALL).
 	ReadStall time.Duration
 	// BackoffBase and BackoffMax bound the exponential backoff with full
 	// jitter used when no Retry-After is given. Defaults 1s / 60s.

@@ -354,12 +354,15 @@ type downloadBody struct {
 	// limit is the most bytes accepted (0: no bound); listed is the
 	// listing's length (-1 when it gave none), for the message.
 	limit, listed int64
-	// stall bounds the wait for one read; cancel ends the request. Zero and
-	// nil for a body not of this client (no watchdog).
-	stall   time.Duration
-	cancel  context.CancelFunc
-	timer   *time.Timer
-	stalled atomic.Bool
+	// stall is the time, spent waiting in Read, within which at least
+	// minStallBytes must arrive; budget is what is left of it, window the
+	// bytes read in it. cancel ends the request. Zero and nil for a body
+	// not of this client (no watchdog).
+	stall, budget time.Duration
+	window        int64
+	cancel        context.CancelFunc
+	timer         *time.Timer
+	stalled       atomic.Bool
 }
 
 func (b *downloadBody) Read(p []byte) (int, error) {
@@ -369,11 +372,9 @@ func (b *downloadBody) Read(p []byte) (int, error) {
 	if b.limit > 0 && int64(len(p)) > b.limit-b.got+1 {
 		p = p[:b.limit-b.got+1] // one byte past the bound is enough to know
 	}
-	b.watch()
+	began := b.watch()
 	n, err := b.rc.Read(p)
-	if b.timer != nil {
-		b.timer.Stop()
-	}
+	b.unwatch(began, n)
 	b.got += int64(n)
 	if b.limit > 0 && b.got > b.limit {
 		return n - 1, b.tooLong(-1)
@@ -381,8 +382,8 @@ func (b *downloadBody) Read(p []byte) (int, error) {
 	switch {
 	case err == nil:
 	case b.stalled.Load():
-		err = &transientError{fmt.Errorf("vcc: %s %s/%s: no byte for %s after %d bytes: %w",
-			endpointContentDownload, b.guid, b.key, b.stall, b.got, io.ErrUnexpectedEOF)}
+		err = &transientError{fmt.Errorf("vcc: %s %s/%s: less than %d bytes in %s (stalled after %d bytes): %w",
+			endpointContentDownload, b.guid, b.key, minStallBytes, b.stall, b.got, io.ErrUnexpectedEOF)}
 	case err == io.EOF:
 		if b.want >= 0 && b.got < b.want {
 			err = &transientError{fmt.Errorf("vcc: %s %s/%s: stream ended after %d of %d bytes: %w",
@@ -397,19 +398,44 @@ func (b *downloadBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// watch arms the stall watchdog for one read.
-func (b *downloadBody) watch() {
+// minStallBytes is the least a download must yield in each ReadStall of
+// waiting: a VCC that goes silent, or drips a byte every few seconds, is
+// given up instead of holding the invocation to its deadline (the slowest
+// audio, 8 kbit/s, is 60 KiB a minute).
+const minStallBytes = 1 << 10
+
+// watch arms the stall watchdog for one read with what is left of the
+// window, and returns when the read began.
+func (b *downloadBody) watch() time.Time {
 	if b.stall <= 0 || b.cancel == nil {
-		return
+		return time.Time{}
 	}
 	if b.timer == nil {
-		b.timer = time.AfterFunc(b.stall, func() {
+		b.budget = b.stall
+		b.timer = time.AfterFunc(b.budget, func() {
 			b.stalled.Store(true)
 			b.cancel()
 		})
+		return time.Now()
+	}
+	b.timer.Reset(max(b.budget, 0))
+	return time.Now()
+}
+
+// unwatch stops the watchdog after a read of n bytes that began at began:
+// the time waited is spent from the window, and a window that got
+// minStallBytes starts again. Time the caller spends between reads (a slow
+// upload) is not counted.
+func (b *downloadBody) unwatch(began time.Time, n int) {
+	if b.timer == nil {
 		return
 	}
-	b.timer.Reset(b.stall)
+	b.timer.Stop()
+	b.budget -= time.Since(began)
+	b.window += int64(n)
+	if b.window >= minStallBytes {
+		b.budget, b.window = b.stall, 0
+	}
 }
 
 // tooLong is the permanent failure of a stream past its bound, or of one
