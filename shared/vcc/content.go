@@ -269,7 +269,7 @@ func (c *Client) GetInteraction(ctx context.Context, guid string) (Interaction, 
 // Download is a recording being streamed from VCC.
 type Download struct {
 	// Body yields the file. A stream that ends before Length bytes, or
-	// breaks, or yields no byte for ReadStall, returns an error wrapping
+	// breaks, or yields less than 1 KiB in ReadStall, returns an error wrapping
 	// io.ErrUnexpectedEOF or the cause; IsTransient reports true for it. A
 	// stream running past its bound (see Expect) returns an error for which
 	// IsPermanent reports true, and never a byte past the bound. The caller
