@@ -14,6 +14,7 @@ import (
 	"github.com/vcc-ingest/vcc-ingest/shared/config"
 	"github.com/vcc-ingest/vcc-ingest/shared/customhandler"
 	"github.com/vcc-ingest/vcc-ingest/shared/hostjson"
+	"github.com/vcc-ingest/vcc-ingest/shared/inbound"
 	"github.com/vcc-ingest/vcc-ingest/shared/logging"
 	"github.com/vcc-ingest/vcc-ingest/shared/ops"
 	"github.com/vcc-ingest/vcc-ingest/shared/pipeline/tenancy"
@@ -98,12 +99,9 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 func listen(ctx context.Context, addr string, h http.Handler, grace time.Duration, log *slog.Logger, ready func(addr string)) error {
 	base, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	srv := &http.Server{
-		Addr:              addr,
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return base },
-	}
+	srv := inbound.Server(h) // headers, bodies and idle connections bounded
+	srv.Addr = addr
+	srv.BaseContext = func(net.Listener) context.Context { return base }
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err

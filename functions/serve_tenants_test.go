@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"sort"
 	"strconv"
@@ -155,7 +156,7 @@ func someAudio(sim *vccsim.Sim, n int) []string {
 // docOf is the document of sims' tenants ids, in that order.
 func docOf(t *testing.T, path string, ids ...string) tenants.Document {
 	t.Helper()
-	all, err := tenants.Load(path)
+	all, err := tenants.LoadWith(path, tenants.Hosts{Loopback: true}) // the sandboxes, on loopback
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,6 +185,7 @@ func TestServeTenantsDocument(t *testing.T) {
 	az := azuritetest.Start(t)
 	env := map[string]string{
 		"VCC_TENANTS_BLOB":         "tenants.json",
+		"VCC_EXTRA_HOSTS":          simOrigins(sims),
 		"VCC_TENANTS_REFRESH":      "1s",
 		"VCC_CLIENT_SECRET_ACME":   sims["acme"].ClientSecret(),
 		"VCC_CLIENT_SECRET_GLOBEX": sims["globex"].ClientSecret(),
@@ -274,6 +276,7 @@ func TestServeTenantsDocumentMissing(t *testing.T) {
 	az := azuritetest.Start(t)
 	s := startServed(t, az, map[string]string{
 		"VCC_TENANTS_BLOB":       "tenants.json",
+		"VCC_EXTRA_HOSTS":        simOrigins(sims),
 		"VCC_CLIENT_SECRET_ACME": sims["acme"].ClientSecret(),
 	})
 	guid := someAudio(sims["acme"], 1)[0]
@@ -292,6 +295,40 @@ func TestServeTenantsDocumentMissing(t *testing.T) {
 	waitDiscover(t, s, func(code int, run records.Run) bool { return code == http.StatusOK })
 	if code, a := s.invoke("ingest", ingestFor(t, "acme", guid)); code != http.StatusOK {
 		t.Fatalf("ingest once uploaded: %d %s", code, a.ReturnValue)
+	}
+}
+
+// simOrigins is VCC_EXTRA_HOSTS naming the sandboxes: the Function App
+// sends a tenant's credential to no other host than VCC's and these.
+func simOrigins(sims map[string]*vccsim.Sim) string {
+	var o []string
+	for _, sim := range sims {
+		for _, raw := range []string{sim.TokenURL(), sim.APIURL()} {
+			u, _ := url.Parse(raw)
+			o = append(o, u.Scheme+"://"+u.Host)
+		}
+	}
+	return strings.Join(o, ",")
+}
+
+// The Function App sends a tenant's credential to VCC's hosts only: a
+// document naming another host (here the sandbox, on loopback, which only
+// a local run admits) is not served, and discover fails naming the tenant
+// and the field, with no request to that host.
+func TestServeRefusesHostsNotVCCs(t *testing.T) {
+	t.Parallel()
+	day := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
+	sims, path := tenantSims(t, day, 6, "acme")
+	az := azuritetest.Start(t)
+	s := startServed(t, az, map[string]string{
+		"VCC_TENANTS_BLOB":       "tenants.json",
+		"VCC_TENANTS_REFRESH":    "1s",
+		"VCC_CLIENT_SECRET_ACME": sims["acme"].ClientSecret(),
+	})
+	s.upload(docOf(t, path, "acme"))
+	waitDiscoverFails(t, s, "tenant acme: tokenUrl:")
+	if n := requests(sims["acme"]); n != 0 {
+		t.Fatalf("%d requests reached the host the document named", n)
 	}
 }
 

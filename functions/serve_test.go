@@ -1,14 +1,19 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vcc-ingest/vcc-ingest/shared/customhandler"
 )
 
 // The custom handler refuses to start without the settings Azure needs,
@@ -65,5 +70,46 @@ func TestServeFinishesInFlightOnShutdown(t *testing.T) {
 	}
 	if _, err := http.Get("http://" + addr + "/"); err == nil {
 		t.Error("server still accepting after shutdown")
+	}
+}
+
+// The events endpoint reads a webhook's body within seconds: a client that
+// drips its body is answered (refused) long before it would finish, and
+// the connection does not hold the server.
+func TestServeEventsBodyReadWithinSeconds(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	h := customhandler.Serve(customhandler.Steps{Log: log})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addrc := make(chan string, 1)
+	go func() { _ = listen(ctx, "127.0.0.1:0", h, time.Second, log, func(a string) { addrc <- a }) }()
+	conn, err := net.Dial("tcp", <-addrc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/cloudevents+json\r\nContent-Length: 400\r\n\r\n{", customhandler.EventsPath)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for i := 0; i < 399; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			if _, err := conn.Write([]byte(" ")); err != nil {
+				return
+			}
+		}
+	}()
+	begin := time.Now()
+	_ = conn.SetReadDeadline(begin.Add(15 * time.Second))
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "HTTP/1.1 4") {
+		t.Fatalf("answer %q, %v", line, err)
+	}
+	if took := time.Since(begin); took > customhandler.EventBodyWithin+2*time.Second {
+		t.Fatalf("a dripping body was read for %s", took)
 	}
 }

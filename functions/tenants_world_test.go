@@ -77,6 +77,7 @@ func (w *tenantWorld) serveLiveOver(name string, st store.State) {
 	}
 	cfg := w.env.Config
 	cfg.Tenants, cfg.TenantsFile, cfg.TenantsBlob, cfg.TenantsRefresh = nil, "", name, time.Minute
+	cfg.ExtraHosts = strings.Split(simOrigins(w.sims), ",") // as VCC_EXTRA_HOSTS would
 	a := startup.Adapters{Config: cfg, Log: w.log, Queue: w.env.Embedded, Sink: w.env.Sink, State: st}
 	h := customhandler.Over(a, tenancy.NewLive(a, w.getenv, nil))
 	w.mu.Lock()

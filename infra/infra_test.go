@@ -191,7 +191,8 @@ var neverInAzure = map[string]string{
 }
 
 // Settings the code reads that Azure may leave unset (they derive from others).
-var optionalInAzure = map[string]bool{"VCC_TOKEN_URL": true, "VCC_API_URL": true}
+var optionalInAzure = map[string]bool{"VCC_TOKEN_URL": true, "VCC_API_URL": true,
+	"VCC_MAX_RECORDING_BYTES": true, "VCC_READ_STALL": true, "VCC_EXTRA_HOSTS": true}
 
 // Settings for the Functions host or platform, not the code.
 var hostSettingNames = map[string]bool{

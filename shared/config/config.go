@@ -91,7 +91,10 @@ type Config struct {
 	// at start-up (nil without one: the VCC_* settings are the one tenant).
 	// TenantSecrets holds each tenant's client secret from
 	// VCC_CLIENT_SECRET_<ID> when set (otherwise Key Vault, secretName).
-	TenantsFile   string
+	TenantsFile string
+	// ExtraHosts are the origins VCC_EXTRA_HOSTS admits in a tenants
+	// document besides VCC's own hosts.
+	ExtraHosts    []string
 	Tenants       *tenants.Document
 	TenantSecrets map[string]secrets.Secret
 	// TenantWebhookSecrets holds each tenant's webhook secret (base64) from
@@ -136,6 +139,8 @@ var Settings = []Setting{
 	{"VCC_CLIENT_SECRET_NAME", DefaultSecretName, "name of the client secret in Key Vault"},
 	{"VCC_RATE_PER_MINUTE", "160", "this instance's share of the VCC request budget"},
 	{"VCC_PAGE_SIZE", "1000", "interaction listing page size (at most 1000)"},
+	{"VCC_MAX_RECORDING_BYTES", "2147483648", "largest recording accepted when VCC lists no length (a listed length bounds it otherwise, plus a tenth, at least 64 KiB); past it the download is a permanent failure and nothing is stored"},
+	{"VCC_READ_STALL", "60s", "how long a recording download may wait in all for its next 1 KiB (silent or dripping) before it is given up (a transient failure, retried)"},
 	{"VCC_AUDIO_TYPES", DefaultAudioTypes, "content types copied to Blob Storage"},
 	{"VCC_OWNER_USER_ID", "", "User Admin user id (GUID) of the user who owns the API credential: doctor and audit read its line permissions and groups"},
 	{"AZURE_CLIENT_ID", "", "client id of the user-assigned managed identity"},
@@ -160,6 +165,7 @@ var Settings = []Setting{
 	{"VCC_TENANTS_FILE", "", "local runs and operator commands: a tenants document (several VCC accounts, each under its own prefix); each tenant's secret from VCC_CLIENT_SECRET_<ID>"},
 	{"VCC_TENANTS_BLOB", "", "the Function App and the operator commands: name of the tenants document in STATE_CONTAINER (e.g. tenants.json), re-read when it changes; each tenant's secret is the Key Vault secret secretName (VCC_CLIENT_SECRET_<ID> when set)"},
 	{"VCC_RATE_SHARES", "1", "with a tenants document: how many shares each tenant's VCC budget is divided into (the templates: the processes that can run at once, plus one for the operator commands; the operator commands with VCC_TENANTS_BLOB require the deployment's value); each paces a tenant at its ratePerMinute divided by this"},
+	{"VCC_EXTRA_HOSTS", "", "with a tenants document: origins (https://host[:port], comma separated) a tenant's tokenUrl or apiUrl may name besides VCC's own hosts for its region; nothing else is admitted"},
 	{"VCC_TENANTS_REFRESH", DefaultTenantsRefresh.String(), "with VCC_TENANTS_BLOB: how often the document is looked at again (a tenant the document lacks makes it look at once, at most every 10 s)"},
 	{"WEBHOOK_POLL_HORIZON", "2h", "how long ingest keeps polling VCC for an event's content (back-off 30 s doubling to 8 min) before recording a skip"},
 }
@@ -241,6 +247,9 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.TenantsRefresh < time.Second {
 		errs = append(errs, settingErrf("VCC_TENANTS_REFRESH", "must be at least 1s"))
 	}
+	if c.ExtraHosts, err = tenants.ParseExtraHosts(getenv("VCC_EXTRA_HOSTS")); err != nil {
+		errs = append(errs, err)
+	}
 	if tenantsBlob != "" {
 		c.TenantsBlob = tenantsBlob
 		if tenantsFile != "" {
@@ -252,7 +261,8 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if tenantsFile != "" {
 		c.TenantsFile = tenantsFile
-		doc, err := tenants.Load(tenantsFile)
+		// A file of this machine's run: loopback (the sandbox) is admitted.
+		doc, err := tenants.LoadWith(tenantsFile, c.TenantHosts(true))
 		if err != nil {
 			errs = append(errs, tenantsDocErr("VCC_TENANTS_FILE", err))
 		} else {
@@ -374,6 +384,12 @@ func (c Config) RequireAzure() error {
 	return errors.Join(errs...)
 }
 
+// TenantHosts is what a tenants document may name besides VCC's hosts:
+// VCC_EXTRA_HOSTS, and loopback for a local run only.
+func (c Config) TenantHosts(local bool) tenants.Hosts {
+	return tenants.Hosts{Extra: c.ExtraHosts, Loopback: local}
+}
+
 // TenantIDs are the tenants' ids in the document's order; nil without a
 // tenants document.
 func (c Config) TenantIDs() []string {
@@ -401,6 +417,7 @@ func (c Config) ForTenant(t tenants.Tenant) (Config, error) {
 	if c.VCC.PageSize > 0 {
 		vc.PageSize = c.VCC.PageSize
 	}
+	vc.MaxRecordingBytes, vc.ReadStall = c.VCC.MaxRecordingBytes, c.VCC.ReadStall
 	if shares := max(c.RateShares, 1); shares > 1 {
 		// Integer division rounds down: the processes together never
 		// exceed the account's budget.

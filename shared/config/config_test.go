@@ -131,7 +131,7 @@ func writeTenants(t *testing.T, doc string) string {
 
 const twoTenants = `{"tenants": [
   {"id": "acme", "region": "emea", "clientId": "acme-client", "secretName": "vcc-client-secret-acme", "ratePerMinute": 160},
-  {"id": "globex-2", "region": "nam", "clientId": "g", "secretName": "vcc-client-secret-globex", "ratePerMinute": 80, "audioTypes": ["voicemail"]}
+  {"id": "globex-2", "region": "nam", "clientId": "g", "secretName": "vcc-client-secret-globex-2", "ratePerMinute": 80, "audioTypes": ["voicemail"]}
 ]}`
 
 // With a tenants document the VCC_* settings are not required, and each
@@ -150,7 +150,7 @@ func TestLoadTenantsFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if gc.Tenant != "globex-2" || gc.VCC.ClientID != "g" || gc.VCC.RatePerMinute != 80 || gc.ClientSecret.Reveal() != "g-secret" || gc.SecretName != "vcc-client-secret-globex" {
+	if gc.Tenant != "globex-2" || gc.VCC.ClientID != "g" || gc.VCC.RatePerMinute != 80 || gc.ClientSecret.Reveal() != "g-secret" || gc.SecretName != "vcc-client-secret-globex-2" {
 		t.Errorf("globex settings: tenant %q client %q rate %d secret name %q", gc.Tenant, gc.VCC.ClientID, gc.VCC.RatePerMinute, gc.SecretName)
 	}
 	if !gc.IsAudio("voicemail") || gc.IsAudio("callRecording") {
@@ -184,8 +184,8 @@ func TestLoadTenantsFileErrors(t *testing.T) {
 // VCC_OWNER_USER_ID and VCC_WEBHOOK_SECRET are no tenant's.
 func TestForTenantOwnerAndWebhookSecret(t *testing.T) {
 	p := writeTenants(t, `{"tenants": [
-  {"id": "acme", "region": "emea", "clientId": "a", "secretName": "s-a", "ratePerMinute": 160, "ownerUserId": "5b2c7d1e-3f4a-4b5c-8d6e-7f8091a2b3c4", "webhookSecretName": "hook-acme"},
-  {"id": "globex-2", "region": "nam", "clientId": "g", "secretName": "s-g", "ratePerMinute": 80}
+  {"id": "acme", "region": "emea", "clientId": "a", "secretName": "vcc-client-secret-acme", "ratePerMinute": 160, "ownerUserId": "5b2c7d1e-3f4a-4b5c-8d6e-7f8091a2b3c4", "webhookSecretName": "vcc-webhook-secret-acme"},
+  {"id": "globex-2", "region": "nam", "clientId": "g", "secretName": "vcc-client-secret-globex-2", "ratePerMinute": 80}
 ]}`)
 	acmeHook := "YWNtZS13ZWJob29rLXNlY3JldC0wMDAx" // base64
 	c, err := Load(env(map[string]string{"VCC_TENANTS_FILE": p, "VCC_CLIENT_SECRET_ACME": "x", "VCC_CLIENT_SECRET_GLOBEX_2": "y",
@@ -195,7 +195,7 @@ func TestForTenantOwnerAndWebhookSecret(t *testing.T) {
 	}
 	a, _ := c.Tenants.Get("acme")
 	ac, _ := c.ForTenant(a)
-	if ac.OwnerUserID != "5b2c7d1e-3f4a-4b5c-8d6e-7f8091a2b3c4" || ac.WebhookSecret.Reveal() != acmeHook || ac.WebhookSecretName != "hook-acme" {
+	if ac.OwnerUserID != "5b2c7d1e-3f4a-4b5c-8d6e-7f8091a2b3c4" || ac.WebhookSecret.Reveal() != acmeHook || ac.WebhookSecretName != "vcc-webhook-secret-acme" {
 		t.Errorf("acme: owner %q, webhook secret set %v, name %q", ac.OwnerUserID, !ac.WebhookSecret.IsZero(), ac.WebhookSecretName)
 	}
 	g, _ := c.Tenants.Get("globex-2")
@@ -266,8 +266,8 @@ func TestLoadTenantsBlob(t *testing.T) {
 // and a budget smaller than the processes is refused naming the tenant.
 func TestForTenantSharesTheBudget(t *testing.T) {
 	p := writeTenants(t, `{"tenants": [
-  {"id": "acme", "region": "emea", "clientId": "a", "secretName": "s-a", "ratePerMinute": 160},
-  {"id": "tiny", "region": "emea", "clientId": "t", "secretName": "s-t", "ratePerMinute": 3}
+  {"id": "acme", "region": "emea", "clientId": "a", "secretName": "vcc-client-secret-acme", "ratePerMinute": 160},
+  {"id": "tiny", "region": "emea", "clientId": "t", "secretName": "vcc-client-secret-tiny", "ratePerMinute": 3}
 ]}`)
 	base := map[string]string{"VCC_TENANTS_FILE": p, "VCC_CLIENT_SECRET_ACME": "x", "VCC_CLIENT_SECRET_TINY": "y"}
 	c, err := Load(env(base))
@@ -300,7 +300,7 @@ func TestForTenantSharesTheBudget(t *testing.T) {
 // share: the app's processes and an operator's run together stay within the
 // account's budget. Unset (one share), a command would take all of it.
 func TestForTenantKeepsAShareForOperators(t *testing.T) {
-	p := writeTenants(t, `{"tenants": [{"id": "acme", "region": "emea", "clientId": "a", "secretName": "s-a", "ratePerMinute": 160}]}`)
+	p := writeTenants(t, `{"tenants": [{"id": "acme", "region": "emea", "clientId": "a", "secretName": "vcc-client-secret-acme", "ratePerMinute": 160}]}`)
 	for _, tc := range []struct{ processes, want int }{{5, 26}, {1, 80}, {4, 32}, {159, 1}} {
 		c, err := Load(env(map[string]string{"VCC_TENANTS_FILE": p, "VCC_CLIENT_SECRET_ACME": "x", "VCC_RATE_SHARES": strconv.Itoa(tc.processes + 1)}))
 		if err != nil {
@@ -314,5 +314,39 @@ func TestForTenantKeepsAShareForOperators(t *testing.T) {
 		if total := (tc.processes + 1) * ac.VCC.RatePerMinute; total > 160 {
 			t.Errorf("%d processes and an operator's command: %d a minute, over the budget 160", tc.processes, total)
 		}
+	}
+}
+
+// A local run's tenants file may name the sandbox on loopback; any other
+// host only when VCC_EXTRA_HOSTS names its origin; VCC_EXTRA_HOSTS itself
+// takes origins only.
+func TestTenantsFileHosts(t *testing.T) {
+	doc := func(api string) string {
+		return writeTenants(t, `{"tenants": [{"id": "acme", "region": "emea", "clientId": "a", "ratePerMinute": 160, "apiUrl": "`+api+`"}]}`)
+	}
+	base := map[string]string{"VCC_CLIENT_SECRET_ACME": "a-secret"}
+	with := func(extra map[string]string) map[string]string {
+		m := map[string]string{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for k, v := range extra {
+			m[k] = v
+		}
+		return m
+	}
+	if _, err := Load(env(with(map[string]string{"VCC_TENANTS_FILE": doc("http://127.0.0.1:8080")}))); err != nil {
+		t.Errorf("the sandbox on loopback in a local run: %v", err)
+	}
+	gw := doc("https://gateway.example.net")
+	if _, err := Load(env(with(map[string]string{"VCC_TENANTS_FILE": gw}))); err == nil || !strings.Contains(err.Error(), "tenant acme: apiUrl:") {
+		t.Errorf("another host without VCC_EXTRA_HOSTS: %v", err)
+	}
+	c, err := Load(env(with(map[string]string{"VCC_TENANTS_FILE": gw, "VCC_EXTRA_HOSTS": "https://gateway.example.net"})))
+	if err != nil || len(c.ExtraHosts) != 1 {
+		t.Errorf("named in VCC_EXTRA_HOSTS: %v, %v", c.ExtraHosts, err)
+	}
+	if _, err := Load(env(with(map[string]string{"VCC_TENANTS_FILE": gw, "VCC_EXTRA_HOSTS": "https://gateway.example.net/path"}))); err == nil || !strings.Contains(err.Error(), "VCC_EXTRA_HOSTS") {
+		t.Errorf("a URL, not an origin, in VCC_EXTRA_HOSTS: %v", err)
 	}
 }

@@ -64,7 +64,7 @@ func TestSettingErrorMessages(t *testing.T) {
 		`VCC_RATE_SHARES: "z" is not a whole number`,
 		"VCC_TENANTS_FILE: VCC_WEBHOOK_SECRET_ACME: webhook secret is not base64",
 		"VCC_TENANTS_FILE: tenant acme: secretName: VCC_CLIENT_SECRET_ACME is not set, and without KEY_VAULT_URI the secret vcc-client-secret-acme cannot be read",
-		"VCC_TENANTS_FILE: tenant globex-2: secretName: VCC_CLIENT_SECRET_GLOBEX_2 is not set, and without KEY_VAULT_URI the secret vcc-client-secret-globex cannot be read",
+		"VCC_TENANTS_FILE: tenant globex-2: secretName: VCC_CLIENT_SECRET_GLOBEX_2 is not set, and without KEY_VAULT_URI the secret vcc-client-secret-globex-2 cannot be read",
 		"DISCOVER_LOOKBACK must be positive, DISCOVER_OVERLAP and DISCOVER_SETTLE not negative",
 	}
 	if got := err.Error(); got != strings.Join(want, "\n") {

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vcc-ingest/vcc-ingest/shared/inbound"
 	"github.com/vcc-ingest/vcc-ingest/shared/invoke"
 	"github.com/vcc-ingest/vcc-ingest/shared/pipeline/audit"
 	"github.com/vcc-ingest/vcc-ingest/shared/pipeline/discover"
@@ -268,6 +269,9 @@ func (s *server) handleIngest(w http.ResponseWriter, r *http.Request) {
 // The signature covers the raw body bytes, so host.json forwards: the
 // body reaches the verifier byte for byte, and the answer is a plain
 // status (no invocation response).
+// EventBodyWithin bounds the reading of a webhook's body.
+const EventBodyWithin = 3 * time.Second
+
 func (s *server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	log := s.log.With("function", "events", "invocationId", r.Header.Get("X-Azure-Functions-InvocationId"))
 	start := s.now()
@@ -275,13 +279,14 @@ func (s *server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		s.answerEvent(w, log, events.Outcome{Status: http.StatusRequestEntityTooLarge, Reason: "body larger than 1 MiB (Content-Length)"}, start)
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, webhook.MaxBody+1))
-	if err != nil {
-		s.answerEvent(w, log, events.Outcome{Status: http.StatusBadRequest, Reason: "read body: " + err.Error()}, start)
+	// VCC wants an answer within 10 s: the body is read within a few.
+	body, err := io.ReadAll(inbound.Body(w, r, webhook.MaxBody, EventBodyWithin))
+	if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+		s.answerEvent(w, log, events.Outcome{Status: http.StatusRequestEntityTooLarge, Reason: "body larger than 1 MiB"}, start)
 		return
 	}
-	if len(body) > webhook.MaxBody {
-		s.answerEvent(w, log, events.Outcome{Status: http.StatusRequestEntityTooLarge, Reason: "body larger than 1 MiB"}, start)
+	if err != nil {
+		s.answerEvent(w, log, events.Outcome{Status: http.StatusBadRequest, Reason: "read body: " + err.Error()}, start)
 		return
 	}
 	// Detached from the request: an enqueue the queue accepted is answered

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -24,19 +25,37 @@ import (
 type HTTPProber struct {
 	TokenURL, APIURL, ClientID string
 	Secret                     secrets.Source
-	HTTPClient                 *http.Client // default http.DefaultClient
-	Application                string       // x-nvm-application, default vcc-ingest
-	Now                        func() time.Time
+	// HTTPClient carries the requests, always with the VCC client's one
+	// redirect policy (vcc.WithRedirectPolicy); default vcc.NewHTTPClient.
+	HTTPClient  *http.Client
+	Application string // x-nvm-application, default vcc-ingest
+	Now         func() time.Time
+
+	once        sync.Once
+	api, tokens *http.Client // the probes'; the token request's, following no redirect
 
 	mu     sync.Mutex
 	scoped string // token with the product's scopes, for the probes
 }
 
-func (p *HTTPProber) client() *http.Client {
-	if p.HTTPClient != nil {
-		return p.HTTPClient
-	}
-	return http.DefaultClient
+// A prober holds a bearer token: it prints and logs as its endpoints only.
+func (p *HTTPProber) String() string {
+	return fmt.Sprintf("doctor.HTTPProber{TokenURL: %q, APIURL: %q, ClientID: %q}", p.TokenURL, p.APIURL, p.ClientID)
+}
+func (p *HTTPProber) GoString() string             { return p.String() }
+func (p *HTTPProber) Format(f fmt.State, _ rune)   { _, _ = io.WriteString(f, p.String()) }
+func (p *HTTPProber) LogValue() slog.Value         { return slog.StringValue(p.String()) }
+func (p *HTTPProber) MarshalJSON() ([]byte, error) { return json.Marshal(p.String()) }
+
+// clients are the probes' HTTP client and the token request's: the same as
+// every VCC call's, so the bearer token keeps to its origin and the client
+// secret goes to TokenURL only.
+func (p *HTTPProber) clients() (api, tokens *http.Client) {
+	p.once.Do(func() {
+		p.api = vcc.WithRedirectPolicy(p.HTTPClient)
+		p.tokens = vcc.WithoutRedirects(p.HTTPClient)
+	})
+	return p.api, p.tokens
 }
 
 // token requests a token for scopes (none: whatever the credential holds)
@@ -50,7 +69,8 @@ func (p *HTTPProber) token(ctx context.Context, scopes []string) (string, []stri
 		ClientID: p.ClientID, ClientSecret: sec.Reveal(), TokenURL: p.TokenURL,
 		Scopes: scopes, AuthStyle: oauth2.AuthStyleInHeader,
 	}
-	tok, err := cc.Token(context.WithValue(ctx, oauth2.HTTPClient, p.client()))
+	_, tokens := p.clients()
+	tok, err := cc.Token(context.WithValue(ctx, oauth2.HTTPClient, tokens))
 	if err != nil {
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) {
@@ -140,7 +160,8 @@ func (p *HTTPProber) Probe(ctx context.Context, api API) ProbeResult {
 	req.Header.Set("Accept", api.Media())
 	req.Header.Set("x-nvm-application", app)
 	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := p.client().Do(req)
+	hc, _ := p.clients()
+	resp, err := hc.Do(req)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {

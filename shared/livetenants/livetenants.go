@@ -47,6 +47,9 @@ type Options[T any] struct {
 	// entry shows, e.g. two tenants given the same webhook secret) before
 	// any tenant is built; an error makes the version invalid.
 	Check func(doc tenants.Document) error
+	// Hosts is what the document may name besides VCC's own hosts (the
+	// Function App: VCC_EXTRA_HOSTS, never loopback).
+	Hosts tenants.Hosts
 	// Build makes what serves tenant t; it is called for a new or changed
 	// entry only. An error makes the whole version invalid.
 	Build func(t tenants.Tenant) (T, error)
@@ -333,7 +336,7 @@ func (s *Source[T]) read(ctx context.Context, started time.Time, done chan struc
 	case etag == prevETag:
 		return // unchanged: nothing rebuilt
 	}
-	doc, perr := tenants.Parse(data)
+	doc, perr := tenants.ParseWith(data, s.o.Hosts)
 	if perr == nil && s.o.Check != nil {
 		perr = s.o.Check(doc)
 	}
@@ -409,8 +412,9 @@ func removedCount[T any](prev, v *Version[T]) int {
 }
 
 // Load reads and validates the document name of st once (the operator
-// commands' reading of it), with its version.
-func Load(ctx context.Context, st store.State, name string) (tenants.Document, string, error) {
+// commands' reading of it), with its version, admitting h's hosts besides
+// VCC's.
+func Load(ctx context.Context, st store.State, name string, h tenants.Hosts) (tenants.Document, string, error) {
 	data, etag, found, err := st.Load(ctx, name)
 	switch {
 	case err != nil:
@@ -418,7 +422,7 @@ func Load(ctx context.Context, st store.State, name string) (tenants.Document, s
 	case !found:
 		return tenants.Document{}, "", fmt.Errorf("tenants document %s: not found in the state container", name)
 	}
-	doc, err := tenants.Parse(data)
+	doc, err := tenants.ParseWith(data, h)
 	if err != nil {
 		return doc, etag, fmt.Errorf("%s (version %s): %w", name, etag, err)
 	}

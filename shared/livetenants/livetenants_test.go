@@ -104,7 +104,7 @@ type built struct {
 }
 
 func tenant(id string, rate int) string {
-	return fmt.Sprintf(`{"id": %q, "region": "emea", "clientId": "client-%s", "secretName": "s-%s", "ratePerMinute": %d}`, id, id, id, rate)
+	return fmt.Sprintf(`{"id": %q, "region": "emea", "clientId": "client-%s", "secretName": "vcc-client-secret-%s", "ratePerMinute": %d}`, id, id, id, rate)
 }
 
 func doc(entries ...string) string { return `{"tenants": [` + strings.Join(entries, ",") + `]}` }

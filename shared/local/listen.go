@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"github.com/vcc-ingest/vcc-ingest/shared/devhost"
+	"github.com/vcc-ingest/vcc-ingest/shared/inbound"
 	"github.com/vcc-ingest/vcc-ingest/shared/ops"
 	"github.com/vcc-ingest/vcc-ingest/shared/vccsim"
+	"github.com/vcc-ingest/vcc-ingest/shared/webhook"
 )
 
 // EventsPath is the events function's path: VCC posts to it, or with a
@@ -40,7 +42,8 @@ func listen(ctx context.Context, host *devhost.Host, env *ops.Env, o Options, st
 		if err != nil {
 			return stop, fmt.Errorf("--listen: %w", err)
 		}
-		srv := &http.Server{Handler: host.HTTPHandler(EventsFunction), ReadHeaderTimeout: 10 * time.Second}
+		// Bounded as the Function App's server: a webhook's body is read within seconds.
+		srv := inbound.Server(inbound.Limit(host.HTTPHandler(EventsFunction), webhook.MaxBody, 3*time.Second))
 		go func() {
 			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("webhook listener stopped", "error", err)

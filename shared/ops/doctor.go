@@ -117,7 +117,7 @@ func Doctor(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 func doctorOne(ctx context.Context, env *Env, start, end time.Time, asJSON, strict bool, stdout, stderr io.Writer) int {
 	prober := &doctor.HTTPProber{
 		TokenURL: env.VCCConfig.TokenURL, APIURL: env.VCCConfig.APIURL, ClientID: env.VCCConfig.ClientID,
-		Secret: env.VCCConfig.Secret, HTTPClient: env.VCCConfig.HTTPClient, Application: env.VCCConfig.Application,
+		Secret: env.VCCConfig.Secret, HTTPClient: env.Client.HTTPClient(), Application: env.VCCConfig.Application,
 	}
 	stop := func() {}
 	if !asJSON {

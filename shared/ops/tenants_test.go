@@ -13,8 +13,8 @@ import (
 )
 
 const opsTenants = `{"tenants": [
-  {"id": "acme", "region": "emea", "clientId": "acme-client", "secretName": "s-acme", "ratePerMinute": 160},
-  {"id": "globex", "region": "nam", "clientId": "globex-client", "secretName": "s-globex", "ratePerMinute": 80}
+  {"id": "acme", "region": "emea", "clientId": "acme-client", "secretName": "vcc-client-secret-acme", "ratePerMinute": 160},
+  {"id": "globex", "region": "nam", "clientId": "globex-client", "secretName": "vcc-client-secret-globex", "ratePerMinute": 80}
 ]}`
 
 func tenantsEnv(t *testing.T, doc string) func(string) string {

@@ -70,7 +70,7 @@ func Tenants(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	var err error
 	switch cmd {
 	case "check":
-		err = checkTenants(fs.Arg(0), stdout)
+		err = checkTenants(fs.Arg(0), stdout, getenv)
 	case "get":
 		err = getTenants(ctx, out, stdout, stderr, getenv)
 	case "push":
@@ -83,9 +83,14 @@ func Tenants(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	return 0
 }
 
-// checkTenants validates path and prints its tenants.
-func checkTenants(path string, stdout io.Writer) error {
-	doc, err := tenants.Load(path)
+// checkTenants validates path as the Function App would (VCC's hosts and
+// VCC_EXTRA_HOSTS, no loopback) and prints its tenants.
+func checkTenants(path string, stdout io.Writer, getenv func(string) string) error {
+	extra, err := tenants.ParseExtraHosts(getenv("VCC_EXTRA_HOSTS"))
+	if err != nil {
+		return err
+	}
+	doc, err := tenants.LoadWith(path, tenants.Hosts{Extra: extra})
 	if err != nil {
 		return err
 	}
@@ -94,15 +99,21 @@ func checkTenants(path string, stdout io.Writer) error {
 	return nil
 }
 
+// printTenants shows where each tenant's credential goes (its hosts, the
+// region's when the document names none) and which secrets it reads.
 func printTenants(w io.Writer, doc tenants.Document) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  id\tregion\tclientId\tsecretName\tratePerMinute\tapiUrl")
+	fmt.Fprintln(tw, "  id\tregion\tclientId\tratePerMinute\ttokenUrl\tapiUrl\tsecretName\twebhookSecretName")
 	for _, t := range doc.Tenants {
-		api := t.APIURL
-		if api == "" {
-			api = "(region's)"
+		token, api := t.TokenURL, t.APIURL
+		if cfg, err := t.VCCConfig(); err == nil {
+			token, api = cfg.TokenURL, cfg.APIURL
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%d\t%s\n", t.ID, t.Region, t.ClientID, t.SecretName, t.RatePerMinute, api)
+		hook := t.WebhookSecretName
+		if hook == "" {
+			hook = "-"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", t.ID, t.Region, t.ClientID, t.RatePerMinute, token, api, t.SecretName, hook)
 	}
 	_ = tw.Flush()
 }
@@ -147,7 +158,8 @@ func getTenants(ctx context.Context, out string, stdout, stderr io.Writer, geten
 		return fmt.Errorf("%s: not found in container %s (push one: handler tenants push FILE)", cfg.TenantsBlob, cfg.StateContainer)
 	}
 	status := "valid"
-	if _, perr := tenants.Parse(data); perr != nil {
+	doc, perr := tenants.ParseWith(data, cfg.TenantHosts(false))
+	if perr != nil {
 		status = "INVALID, the Function App serves the version before it: " + perr.Error()
 	}
 	info := stdout
@@ -160,6 +172,9 @@ func getTenants(ctx context.Context, out string, stdout, stderr io.Writer, geten
 		return err
 	}
 	fmt.Fprintf(info, "%s in container %s: version %s, %s\n", cfg.TenantsBlob, cfg.StateContainer, bareETag(etag), status)
+	if perr == nil {
+		printTenants(info, doc)
+	}
 	return nil
 }
 
@@ -171,7 +186,11 @@ func pushTenants(ctx context.Context, path, version string, stdout io.Writer, ge
 	if err != nil {
 		return fmt.Errorf("not pushed: %w", err)
 	}
-	doc, err := tenants.Parse(data)
+	extra, err := tenants.ParseExtraHosts(getenv("VCC_EXTRA_HOSTS"))
+	if err != nil {
+		return fmt.Errorf("not pushed: %w", err)
+	}
+	doc, err := tenants.ParseWith(data, tenants.Hosts{Extra: extra}) // as the Function App: no loopback
 	if err != nil {
 		return fmt.Errorf("not pushed: %s: %w", path, err)
 	}

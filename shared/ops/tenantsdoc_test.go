@@ -35,8 +35,24 @@ func tenantsCmd(t *testing.T, getenv func(string) string, args ...string) (int, 
 func TestTenantsCheck(t *testing.T) {
 	none := func(string) string { return "" }
 	status, out, _ := tenantsCmd(t, none, "check", writeDoc(t, opsTenants))
-	if status != 0 || !strings.Contains(out, "valid, 2 tenants") || !regexp.MustCompile(`globex\s+nam\s+globex-client\s+s-globex\s+80`).MatchString(out) {
+	// Every host a credential goes to, and every secret name, is shown.
+	if status != 0 || !strings.Contains(out, "valid, 2 tenants") ||
+		!regexp.MustCompile(`globex\s+nam\s+globex-client\s+80\s+https://nam\.cc\.vonage\.com/Auth/connect/token\s+https://nam\.api\.newvoicemedia\.com\s+vcc-client-secret-globex\s+-`).MatchString(out) {
 		t.Fatalf("status %d:\n%s", status, out)
+	}
+	// A host that is not VCC's is refused naming the field, loopback too
+	// (the Function App never admits it); VCC_EXTRA_HOSTS admits its origins.
+	for _, u := range []string{"https://attacker.example/Auth/connect/token", "http://127.0.0.1:9/Auth/connect/token"} {
+		elsewhere := strings.Replace(opsTenants, `"ratePerMinute": 80`, `"ratePerMinute": 80, "tokenUrl": "`+u+`"`, 1)
+		status, out, errOut := tenantsCmd(t, none, "check", writeDoc(t, elsewhere))
+		if status != 1 || !strings.Contains(errOut, "tenant globex: tokenUrl:") || strings.Contains(out, "valid") {
+			t.Fatalf("%s: status %d: %s%s", u, status, out, errOut)
+		}
+	}
+	gateway := strings.Replace(opsTenants, `"ratePerMinute": 80`, `"ratePerMinute": 80, "tokenUrl": "https://gw.example.net/token"`, 1)
+	extra := func(k string) string { return map[string]string{"VCC_EXTRA_HOSTS": "https://gw.example.net"}[k] }
+	if status, out, errOut := tenantsCmd(t, extra, "check", writeDoc(t, gateway)); status != 0 || !strings.Contains(out, "https://gw.example.net/token") {
+		t.Fatalf("named in VCC_EXTRA_HOSTS: status %d: %s%s", status, out, errOut)
 	}
 	bad := strings.Replace(opsTenants, `"ratePerMinute": 80`, `"ratePerMinute": 0`, 1)
 	status, _, errOut := tenantsCmd(t, none, "check", writeDoc(t, bad))
@@ -71,7 +87,7 @@ func TestTenantsPushAndGet(t *testing.T) {
 	versionOf := regexp.MustCompile(`version (\S+),`)
 
 	one := strings.Replace(opsTenants, `,
-  {"id": "globex", "region": "nam", "clientId": "globex-client", "secretName": "s-globex", "ratePerMinute": 80}`, "", 1)
+  {"id": "globex", "region": "nam", "clientId": "globex-client", "secretName": "vcc-client-secret-globex", "ratePerMinute": 80}`, "", 1)
 	status, out, errOut := tenantsCmd(t, getenv, "push", writeDoc(t, one))
 	if status != 0 || !strings.Contains(out, "1 tenants (acme)") {
 		t.Fatalf("first push: %d %s %s", status, out, errOut)
@@ -110,7 +126,8 @@ func TestTenantsPushAndGet(t *testing.T) {
 
 	// get prints the document and its version; the edit pushed over it.
 	status, out, errOut = tenantsCmd(t, getenv, "get")
-	if status != 0 || out != one || !strings.Contains(errOut, "version "+v1+", valid") {
+	if status != 0 || out != one || !strings.Contains(errOut, "version "+v1+", valid") ||
+		!regexp.MustCompile(`acme\s+emea\s+acme-client\s+160\s+https://emea\.cc\.vonage\.com/Auth/connect/token\s+https://emea\.api\.newvoicemedia\.com\s+vcc-client-secret-acme`).MatchString(errOut) {
 		t.Fatalf("get: %d %q %s", status, out, errOut)
 	}
 	status, out, errOut = tenantsCmd(t, getenv, "push", "--version", versionOf.FindStringSubmatch(errOut)[1], writeDoc(t, opsTenants))

@@ -2,8 +2,11 @@ package secrets
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"sync"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -36,6 +39,20 @@ func NewKeyVault(vaultURI, name string, cred azcore.TokenCredential, opts *azsec
 	}
 	return &KeyVault{client: client, name: name}, nil
 }
+
+// A KeyVault holds the value it read: it prints, logs and marshals as its
+// secret's name only.
+func (k *KeyVault) String() string {
+	if k == nil {
+		return "<nil>"
+	}
+	return "key vault secret " + k.name + " " + redacted
+}
+func (k *KeyVault) GoString() string             { return k.String() }
+func (k *KeyVault) Format(f fmt.State, _ rune)   { _, _ = io.WriteString(f, k.String()) }
+func (k *KeyVault) LogValue() slog.Value         { return slog.StringValue(k.String()) }
+func (k *KeyVault) MarshalJSON() ([]byte, error) { return json.Marshal(k.String()) }
+func (k *KeyVault) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
 
 // Secret implements Source.
 func (k *KeyVault) Secret(ctx context.Context, fresh bool) (Secret, error) {

@@ -4,6 +4,8 @@ package secrets
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"log/slog"
 )
 
@@ -25,9 +27,15 @@ func (s Secret) IsZero() bool { return s.value == "" }
 
 func (s Secret) String() string               { return redacted }
 func (s Secret) GoString() string             { return redacted }
+func (s Secret) Format(f fmt.State, _ rune)   { redact(f) }
 func (s Secret) LogValue() slog.Value         { return slog.StringValue(redacted) }
 func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `"`), nil }
 func (s Secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
+
+// redact is every holder's Format: whatever the verb (%v %+v %#v %s %q %x
+// %d...), the value is never printed; a struct field of a holder printed
+// by reflection would be.
+func redact(f fmt.State) { _, _ = io.WriteString(f, redacted) }
 
 // Source yields the current secret. fresh asks the source to bypass any
 // cache and read the value again (after the token endpoint rejected the
@@ -42,3 +50,11 @@ type Static Secret
 
 // Secret implements Source.
 func (s Static) Secret(context.Context, bool) (Secret, error) { return Secret(s), nil }
+
+// A Static holds its value: it prints, logs and marshals as Secret does.
+func (s Static) String() string               { return redacted }
+func (s Static) GoString() string             { return redacted }
+func (s Static) Format(f fmt.State, _ rune)   { redact(f) }
+func (s Static) LogValue() slog.Value         { return slog.StringValue(redacted) }
+func (s Static) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `"`), nil }
+func (s Static) MarshalText() ([]byte, error) { return []byte(redacted), nil }

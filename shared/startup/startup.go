@@ -150,7 +150,7 @@ func TenantsFromBlob(ctx context.Context, cfg config.Config, requireVCC bool, ge
 	if err != nil {
 		return cfg, err
 	}
-	doc, _, err := livetenants.Load(ctx, blobs.State(), cfg.TenantsBlob)
+	doc, _, err := livetenants.Load(ctx, blobs.State(), cfg.TenantsBlob, cfg.TenantHosts(false))
 	if err != nil {
 		return cfg, fmt.Errorf("VCC_TENANTS_BLOB: %w", err)
 	}

@@ -24,10 +24,15 @@ func RecordingName(start time.Time, guid, contentKey, ext string) string {
 	if ext != "" {
 		file += "." + ext
 	}
-	if file == SidecarFile {
+	if strings.EqualFold(file, SidecarFile) {
 		// A content item may not take the sidecar's name, whose presence
-		// means the interaction is complete.
-		file = contentKey + ".content." + ext
+		// means the interaction is complete, in any letter case: on a
+		// case-insensitive file system (an export, a Windows share)
+		// INTERACTION.json is interaction.json.
+		file = contentKey + ".content"
+		if ext != "" {
+			file += "." + ext
+		}
 	}
 	return datePrefix(start) + guid + "/" + file
 }

@@ -16,6 +16,8 @@ import (
 func FuzzRecordingName(f *testing.F) {
 	f.Add("0b0b0b0b-1c1c-4d4d-8e8e-9f9f9f9f9f9f", "callRecording", "audio/wav", int64(1793613600))
 	f.Add("0b0b0b0b-1c1c-4d4d-8e8e-9f9f9f9f9f9f", "...", "audio/x-wav; codecs=1", int64(-1))
+	f.Add("0b0b0b0b-1c1c-4d4d-8e8e-9f9f9f9f9f9f", "INTERACTION", "application/json", int64(0))
+	f.Add("0b0b0b0b-1c1c-4d4d-8e8e-9f9f9f9f9f9f", "Interaction.JSON", "", int64(0))
 	f.Fuzz(func(t *testing.T, guid, key, contentType string, unix int64) {
 		// Keep the year within 0001-9999, as interaction starts are.
 		start := time.Unix(unix%253402300799, 0)
@@ -32,6 +34,12 @@ func FuzzRecordingName(f *testing.F) {
 		name := store.RecordingName(start, guid, key, ext)
 		if err := store.ValidateName(name); err != nil {
 			t.Fatalf("valid ids gave an invalid name: %v", err)
+		}
+		if strings.EqualFold(path.Base(name), store.SidecarFile) {
+			t.Fatalf("%q takes the sidecar's name", name)
+		}
+		if bare := store.RecordingName(start, guid, key, ""); strings.EqualFold(path.Base(bare), store.SidecarFile) {
+			t.Fatalf("without an extension: %q", bare)
 		}
 		folder := start.UTC().Format("2006/01/02") + "/" + guid + "/"
 		if !strings.HasPrefix(name, folder) || path.Dir(name)+"/" != folder {

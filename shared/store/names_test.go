@@ -16,6 +16,10 @@ func TestNames(t *testing.T) {
 		{RecordingName(start, guid, "abc-1", "wav"), "2026/11/02/" + guid + "/abc-1.wav"},
 		{RecordingName(start.UTC(), guid, "k", ""), "2026/11/02/" + guid + "/k"},
 		{SidecarName(start, guid), "2026/11/02/" + guid + "/interaction.json"},
+		// A content key that would take the sidecar's name, in any case.
+		{RecordingName(start, guid, "interaction", "json"), "2026/11/02/" + guid + "/interaction.content.json"},
+		{RecordingName(start, guid, "INTERACTION", "json"), "2026/11/02/" + guid + "/INTERACTION.content.json"},
+		{RecordingName(start, guid, "Interaction.JSON", ""), "2026/11/02/" + guid + "/Interaction.JSON.content"},
 		{SidecarName(time.Date(2027, 1, 5, 0, 0, 0, 0, time.UTC), guid), "2027/01/05/" + guid + "/interaction.json"},
 	}
 	for _, tt := range tests {

@@ -24,18 +24,25 @@ import (
 
 // Tenant is one VCC account.
 type Tenant struct {
-	ID            string `json:"id"`
-	Region        string `json:"region"`
-	ClientID      string `json:"clientId"`
+	ID       string `json:"id"`
+	Region   string `json:"region"`
+	ClientID string `json:"clientId"`
+	// SecretName is the Key Vault secret of the tenant's client secret:
+	// always ClientSecretName(ID), filled in when the document omits it,
+	// so a document cannot point a tenant at another's secret or at the
+	// deployment's own.
 	SecretName    string `json:"secretName"`
 	RatePerMinute int    `json:"ratePerMinute"`
-	// Optional: hosts that override the region's, and the content types
-	// copied (default the deployment's VCC_AUDIO_TYPES).
+	// Optional: hosts that override the region's default (VCC's other
+	// documented hosts for the region, or an origin of VCC_EXTRA_HOSTS:
+	// the credential goes to nothing else), and the content types copied
+	// (default the deployment's VCC_AUDIO_TYPES).
 	TokenURL   string   `json:"tokenUrl,omitempty"`
 	APIURL     string   `json:"apiUrl,omitempty"`
 	AudioTypes []string `json:"audioTypes,omitempty"`
 	// WebhookSecretName is the Key Vault secret of the tenant's webhook
-	// subscription, when it sends events (to /api/vcc/events/<id>).
+	// subscription, when it sends events (to /api/vcc/events/<id>): set,
+	// it is WebhookSecretName(ID).
 	WebhookSecretName string `json:"webhookSecretName,omitempty"`
 	// OwnerUserID is the User Admin id (a GUID) of the user who owns the
 	// tenant's API credential: doctor and audit read its line permissions
@@ -48,31 +55,37 @@ type Document struct {
 	Tenants []Tenant `json:"tenants"`
 }
 
-var (
-	idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{1,30}$`)
-	// Key Vault secret names: 1 to 127 letters, digits and dashes.
-	secretNamePattern = regexp.MustCompile(`^[0-9A-Za-z-]{1,127}$`)
-)
+var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{1,30}$`)
 
 // ErrInvalid marks a document that cannot be used.
 var ErrInvalid = errors.New("tenants document")
 
-// Load reads and validates the document at path.
-func Load(path string) (Document, error) {
+// Load reads and validates the document at path, admitting VCC's own hosts
+// only (LoadWith admits more).
+func Load(path string) (Document, error) { return LoadWith(path, Hosts{}) }
+
+// LoadWith reads and validates the document at path, admitting VCC's hosts
+// and those of h.
+func LoadWith(path string, h Hosts) (Document, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return Document{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	d, err := Parse(data)
+	d, err := ParseWith(data, h)
 	if err != nil {
 		return d, fmt.Errorf("%s: %w", path, err)
 	}
 	return d, nil
 }
 
-// Parse reads and validates a document. Unknown fields are errors: a
-// misspelt optional field would otherwise be silently ignored.
-func Parse(data []byte) (Document, error) {
+// Parse reads and validates a document, admitting VCC's own hosts only
+// (ParseWith admits more).
+func Parse(data []byte) (Document, error) { return ParseWith(data, Hosts{}) }
+
+// ParseWith reads and validates a document. Unknown fields are errors: a
+// misspelt optional field would otherwise be silently ignored. A tenant's
+// hosts must be VCC's for its region, or admitted by h.
+func ParseWith(data []byte, h Hosts) (Document, error) {
 	var d Document
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -110,12 +123,17 @@ func Parse(data []byte) (Document, error) {
 		if strings.TrimSpace(t.ClientID) == "" {
 			bad("clientId", "required")
 		}
-		if !secretNamePattern.MatchString(t.SecretName) {
-			// The value is not repeated: it may be a secret pasted by mistake.
-			bad("secretName", "not a Key Vault secret name (1-127 letters, digits, dashes)")
-		}
-		if t.WebhookSecretName != "" && !secretNamePattern.MatchString(t.WebhookSecretName) {
-			bad("webhookSecretName", "not a Key Vault secret name (1-127 letters, digits, dashes)")
+		// The names are the tenant's own: the value is not repeated (it may
+		// be a secret pasted by mistake).
+		if ValidID(t.ID) {
+			if t.SecretName == "" {
+				d.Tenants[i].SecretName = ClientSecretName(t.ID)
+			} else if !strings.EqualFold(t.SecretName, ClientSecretName(t.ID)) {
+				bad("secretName", "must be %s (or left out): a tenant's client secret is named after its id", ClientSecretName(t.ID))
+			}
+			if t.WebhookSecretName != "" && !strings.EqualFold(t.WebhookSecretName, WebhookSecretName(t.ID)) {
+				bad("webhookSecretName", "must be %s: a tenant's webhook secret is named after its id", WebhookSecretName(t.ID))
+			}
 		}
 		if t.OwnerUserID != "" && !vcc.ValidGUID(t.OwnerUserID) {
 			bad("ownerUserId", "%q is not a User Admin user id (a GUID)", trunc(t.OwnerUserID))
@@ -131,45 +149,21 @@ func Parse(data []byte) (Document, error) {
 		if t.Region != "" && t.ClientID != "" && t.RatePerMinute > 0 {
 			if _, err := t.VCCConfig(); err != nil {
 				errs = append(errs, fmt.Errorf("%w: tenant %s: %v", ErrInvalid, name, err))
+			} else {
+				for _, e := range h.check(t) {
+					errs = append(errs, fmt.Errorf("%w: tenant %s: %v", ErrInvalid, name, e))
+				}
 			}
 		}
 	}
-	errs = append(errs, sharedSecretNames(d)...)
 	return d, errors.Join(errs...)
 }
 
-// sharedSecretNames refuses a Key Vault secret named by two tenants, or
-// both as a tenant's client secret and as a webhook secret: one tenant's
-// webhooks would verify on another's path, or a client secret would sign
-// webhooks. The errors name the tenants and fields, never the names (one
-// may be a secret pasted by mistake).
-func sharedSecretNames(d Document) []error {
-	type use struct{ tenant, field string }
-	owner := map[string]use{}
-	var errs []error
-	claim := func(t Tenant, field, name string) {
-		if name == "" || t.ID == "" {
-			return
-		}
-		name = strings.ToLower(name) // Key Vault's names ignore case
-		if o, dup := owner[name]; dup {
-			what := "tenant " + o.tenant + "'s " + o.field
-			if o.tenant == t.ID {
-				what = "its " + o.field
-			}
-			errs = append(errs, fmt.Errorf("%w: tenant %s: %s: the same Key Vault secret as %s (each needs its own)", ErrInvalid, t.ID, field, what))
-			return
-		}
-		owner[name] = use{t.ID, field}
-	}
-	for _, t := range d.Tenants {
-		claim(t, "secretName", t.SecretName)
-	}
-	for _, t := range d.Tenants {
-		claim(t, "webhookSecretName", t.WebhookSecretName)
-	}
-	return errs
-}
+// ClientSecretName is the Key Vault secret of tenant id's client secret.
+func ClientSecretName(id string) string { return "vcc-client-secret-" + id }
+
+// WebhookSecretName is the Key Vault secret of tenant id's webhook secret.
+func WebhookSecretName(id string) string { return "vcc-webhook-secret-" + id }
 
 // fieldOf names the document's field for each VCC setting.
 var fieldOf = map[string]string{

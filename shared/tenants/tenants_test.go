@@ -10,8 +10,8 @@ import (
 
 const valid = `{"tenants": [
   {"id": "acme", "region": "emea", "clientId": "acme-client", "secretName": "vcc-client-secret-acme", "ratePerMinute": 160},
-  {"id": "globex-2", "region": "nam", "clientId": "g", "secretName": "vcc-client-secret-globex", "ratePerMinute": 80,
-   "apiUrl": "https://nam.api.cc.vonage.com", "audioTypes": ["callRecording"], "webhookSecretName": "vcc-webhook-globex",
+  {"id": "globex-2", "region": "nam", "clientId": "g", "ratePerMinute": 80,
+   "apiUrl": "https://nam.api.cc.vonage.com", "audioTypes": ["callRecording"], "webhookSecretName": "vcc-webhook-secret-globex-2",
    "ownerUserId": "5b2c7d1e-3f4a-4b5c-8d6e-7f8091a2b3c4"}
 ]}`
 
@@ -34,11 +34,14 @@ func TestParseValid(t *testing.T) {
 	if _, ok := d.Get("nobody"); ok {
 		t.Error("an unknown tenant was found")
 	}
+	if g.SecretName != "vcc-client-secret-globex-2" {
+		t.Errorf("secretName left out: %q, want the tenant's own", g.SecretName)
+	}
 }
 
 // Each problem stops the program with a message naming the tenant and the field.
 func TestParseNamesTenantAndField(t *testing.T) {
-	base := `{"id": "acme", "region": "emea", "clientId": "c", "secretName": "s", "ratePerMinute": 160`
+	base := `{"id": "acme", "region": "emea", "clientId": "c", "secretName": "vcc-client-secret-acme", "ratePerMinute": 160`
 	cases := []struct{ name, doc, want string }{
 		{"not json", `{"tenants": [`, "not a tenants document"},
 		{"no tenants", `{"tenants": []}`, "at least one tenant"},
@@ -50,10 +53,10 @@ func TestParseNamesTenantAndField(t *testing.T) {
 		{"missing region", `{"tenants": [{"id": "acme", "clientId": "c", "secretName": "s", "ratePerMinute": 1}]}`, "tenant acme: region: required"},
 		{"bad region", `{"tenants": [{"id": "acme", "region": "mars", "clientId": "c", "secretName": "s", "ratePerMinute": 1}]}`, "tenant acme: region:"},
 		{"missing client", `{"tenants": [{"id": "acme", "region": "emea", "secretName": "s", "ratePerMinute": 1}]}`, "tenant acme: clientId: required"},
-		{"missing secret", `{"tenants": [{"id": "acme", "region": "emea", "clientId": "c", "ratePerMinute": 1}]}`, "tenant acme: secretName:"},
+		{"another's secret", `{"tenants": [{"id": "acme", "region": "emea", "clientId": "c", "secretName": "vcc-client-secret-globex", "ratePerMinute": 1}]}`, "tenant acme: secretName: must be vcc-client-secret-acme"},
 		{"missing budget", `{"tenants": [{"id": "acme", "region": "emea", "clientId": "c", "secretName": "s"}]}`, "tenant acme: ratePerMinute: required"},
 		{"plain http api", `{"tenants": [` + base + `, "apiUrl": "http://vcc.example.com"}]}`, "tenant acme: apiUrl:"},
-		{"bad webhook secret", `{"tenants": [` + base + `, "webhookSecretName": "a b"}]}`, "tenant acme: webhookSecretName:"},
+		{"bad webhook secret", `{"tenants": [` + base + `, "webhookSecretName": "a b"}]}`, "tenant acme: webhookSecretName: must be vcc-webhook-secret-acme"},
 		{"owner not a guid", `{"tenants": [` + base + `, "ownerUserId": "alice"}]}`, `tenant acme: ownerUserId: "alice" is not a User Admin user id`},
 	}
 	for _, c := range cases {
@@ -103,10 +106,12 @@ func TestValidID(t *testing.T) {
 	}
 }
 
-// Each tenant has its own Key Vault secrets: a secret shared would let one
-// tenant's webhooks verify on another's path, or a client secret sign
-// webhooks. The error names the tenants and fields, not the secret's name.
-func TestParseRefusesSharedSecretNames(t *testing.T) {
+// Each tenant has its own Key Vault secrets, named after its id: a document
+// cannot give a tenant another tenant's secret, the deployment's own, or a
+// client secret as a webhook secret (which would let one tenant's webhooks
+// verify on another's path, or a client secret sign webhooks). The error
+// names the tenant and the field, not the name written.
+func TestParseTiesSecretNamesToTheTenant(t *testing.T) {
 	entry := func(id, secret, hook string) string {
 		e := `{"id": "` + id + `", "region": "emea", "clientId": "c", "secretName": "` + secret + `", "ratePerMinute": 160`
 		if hook != "" {
@@ -115,14 +120,18 @@ func TestParseRefusesSharedSecretNames(t *testing.T) {
 		return e + `}`
 	}
 	cases := []struct{ name, doc, want string }{
-		{"webhook secret shared", `{"tenants": [` + entry("acme", "sa", "hook-acme-x") + `, ` + entry("globex", "sg", "Hook-Acme-X") + `]}`,
-			"tenant globex: webhookSecretName: the same Key Vault secret as tenant acme's webhookSecretName"},
-		{"client secret shared", `{"tenants": [` + entry("acme", "shared-one", "") + `, ` + entry("globex", "shared-one", "") + `]}`,
-			"tenant globex: secretName: the same Key Vault secret as tenant acme's secretName"},
-		{"webhook secret is another's client secret", `{"tenants": [` + entry("acme", "client-acme-x", "") + `, ` + entry("globex", "sg", "client-acme-x") + `]}`,
-			"tenant globex: webhookSecretName: the same Key Vault secret as tenant acme's secretName"},
-		{"webhook secret is its own client secret", `{"tenants": [` + entry("acme", "client-acme-x", "client-acme-x") + `]}`,
-			"tenant acme: webhookSecretName: the same Key Vault secret as its secretName"},
+		{"the deployment's client secret", `{"tenants": [` + entry("acme", "vcc-client-secret", "") + `]}`,
+			"tenant acme: secretName: must be vcc-client-secret-acme"},
+		{"another tenant's client secret", `{"tenants": [` + entry("acme", "vcc-client-secret-acme", "") + `, ` + entry("globex", "vcc-client-secret-acme", "") + `]}`,
+			"tenant globex: secretName: must be vcc-client-secret-globex"},
+		{"another tenant's webhook secret", `{"tenants": [` + entry("acme", "vcc-client-secret-acme", "vcc-webhook-secret-acme") + `, ` + entry("globex", "vcc-client-secret-globex", "vcc-webhook-secret-acme") + `]}`,
+			"tenant globex: webhookSecretName: must be vcc-webhook-secret-globex"},
+		{"its client secret as webhook secret", `{"tenants": [` + entry("acme", "vcc-client-secret-acme", "vcc-client-secret-acme") + `]}`,
+			"tenant acme: webhookSecretName: must be vcc-webhook-secret-acme"},
+		{"the deployment's webhook secret", `{"tenants": [` + entry("acme", "vcc-client-secret-acme", "vcc-webhook-secret") + `]}`,
+			"tenant acme: webhookSecretName: must be vcc-webhook-secret-acme"},
+		{"a suffix of its own", `{"tenants": [` + entry("acme", "vcc-client-secret-acme-2", "") + `]}`,
+			"tenant acme: secretName: must be vcc-client-secret-acme"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -130,11 +139,85 @@ func TestParseRefusesSharedSecretNames(t *testing.T) {
 			if err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("err = %v, want ErrInvalid containing %q", err, c.want)
 			}
-			for _, name := range []string{"hook-acme-x", "Hook-Acme-X", "shared-one", "client-acme-x"} {
-				if strings.Contains(err.Error(), name) {
-					t.Errorf("the error repeats the secret's name %q: %v", name, err)
-				}
-			}
 		})
+	}
+	// Its own names, in any letter case (Key Vault ignores case), or left out.
+	d, err := Parse([]byte(`{"tenants": [` + entry("acme", "VCC-Client-Secret-Acme", "vcc-webhook-secret-acme") + `, ` +
+		`{"id": "globex", "region": "emea", "clientId": "c", "ratePerMinute": 1}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, _ := d.Get("globex"); g.SecretName != "vcc-client-secret-globex" || g.WebhookSecretName != "" {
+		t.Fatalf("globex = %+v", g)
+	}
+}
+
+// A tenant's credential goes to VCC's own hosts for its region and nowhere
+// else: any other host, port or scheme is refused naming the field, unless
+// the deployment names the origin (VCC_EXTRA_HOSTS), and loopback only in a
+// local run.
+func TestParseAdmitsOnlyVCCHosts(t *testing.T) {
+	doc := func(region, field, url string) []byte {
+		return []byte(`{"tenants": [{"id": "acme", "region": "` + region + `", "clientId": "c", "ratePerMinute": 160, "` + field + `": "` + url + `"}]}`)
+	}
+	accepted := []struct{ region, field, url string }{
+		{"emea", "tokenUrl", "https://emea.cc.vonage.com/Auth/connect/token"},
+		{"emea", "tokenUrl", "https://emea.newvoicemedia.com/Auth/connect/token"},
+		{"nam", "tokenUrl", "https://NAM.cc.vonage.com/Auth/connect/token"},
+		{"apac", "apiUrl", "https://apac.api.newvoicemedia.com"},
+		{"apac", "apiUrl", "https://apac.api.cc.vonage.com/"},
+	}
+	for _, a := range accepted {
+		if _, err := Parse(doc(a.region, a.field, a.url)); err != nil {
+			t.Errorf("%s %s: %v", a.field, a.url, err)
+		}
+	}
+	refused := []struct{ region, field, url string }{
+		{"emea", "tokenUrl", "https://attacker.example/Auth/connect/token"},
+		{"emea", "tokenUrl", "https://emea.cc.vonage.com.attacker.example/Auth/connect/token"},
+		{"emea", "tokenUrl", "https://attacker-emea.cc.vonage.com/Auth/connect/token"},
+		{"emea", "tokenUrl", "https://emea.cc.vonage.com:8443/Auth/connect/token"},
+		{"emea", "tokenUrl", "https://emea.cc.vonage.com./Auth/connect/token"},
+		{"emea", "tokenUrl", "https://nam.cc.vonage.com/Auth/connect/token"},          // another region's
+		{"emea", "tokenUrl", "https://emea.api.newvoicemedia.com/Auth/connect/token"}, // the API host
+		{"emea", "tokenUrl", "https://emea.cc.vonage.com@attacker.example/"},
+		{"emea", "apiUrl", "https://attacker.example"},
+		{"emea", "apiUrl", "https://emea.cc.vonage.com"}, // the token host
+		{"emea", "apiUrl", "http://127.0.0.1:8080"},
+		{"emea", "apiUrl", "http://localhost:8080"},
+	}
+	for _, r := range refused {
+		_, err := Parse(doc(r.region, r.field, r.url))
+		if err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "tenant acme: "+r.field+":") {
+			t.Errorf("%s %s: err = %v, want it refused naming the field", r.field, r.url, err)
+		}
+	}
+	// The deployment's exact origins; loopback for a local run.
+	extra, err := ParseExtraHosts("https://vcc-gateway.example.net, http://127.0.0.1:9000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := Hosts{Extra: extra}
+	if _, err := ParseWith(doc("emea", "apiUrl", "https://VCC-gateway.example.net/base"), h); err != nil {
+		t.Errorf("an origin of VCC_EXTRA_HOSTS: %v", err)
+	}
+	if _, err := ParseWith(doc("emea", "apiUrl", "http://127.0.0.1:9000"), h); err != nil {
+		t.Errorf("a loopback origin of VCC_EXTRA_HOSTS: %v", err)
+	}
+	for _, u := range []string{"https://vcc-gateway.example.net:444", "http://vcc-gateway.example.net", "https://x.vcc-gateway.example.net", "http://127.0.0.1:9001"} {
+		if _, err := ParseWith(doc("emea", "apiUrl", u), h); err == nil {
+			t.Errorf("%s admitted by %v", u, extra)
+		}
+	}
+	if _, err := ParseWith(doc("emea", "apiUrl", "http://127.0.0.1:8080"), Hosts{Loopback: true}); err != nil {
+		t.Errorf("loopback in a local run: %v", err)
+	}
+	if _, err := ParseWith(doc("emea", "apiUrl", "https://attacker.example"), Hosts{Loopback: true}); err == nil {
+		t.Error("a local run admitted another host")
+	}
+	for _, bad := range []string{"http://vcc.example.net", "https://vcc.example.net/path", "https://u:p@vcc.example.net", "vcc.example.net", "https://vcc.example.net?x=1"} {
+		if _, err := ParseExtraHosts(bad); err == nil {
+			t.Errorf("VCC_EXTRA_HOSTS %q accepted", bad)
+		}
 	}
 }

@@ -59,18 +59,19 @@ const (
 const maxErrorBody = 64 << 10
 
 // maxJSONBody bounds a JSON answer (a page of 1000 interactions or 5000
-// users is well below it).
-const maxJSONBody = 256 << 20
+// users is well below it). An answer longer than that is refused.
+const maxJSONBody = 32 << 20
 
 // Client calls the VCC APIs. It is safe for concurrent use.
 type Client struct {
-	cfg    Config
-	api    *url.URL
-	tokens *tokenSource
-	pacer  Pacer
-	brk    *breaker
-	count  *counters
-	users  *directory
+	cfg       Config
+	tokenHTTP *http.Client // cfg.HTTPClient following no redirect
+	api       *url.URL
+	tokens    *tokenSource
+	pacer     Pacer
+	brk       *breaker
+	count     *counters
+	users     *directory
 	// now and sleep are the clock for pacing, the breaker, token refresh
 	// and caches; tests replace them.
 	now   func() time.Time
@@ -91,13 +92,14 @@ func New(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("vcc: APIURL: %w", err)
 	}
 	c := &Client{
-		cfg:   cfg,
-		api:   api,
-		pacer: cfg.Pacer,
-		brk:   newBreaker(cfg.BreakerFailures, cfg.BreakerSustain, cfg.ProbeInterval),
-		count: newCounters(),
-		now:   time.Now,
-		sleep: sleep,
+		cfg:       cfg,
+		tokenHTTP: WithoutRedirects(cfg.HTTPClient),
+		api:       api,
+		pacer:     cfg.Pacer,
+		brk:       newBreaker(cfg.BreakerFailures, cfg.BreakerSustain, cfg.ProbeInterval),
+		count:     newCounters(),
+		now:       time.Now,
+		sleep:     sleep,
 
 		usersPageSize: usersPageSize,
 	}
@@ -110,6 +112,10 @@ func New(cfg Config) (*Client, error) {
 	c.users = newDirectory()
 	return c, nil
 }
+
+// HTTPClient is the HTTP client the Client's calls go through, with its one
+// redirect policy: for other requests to VCC (the doctor's probes).
+func (c *Client) HTTPClient() *http.Client { return c.cfg.HTTPClient }
 
 // Counters is a snapshot of what a Client has done, for run records and
 // tests. Calls counts HTTP requests sent per endpoint (retries included).
@@ -387,8 +393,14 @@ func (c *Client) getJSON(ctx context.Context, r request, v any) error {
 		return err
 	}
 	defer resp.Body.Close()
-	dec := json.NewDecoder(io.LimitReader(resp.Body, maxJSONBody))
-	if err := dec.Decode(v); err != nil {
+	lr := &io.LimitedReader{R: resp.Body, N: maxJSONBody + 1}
+	dec := json.NewDecoder(lr)
+	err = dec.Decode(v)
+	if lr.N <= 0 {
+		// The same request would get the same answer: not worth retrying.
+		return &permanentError{fmt.Errorf("vcc: %s: answer longer than %d bytes", r.endpoint, maxJSONBody)}
+	}
+	if err != nil {
 		// A body cut short or garbled by a failing server: worth another try.
 		return &transientError{fmt.Errorf("vcc: %s: decoding answer: %w", r.endpoint, err)}
 	}

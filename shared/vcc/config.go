@@ -46,9 +46,17 @@ type Config struct {
 	AgentCacheTTL time.Duration
 	// Application is sent as x-nvm-application, default "vcc-ingest".
 	Application string
-	// HTTPClient is optional. Whatever is given must keep Go's default
-	// redirect policy, which drops Authorization on cross-host redirects.
+	// HTTPClient is optional (NewHTTPClient by default). Whatever is given
+	// gets the one redirect policy of every VCC call (keepTokenOnOrigin); the
+	// token request follows no redirect at all.
 	HTTPClient *http.Client
+	// MaxRecordingBytes caps a download whose listing gives no length.
+	// Default 2 GiB (VCC_MAX_RECORDING_BYTES).
+	MaxRecordingBytes int64
+	// ReadStall is how long a download may wait in all for its next 1 KiB
+	// (silent or dripping) before it fails, as a transient failure. Default
+	// 60s (VCC_READ_STALL).
+	ReadStall time.Duration
 	// BackoffBase and BackoffMax bound the exponential backoff with full
 	// jitter used when no Retry-After is given. Defaults 1s / 60s.
 	BackoffBase, BackoffMax time.Duration
@@ -82,6 +90,9 @@ const (
 	DefaultBreakerFailures = 5
 	DefaultBreakerSustain  = 5 * time.Second
 	DefaultProbeInterval   = 10 * time.Second
+
+	DefaultMaxRecordingBytes = 2 << 30
+	DefaultReadStall         = 60 * time.Second
 )
 
 var regions = map[string]bool{"emea": true, "nam": true, "apac": true}
@@ -129,6 +140,20 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 			return cfg, fmt.Errorf("VCC_PAGE_SIZE: %q is not an integer from 1 to %d", v, MaxPageSize)
 		}
 		cfg.PageSize = n
+	}
+	if v := strings.TrimSpace(getenv("VCC_MAX_RECORDING_BYTES")); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			return cfg, fmt.Errorf("VCC_MAX_RECORDING_BYTES: %q is not a positive number of bytes", v)
+		}
+		cfg.MaxRecordingBytes = n
+	}
+	if v := strings.TrimSpace(getenv("VCC_READ_STALL")); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second {
+			return cfg, fmt.Errorf("VCC_READ_STALL: %q is not a duration of at least 1s", v)
+		}
+		cfg.ReadStall = d
 	}
 	return cfg, nil
 }
@@ -183,7 +208,8 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.RatePerMinute < 0 || cfg.MaxRetries < 0 || cfg.PageSize < 0 || cfg.StatsPageSize < 0 ||
 		cfg.AgentCacheTTL < 0 || cfg.BackoffBase < 0 || cfg.BackoffMax < 0 ||
-		cfg.BreakerFailures < 0 || cfg.BreakerSustain < 0 || cfg.ProbeInterval < 0 {
+		cfg.BreakerFailures < 0 || cfg.BreakerSustain < 0 || cfg.ProbeInterval < 0 ||
+		cfg.MaxRecordingBytes < 0 || cfg.ReadStall < 0 {
 		return cfg, errors.New("vcc: negative values are not allowed in Config")
 	}
 	if cfg.PageSize > MaxPageSize {
@@ -228,20 +254,61 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.ProbeInterval == 0 {
 		cfg.ProbeInterval = DefaultProbeInterval
 	}
+	if cfg.MaxRecordingBytes == 0 {
+		cfg.MaxRecordingBytes = DefaultMaxRecordingBytes
+	}
+	if cfg.ReadStall == 0 {
+		cfg.ReadStall = DefaultReadStall
+	}
 	if cfg.BackoffMax < cfg.BackoffBase {
 		cfg.BackoffMax = cfg.BackoffBase
 	}
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = defaultHTTPClient()
-	} else if cfg.HTTPClient.CheckRedirect == nil {
-		c := *cfg.HTTPClient
-		c.CheckRedirect = keepTokenOnOrigin
-		cfg.HTTPClient = &c
-	}
+	cfg.HTTPClient = WithRedirectPolicy(cfg.HTTPClient)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return cfg, nil
+}
+
+// NewHTTPClient is the HTTP client every call to VCC goes through (the
+// Client's and the doctor's): connection-level timeouts, no overall Timeout
+// (http.Client.Timeout would also cut off the body of a long recording
+// download; ReadStall bounds a silent one), and keepTokenOnOrigin.
+func NewHTTPClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.ResponseHeaderTimeout = 60 * time.Second
+	t.TLSHandshakeTimeout = 15 * time.Second
+	t.IdleConnTimeout = 90 * time.Second
+	t.MaxIdleConnsPerHost = 16
+	t.DialContext = (&net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	return &http.Client{Transport: t, CheckRedirect: keepTokenOnOrigin}
+}
+
+// WithRedirectPolicy is c (NewHTTPClient when nil) with VCC's one redirect
+// policy, whatever c had: a copy, c itself is unchanged.
+func WithRedirectPolicy(c *http.Client) *http.Client {
+	if c == nil {
+		return NewHTTPClient()
+	}
+	cp := *c
+	cp.CheckRedirect = keepTokenOnOrigin
+	return &cp
+}
+
+// WithoutRedirects is c for a request that carries the client secret (the
+// token request): a redirect is refused, never followed, so the secret is
+// sent to the configured endpoint and nowhere else.
+func WithoutRedirects(c *http.Client) *http.Client {
+	cp := *WithRedirectPolicy(c)
+	cp.CheckRedirect = refuseRedirect
+	return &cp
+}
+
+// ErrRedirectRefused is the error of a token request answered with a redirect.
+var ErrRedirectRefused = errors.New("redirect refused: credentials are sent only to the configured endpoint")
+
+func refuseRedirect(req *http.Request, _ []*http.Request) error {
+	return fmt.Errorf("%w (to %s)", ErrRedirectRefused, req.URL.Redacted())
 }
 
 // keepTokenOnOrigin is the redirect policy. Go's default drops
@@ -260,17 +327,4 @@ func keepTokenOnOrigin(req *http.Request, via []*http.Request) error {
 		req.Header.Del("Authorization")
 	}
 	return nil
-}
-
-// defaultHTTPClient has connection-level timeouts but no overall Timeout:
-// http.Client.Timeout would also cut off the body of a long recording
-// download.
-func defaultHTTPClient() *http.Client {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.ResponseHeaderTimeout = 60 * time.Second
-	t.TLSHandshakeTimeout = 15 * time.Second
-	t.IdleConnTimeout = 90 * time.Second
-	t.MaxIdleConnsPerHost = 16
-	t.DialContext = (&net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second}).DialContext
-	return &http.Client{Transport: t, CheckRedirect: keepTokenOnOrigin}
 }

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -268,17 +269,50 @@ func (c *Client) GetInteraction(ctx context.Context, guid string) (Interaction, 
 // Download is a recording being streamed from VCC.
 type Download struct {
 	// Body yields the file. A stream that ends before Length bytes, or
-	// breaks, returns an error wrapping io.ErrUnexpectedEOF or the network
-	// error; IsTransient reports true for it. The caller closes Body.
+	// breaks, or yields less than 1 KiB in ReadStall, returns an error wrapping
+	// io.ErrUnexpectedEOF or the cause; IsTransient reports true for it. A
+	// stream running past its bound (see Expect) returns an error for which
+	// IsPermanent reports true, and never a byte past the bound. The caller
+	// closes Body.
 	Body        io.ReadCloser
 	ContentType string
 	Length      int64 // from Content-Length; -1 when unknown
 }
 
+// LengthTolerance is how far a download may run past the length its listing
+// gave: a tenth of it, at least 64 KiB (a re-encoded header, a trailer).
+func LengthTolerance(listed int64) int64 { return max(listed/10, 64<<10) }
+
+// Expect bounds the download by the length the listing gave (listed, -1
+// when it gave none): at most listed+LengthTolerance(listed) bytes. Without
+// a listed length (0 counts as none: an item listed before its content is
+// measured) the bound stays the client's MaxRecordingBytes. A
+// Content-Length already past the bound is refused here, before any byte
+// is read; the error is permanent (the same recording will be as long next
+// time) and the caller closes Body.
+func (d *Download) Expect(listed int64) error {
+	b, ok := d.Body.(*downloadBody)
+	if !ok {
+		// Someone else's body (a test's, a wrapper's): bound it the same way.
+		b = &downloadBody{rc: d.Body, want: d.Length, limit: 0, listed: -1}
+		d.Body = b
+	}
+	if listed > 0 {
+		b.limit = listed + LengthTolerance(listed)
+		b.listed = listed
+	}
+	if b.limit > 0 && d.Length > b.limit {
+		return b.tooLong(d.Length)
+	}
+	return nil
+}
+
 // Download starts streaming one content item. Nothing is buffered: the
 // caller reads the file from Body. Retries happen only before the body is
 // returned. A cross-host redirect (e.g. to pre-signed storage) is followed
-// without the bearer token, as Go's http.Client does.
+// without the bearer token. The stream is bounded by the client's
+// MaxRecordingBytes unless Expect bounds it by the listed length; call
+// Expect before reading.
 func (c *Client) Download(ctx context.Context, guid, contentKey string) (*Download, error) {
 	if !ValidGUID(guid) {
 		return nil, invalidID("interaction guid", guid)
@@ -286,6 +320,9 @@ func (c *Client) Download(ctx context.Context, guid, contentKey string) (*Downlo
 	if !ValidContentKey(contentKey) {
 		return nil, invalidID("content key", contentKey)
 	}
+	// The stall watchdog cancels this context: a read blocked on a silent
+	// connection returns only when the request is cancelled.
+	ctx, cancel := context.WithCancel(ctx)
 	resp, err := c.do(ctx, request{
 		endpoint: endpointContentDownload,
 		accept:   acceptContent,
@@ -295,32 +332,58 @@ func (c *Client) Download(ctx context.Context, guid, contentKey string) (*Downlo
 		header: http.Header{"Accept-Encoding": {"identity"}},
 	})
 	if err != nil {
+		cancel()
 		return nil, err
 	}
 	length := resp.ContentLength
 	if length < 0 {
 		length = -1
 	}
-	return &Download{
-		Body:        &downloadBody{rc: resp.Body, want: length, guid: guid, key: contentKey},
-		ContentType: resp.Header.Get("Content-Type"),
-		Length:      length,
-	}, nil
+	body := &downloadBody{rc: resp.Body, want: length, guid: guid, key: contentKey,
+		limit: c.cfg.MaxRecordingBytes, listed: -1, stall: c.cfg.ReadStall, cancel: cancel}
+	return &Download{Body: body, ContentType: resp.Header.Get("Content-Type"), Length: length}, nil
 }
 
 // downloadBody counts bytes so that a stream ending early is reported
-// instead of silently producing a short file.
+// instead of silently producing a short file, one running past its bound is
+// cut off, and one going silent is given up.
 type downloadBody struct {
 	rc        io.ReadCloser
 	want, got int64
 	guid, key string
+	// limit is the most bytes accepted (0: no bound); listed is the
+	// listing's length (-1 when it gave none), for the message.
+	limit, listed int64
+	// stall is the time, spent waiting in Read, within which at least
+	// minStallBytes must arrive; budget is what is left of it, window the
+	// bytes read in it. cancel ends the request. Zero and nil for a body
+	// not of this client (no watchdog).
+	stall, budget time.Duration
+	window        int64
+	cancel        context.CancelFunc
+	timer         *time.Timer
+	stalled       atomic.Bool
 }
 
 func (b *downloadBody) Read(p []byte) (int, error) {
+	if b.limit > 0 && b.got > b.limit {
+		return 0, b.tooLong(-1)
+	}
+	if b.limit > 0 && int64(len(p)) > b.limit-b.got+1 {
+		p = p[:b.limit-b.got+1] // one byte past the bound is enough to know
+	}
+	began := b.watch()
 	n, err := b.rc.Read(p)
+	b.unwatch(began, n)
 	b.got += int64(n)
+	if b.limit > 0 && b.got > b.limit {
+		return n - 1, b.tooLong(-1)
+	}
 	switch {
 	case err == nil:
+	case b.stalled.Load():
+		err = &transientError{fmt.Errorf("vcc: %s %s/%s: less than %d bytes in %s (stalled after %d bytes): %w",
+			endpointContentDownload, b.guid, b.key, minStallBytes, b.stall, b.got, io.ErrUnexpectedEOF)}
 	case err == io.EOF:
 		if b.want >= 0 && b.got < b.want {
 			err = &transientError{fmt.Errorf("vcc: %s %s/%s: stream ended after %d of %d bytes: %w",
@@ -335,4 +398,65 @@ func (b *downloadBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (b *downloadBody) Close() error { return b.rc.Close() }
+// minStallBytes is the least a download must yield in each ReadStall of
+// waiting: a VCC that goes silent, or drips a byte every few seconds, is
+// given up instead of holding the invocation to its deadline (the slowest
+// audio, 8 kbit/s, is 60 KiB a minute).
+const minStallBytes = 1 << 10
+
+// watch arms the stall watchdog for one read with what is left of the
+// window, and returns when the read began.
+func (b *downloadBody) watch() time.Time {
+	if b.stall <= 0 || b.cancel == nil {
+		return time.Time{}
+	}
+	if b.timer == nil {
+		b.budget = b.stall
+		b.timer = time.AfterFunc(b.budget, func() {
+			b.stalled.Store(true)
+			b.cancel()
+		})
+		return time.Now()
+	}
+	b.timer.Reset(max(b.budget, 0))
+	return time.Now()
+}
+
+// unwatch stops the watchdog after a read of n bytes that began at began:
+// the time waited is spent from the window, and a window that got
+// minStallBytes starts again. Time the caller spends between reads (a slow
+// upload) is not counted.
+func (b *downloadBody) unwatch(began time.Time, n int) {
+	if b.timer == nil {
+		return
+	}
+	b.timer.Stop()
+	b.budget -= time.Since(began)
+	b.window += int64(n)
+	if b.window >= minStallBytes {
+		b.budget, b.window = b.stall, 0
+	}
+}
+
+// tooLong is the permanent failure of a stream past its bound, or of one
+// announcing (Content-Length, -1 when not) a length past it.
+func (b *downloadBody) tooLong(announced int64) error {
+	why := fmt.Sprintf("more than the %d bytes accepted without a listed length (VCC_MAX_RECORDING_BYTES)", b.limit)
+	if b.listed >= 0 {
+		why = fmt.Sprintf("more than the listed %d bytes plus %d tolerated", b.listed, b.limit-b.listed)
+	}
+	if announced >= 0 {
+		return &permanentError{fmt.Errorf("vcc: %s %s/%s: announced %d bytes, %s", endpointContentDownload, b.guid, b.key, announced, why)}
+	}
+	return &permanentError{fmt.Errorf("vcc: %s %s/%s: stream ran past its bound: %s", endpointContentDownload, b.guid, b.key, why)}
+}
+
+func (b *downloadBody) Close() error {
+	if b.timer != nil {
+		b.timer.Stop()
+	}
+	if b.cancel != nil {
+		defer b.cancel()
+	}
+	return b.rc.Close()
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -28,6 +29,13 @@ type token struct {
 	scopes    []string // from the response's "scope"; nil when absent
 	refreshAt time.Time
 }
+
+// A token prints, logs and marshals without its access token.
+func (t *token) String() string               { return "vcc access token [REDACTED]" }
+func (t *token) GoString() string             { return t.String() }
+func (t *token) Format(f fmt.State, _ rune)   { _, _ = f.Write([]byte(t.String())) }
+func (t *token) LogValue() slog.Value         { return slog.StringValue(t.String()) }
+func (t *token) MarshalJSON() ([]byte, error) { return json.Marshal(t.String()) }
 
 // tokenSource holds the Client's single access token. Every caller shares
 // it; a fetch runs under sem so that any number of concurrent callers cause
@@ -144,7 +152,8 @@ func (ts *tokenSource) requestAs(ctx context.Context, sec secrets.Secret, style 
 		Scopes:       strings.Fields(Scopes),
 		AuthStyle:    style,
 	}
-	ctx = context.WithValue(ctx, oauth2.HTTPClient, ts.c.cfg.HTTPClient)
+	// The request carries the secret: it goes to TokenURL or nowhere.
+	ctx = context.WithValue(ctx, oauth2.HTTPClient, ts.c.tokenHTTP)
 	ts.c.count.call(endpointToken)
 	ts.c.count.tokens.Add(1)
 	start := ts.c.now()
@@ -194,7 +203,11 @@ func expiresIn(tok *oauth2.Token) time.Duration {
 func (ts *tokenSource) tokenError(err error, sec secrets.Secret) (_ error, invalidClient bool) {
 	var re *oauth2.RetrieveError
 	if !errors.As(err, &re) {
-		return &scrubbedError{msg: scrub("vcc: token: "+err.Error(), sec.Reveal()), err: err}, false
+		se := &scrubbedError{msg: scrub("vcc: token: "+err.Error(), sec.Reveal()), err: err}
+		if errors.Is(err, ErrRedirectRefused) {
+			return &permanentError{se}, false // the endpoint is misconfigured; asking again will not help
+		}
+		return se, false
 	}
 	status := 0
 	var retryAfter time.Duration

@@ -4,8 +4,9 @@
 // payload_hash is the hex SHA-256 of the raw body.
 //
 // Verification never trusts a claim before the signature over the token is
-// checked, refuses every algorithm but HS256 ("none" included), and compares
-// both the signature and the body hash in constant time. Errors say why for
+// checked, refuses every algorithm but HS256 ("none" included), bounds the
+// token's lifetime, and compares both the signature and the body hash in
+// constant time. Errors say why for
 // the log; the HTTP answer to a refused request carries none of it.
 package webhook
 
@@ -19,10 +20,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/vcc-ingest/vcc-ingest/shared/ids"
 	"github.com/vcc-ingest/vcc-ingest/shared/secrets"
@@ -34,8 +36,13 @@ const SignatureHeader = "Vonage-Signature"
 // MaxBody is the largest body accepted (1 MiB): VCC's events are small.
 const MaxBody = 1 << 20
 
-// MaxSkew is how far past its exp a token is still accepted.
+// MaxSkew is the clock skew allowed: how far past its exp a token is still
+// accepted, and how far in the future its iat may be.
 const MaxSkew = 30 * time.Second
+
+// MaxLifetime is the longest exp may be after iat: VCC's tokens are valid
+// 5 minutes; one valid for longer (a replay window of years) is refused.
+const MaxLifetime = 10 * time.Minute
 
 // maxToken bounds the header before any decoding.
 const maxToken = 8 << 10
@@ -125,53 +132,48 @@ func shape(token string) ([]string, []byte, error) {
 	return parts, sig, nil
 }
 
+// claims are the token's claims the product reads.
+type claims struct {
+	jwt.RegisteredClaims
+	PayloadHash *string `json:"payload_hash"`
+}
+
 // Verify checks token (the Vonage-Signature header) against body, the raw
-// request body, with key (DecodeSecret's result) at now. Every error wraps
-// ErrUnauthorized and names the reason, for the log only.
+// request body, with key (DecodeSecret's result) at now, with
+// github.com/golang-jwt/jwt/v5: HS256 the only method, exp and iat
+// required, iat not after now (MaxSkew allowed), exp not past (MaxSkew
+// allowed) and at most MaxLifetime after iat, nbf honoured; then the body's
+// hash. Every error wraps ErrUnauthorized and names the reason, for the log
+// only.
 func Verify(key secrets.Secret, token string, body []byte, now time.Time) error {
 	if key.IsZero() {
 		return fmt.Errorf("%w: no secret configured", ErrUnauthorized)
 	}
-	parts, sig, err := shape(token)
-	if err != nil {
+	if _, _, err := shape(token); err != nil {
 		return err
 	}
-	mac := hmac.New(sha256.New, []byte(key.Reveal()))
-	mac.Write([]byte(parts[0] + "." + parts[1]))
-	if !hmac.Equal(mac.Sum(nil), sig) {
+	p := jwt.NewParser(
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithStrictDecoding(),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(MaxSkew),
+		jwt.WithTimeFunc(func() time.Time { return now }),
+	)
+	var c claims
+	_, err := p.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return []byte(key.Reveal()), nil })
+	if errors.Is(err, jwt.ErrTokenSignatureInvalid) {
 		return fmt.Errorf("%w: bad signature (wrong secret or altered token)", ErrUnauthorized)
 	}
-	// The token is VCC's: its claims can now be read.
-	payload, err := b64(parts[1])
 	if err != nil {
-		return fmt.Errorf("%w: claims: %v", ErrUnauthorized, err)
+		return fmt.Errorf("%w: %v", ErrUnauthorized, err)
 	}
-	var c struct {
-		Exp         *json.Number `json:"exp"`
-		Nbf         *json.Number `json:"nbf"`
-		PayloadHash *string      `json:"payload_hash"`
+	// The signature holds: the claims are VCC's.
+	if c.IssuedAt == nil {
+		return fmt.Errorf("%w: no iat claim", ErrUnauthorized)
 	}
-	if err := strictJSON(payload, &c); err != nil {
-		return fmt.Errorf("%w: claims: %v", ErrUnauthorized, err)
-	}
-	if c.Exp == nil {
-		return fmt.Errorf("%w: no exp claim", ErrUnauthorized)
-	}
-	exp, err := unix(*c.Exp)
-	if err != nil {
-		return fmt.Errorf("%w: exp: %v", ErrUnauthorized, err)
-	}
-	if now.After(exp.Add(MaxSkew)) {
-		return fmt.Errorf("%w: token expired at %s", ErrUnauthorized, exp.UTC().Format(time.RFC3339))
-	}
-	if c.Nbf != nil {
-		nbf, err := unix(*c.Nbf)
-		if err != nil {
-			return fmt.Errorf("%w: nbf: %v", ErrUnauthorized, err)
-		}
-		if now.Add(MaxSkew).Before(nbf) {
-			return fmt.Errorf("%w: token not valid before %s", ErrUnauthorized, nbf.UTC().Format(time.RFC3339))
-		}
+	if life := c.ExpiresAt.Sub(c.IssuedAt.Time); life < 0 || life > MaxLifetime {
+		return fmt.Errorf("%w: exp is %s after iat; at most %s is accepted", ErrUnauthorized, life.Round(time.Second), MaxLifetime)
 	}
 	if c.PayloadHash == nil {
 		return fmt.Errorf("%w: no payload_hash claim", ErrUnauthorized)
@@ -292,14 +294,6 @@ func strictJSON(data []byte, v any) error {
 		return errors.New("trailing data")
 	}
 	return nil
-}
-
-func unix(n json.Number) (time.Time, error) {
-	f, err := n.Float64()
-	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 || f > 1<<40 {
-		return time.Time{}, fmt.Errorf("%q is not a NumericDate", trunc(n.String()))
-	}
-	return time.Unix(int64(f), 0), nil
 }
 
 func trunc(s string) string {

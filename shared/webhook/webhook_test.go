@@ -87,6 +87,10 @@ func TestVerifyRefuses(t *testing.T) {
 			}
 		})
 	}
+	// The log says why: a wrong key or an altered token is a bad signature.
+	if err := Verify(testKey, Sign(other, body, t0, 5*time.Minute), body, t0); err == nil || !strings.Contains(err.Error(), "bad signature") {
+		t.Fatalf("wrong secret: %v", err)
+	}
 	if err := Verify(secrets.Secret{}, good, body, t0); !errors.Is(err, ErrUnauthorized) {
 		t.Fatalf("without a secret: %v", err)
 	}
@@ -207,6 +211,45 @@ func TestCheckShape(t *testing.T) {
 	} {
 		if err := CheckShape(tok); !errors.Is(err, ErrUnauthorized) {
 			t.Errorf("%s: %v, want ErrUnauthorized", name, err)
+		}
+	}
+}
+
+// A token's lifetime is bounded: exp and iat are required, exp at most
+// MaxLifetime after iat, iat not in the future beyond MaxSkew.
+func TestVerifyBoundsTheLifetime(t *testing.T) {
+	body := eventBody("channel.disconnected")
+	h := hash(body)
+	at := func(d time.Duration) string { return jsonInt(t0.Add(d).Unix()) }
+	year36812 := jsonInt(time.Date(36812, 1, 1, 0, 0, 0, 0, time.UTC).Unix())
+	refused := map[string]string{
+		"exp in year 36812":      `{"payload_hash":"` + h + `","iat":` + at(0) + `,"exp":` + year36812 + `}`,
+		"exp without iat":        `{"payload_hash":"` + h + `","exp":` + at(5*time.Minute) + `}`,
+		"exp a day after iat":    `{"payload_hash":"` + h + `","iat":` + at(0) + `,"exp":` + at(24*time.Hour) + `}`,
+		"exp past MaxLifetime":   `{"payload_hash":"` + h + `","iat":` + at(0) + `,"exp":` + at(MaxLifetime+time.Second) + `}`,
+		"iat in the future":      `{"payload_hash":"` + h + `","iat":` + at(MaxSkew+time.Minute) + `,"exp":` + at(MaxSkew+2*time.Minute) + `}`,
+		"exp before iat":         `{"payload_hash":"` + h + `","iat":` + at(0) + `,"exp":` + at(-time.Second) + `}`,
+		"iat not a number":       `{"payload_hash":"` + h + `","iat":"now","exp":` + at(time.Minute) + `}`,
+		"exp not a number":       `{"payload_hash":"` + h + `","iat":` + at(0) + `,"exp":"later"}`,
+		"iat with no exp at all": `{"payload_hash":"` + h + `","iat":` + at(0) + `}`,
+	}
+	for name, claims := range refused {
+		t.Run(name, func(t *testing.T) {
+			err := Verify(testKey, token(testKey, `{"alg":"HS256","typ":"JWT"}`, claims), body, t0)
+			if !errors.Is(err, ErrUnauthorized) {
+				t.Fatalf("Verify = %v, want ErrUnauthorized", err)
+			}
+		})
+	}
+	// VCC's own: 5 minutes; iat a little ahead of our clock is skew.
+	for name, claims := range map[string]string{
+		"5 minutes":    `{"payload_hash":"` + h + `","iat":` + at(0) + `,"exp":` + at(5*time.Minute) + `}`,
+		"iat in skew":  `{"payload_hash":"` + h + `","iat":` + at(MaxSkew-time.Second) + `,"exp":` + at(5*time.Minute) + `}`,
+		"MaxLifetime":  `{"payload_hash":"` + h + `","iat":` + at(0) + `,"exp":` + at(MaxLifetime) + `}`,
+		"with nbf now": `{"payload_hash":"` + h + `","iat":` + at(0) + `,"nbf":` + at(0) + `,"exp":` + at(time.Minute) + `}`,
+	} {
+		if err := Verify(testKey, token(testKey, `{"alg":"HS256","typ":"JWT"}`, claims), body, t0); err != nil {
+			t.Errorf("%s: %v", name, err)
 		}
 	}
 }

@@ -382,6 +382,11 @@ func (i *Ingester) copy(ctx context.Context, in vcc.Interaction, item vcc.Conten
 		return rec, false, classify(in.GUID, fmt.Errorf("download %s: %w", item.ContentKey, err))
 	}
 	defer dl.Body.Close()
+	// A recording far longer than listed (or, unlisted, than the cap) is
+	// refused, not stored: nothing is committed before the stream ends.
+	if err := dl.Expect(item.ContentLength); err != nil {
+		return rec, false, classify(in.GUID, fmt.Errorf("download %s: %w", item.ContentKey, err))
+	}
 	// The blob's content type is what VCC served; the name was fixed from
 	// the listing's type so that a redelivery can find it before downloading.
 	if dl.ContentType != "" {

@@ -179,6 +179,7 @@ func NewLive(a startup.Adapters, getenv func(string) string, cred azcore.TokenCr
 	}
 	return &Live{src: livetenants.New(livetenants.Options[*Steps]{
 		State: a.State, Name: cfg.TenantsBlob, Refresh: cfg.TenantsRefresh, Check: check, Build: build, Log: a.Log,
+		Hosts: cfg.TenantHosts(false), // the Function App: never loopback
 	})}
 }
 
