@@ -23,7 +23,7 @@ func TestWithoutVCCSettings(t *testing.T) {
 	}
 	two := doc("two.json", opsTenants)
 	badSecretName := doc("bad-secret-name.json", `{"tenants": [{"id": "acme", "region": "emea", "clientId": "c", "secretName": "s!", "ratePerMinute": 1}]}`)
-	noClient := doc("no-client.json", `{"tenants": [{"id": "acme", "region": "emea", "secretName": "s", "ratePerMinute": 1}]}`)
+	noClient := doc("no-client.json", `{"tenants": [{"id": "acme", "region": "emea", "secretName": "vcc-client-secret-acme", "ratePerMinute": 1}]}`)
 	cases := []struct {
 		name string
 		env  map[string]string
