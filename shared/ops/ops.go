@@ -179,6 +179,8 @@ type Env struct {
 	// sandboxes are the VCC sandboxes --sandbox started (none in the
 	// deployed build).
 	sandboxes
+	// budget is where VCC calls are booked (budgetState); nil: in-process.
+	budget store.State
 
 	closers []func()
 }
@@ -220,31 +222,6 @@ func Open(ctx context.Context, f Flags, n Need, stdout, logw io.Writer, getenv f
 		return nil, fmt.Errorf("configuration:\n%w", err)
 	}
 	o.Config = cfg
-	if n.VCC && cfg.TenantsBlob != "" && !n.NoTenants && env.get("VCC_RATE_SHARES") == "" {
-		// Unset, a command would pace each tenant at its account's whole
-		// budget, which the deployment's processes already use up.
-		return nil, errors.New("VCC_RATE_SHARES: required with VCC_TENANTS_BLOB: set it to the deployment's vccRateShares (the deploy output; the Function App's VCC_RATE_SHARES setting), so that this command paces each tenant at the share kept for the operator commands, not at its whole ratePerMinute")
-	}
-
-	if n.VCC && cfg.Tenants == nil && cfg.TenantsBlob == "" {
-		var src secrets.Source = secrets.Static(cfg.ClientSecret)
-		if cfg.ClientSecret.IsZero() {
-			cred, err := startup.Credential(cfg)
-			if err != nil {
-				return nil, err
-			}
-			if src, err = secrets.NewKeyVault(cfg.KeyVaultURI, cfg.SecretName, cred, nil); err != nil {
-				return nil, err
-			}
-		}
-		o.VCCConfig = cfg.VCC
-		o.VCCConfig.Secret = src
-		o.VCCConfig.Logger = o.Log
-		if o.Client, err = vcc.New(o.VCCConfig); err != nil {
-			return nil, err
-		}
-	}
-
 	switch {
 	case !n.Sink && !n.State:
 	case f.Out != "":
@@ -265,6 +242,31 @@ func Open(ctx context.Context, f Flags, n Need, stdout, logw io.Writer, getenv f
 	default:
 		// Only the state is used: the local one of "handler local".
 		o.State, o.Where = store.NewDirState(filepath.Join(f.Data, "state")), filepath.Join(f.Data, "state")
+	}
+
+	if o.budget, err = o.budgetState(ctx, f, n, cfg); err != nil {
+		return nil, err
+	}
+	if n.VCC && cfg.Tenants == nil && cfg.TenantsBlob == "" {
+		var src secrets.Source = secrets.Static(cfg.ClientSecret)
+		if cfg.ClientSecret.IsZero() {
+			cred, err := startup.Credential(cfg)
+			if err != nil {
+				return nil, err
+			}
+			if src, err = secrets.NewKeyVault(cfg.KeyVaultURI, cfg.SecretName, cred, nil); err != nil {
+				return nil, err
+			}
+		}
+		o.VCCConfig = cfg.VCC
+		o.VCCConfig.Secret = src
+		o.VCCConfig.Logger = o.Log
+		if o.VCCConfig.Pacer, err = startup.Pacer(o.budget, "", o.VCCConfig.RatePerMinute, o.Log); err != nil {
+			return nil, err
+		}
+		if o.Client, err = vcc.New(o.VCCConfig); err != nil {
+			return nil, err
+		}
 	}
 
 	if cfg.TenantsBlob != "" && !n.NoTenants {

@@ -13,7 +13,7 @@ import (
 // each when the command calls VCC.
 func (o *Env) openTenants(n Need, cfg config.Config) error {
 	for _, t := range cfg.Tenants.Tenants {
-		tn, err := startup.NewTenant(cfg, t, startup.TenantBase{Log: o.Log, Sink: o.Sink, State: o.State, VCC: n.VCC})
+		tn, err := startup.NewTenant(cfg, t, startup.TenantBase{Log: o.Log, Sink: o.Sink, State: o.State, VCC: n.VCC, Budget: o.budget})
 		if err != nil {
 			return err
 		}

@@ -18,7 +18,7 @@ import (
 
 func startSim(t *testing.T) *vccsim.Sim {
 	t.Helper()
-	sim := vccsim.New(vccsim.Options{Seed: 1, Start: time.Now().UTC().Truncate(24 * time.Hour).AddDate(0, 0, -1), InteractionsPerDay: 5})
+	sim := vccsim.New(vccsim.Options{Seed: 1, Start: time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -1), InteractionsPerDay: 5})
 	if err := sim.Start(); err != nil {
 		t.Fatal(err)
 	}
