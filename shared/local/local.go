@@ -583,6 +583,12 @@ func (t *Tally) Add(r devhost.Result) {
 	t.byDirection[res.Direction]++
 }
 
+// putOffsPerStored is how many times, on average, an interaction stored
+// now was put off to its budget's next slot (t.mu held).
+func (t *Tally) putOffsPerStored() float64 {
+	return float64(t.paced) / float64(max(t.stored, 1))
+}
+
 // Line is the progress line.
 func (t *Tally) Line() string {
 	t.mu.Lock()
@@ -690,7 +696,7 @@ func PrintSummary(w io.Writer, t *Tally, deadList []DeadLetter, deadFile string,
 		fmt.Fprintf(tw, "  deferred while VCC was unavailable\t%d\n", t.deferred)
 	}
 	if t.paced > 0 {
-		fmt.Fprintf(tw, "  put off while the tenant's VCC budget was taken\t%d\n", t.paced)
+		fmt.Fprintf(tw, "  put off while the VCC budget was taken\t%d (%.2f per interaction stored)\n", t.paced, t.putOffsPerStored())
 	}
 	total := 0
 	for _, n := range dead {
@@ -764,6 +770,7 @@ type SummaryJSON struct {
 	HandlerRestarts  int              `json:"handlerRestarts"`
 	Deferred         int              `json:"deferred"`
 	Paced            int              `json:"paced,omitempty"`
+	PacedPerStored   float64          `json:"pacedPerStored,omitempty"` // put-offs per interaction stored now
 	DeadLetters      []DeadLetter     `json:"deadLetters"`
 	VCCCalls         map[string]int64 `json:"vccCalls"` // every endpoint, 0 when not called: stable keys
 	VCCRetries       int64            `json:"vccRetries"`
@@ -783,7 +790,7 @@ func WriteSummaryJSON(w io.Writer, t *Tally, dead []DeadLetter, calls vcc.Counte
 	s := SummaryJSON{
 		Seconds: time.Since(t.started).Seconds(), Found: t.found, NoAudio: t.noAud, Enqueued: t.sent,
 		Stored: t.stored, AlreadyComplete: t.complete, Recordings: t.recordings, Bytes: t.bytes,
-		ByDirection: t.byDirection, Skipped: t.skipped, FailedAttempts: t.failedAttempts, HandlerRestarts: t.restarts, Deferred: t.deferred, Paced: t.paced,
+		ByDirection: t.byDirection, Skipped: t.skipped, FailedAttempts: t.failedAttempts, HandlerRestarts: t.restarts, Deferred: t.deferred, Paced: t.paced, PacedPerStored: t.putOffsPerStored(),
 		DeadLetters: dead, VCCCalls: calls.Calls, VCCRetries: calls.Retries, VCCThrottled: calls.Throttled,
 		VCCTokenRequests: calls.TokenRequests, Where: where,
 	}
