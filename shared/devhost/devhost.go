@@ -31,11 +31,11 @@ type Host struct {
 	// its own (the host of every instance runs its own maxConcurrentCalls)
 	// over the one Queue. Timers run on BaseURL's alone, as a singleton.
 	Instances []string
-	Queue   queue.Queue
-	Workers int // concurrent ingest invocations (the host's maxConcurrentCalls)
-	Client  *http.Client
-	Logger  *slog.Logger
-	Now     func() time.Time
+	Queue     queue.Queue
+	Workers   int // concurrent ingest invocations (the host's maxConcurrentCalls)
+	Client    *http.Client
+	Logger    *slog.Logger
+	Now       func() time.Time
 
 	// OnResult, when set, sees every ingest invocation's outcome.
 	OnResult func(Result)
