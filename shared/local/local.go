@@ -86,6 +86,13 @@ type Options struct {
 	// /api/vcc/events) on this address while the run lasts, through the
 	// host stand-in as the Functions host would deliver them.
 	Listen string
+	// Instances is how many handler instances serve the run (--instances).
+	Instances int
+
+	// pacedAlone gives each instance a pacer of its own at the whole
+	// budget instead of the account's shared budget: the static scheme
+	// the shared budget replaced, kept to show in a test what it does.
+	pacedAlone bool
 }
 
 // ParseFlags reads the flags of "handler local".
@@ -108,12 +115,16 @@ func ParseFlags(args []string, stderr io.Writer) (Options, error) {
 	fs.DurationVar(&o.LockPeriod, "lock", 5*time.Minute, "message lock duration (the queue's lockDuration)")
 	fs.BoolVar(&o.Audit, "audit", false, "also run the audit function (as its timer does): once after the window, or on the schedule at the start and every --audit-every; its result goes to the state (audits/yyyy/mm/dd/)")
 	fs.DurationVar(&o.AuditEvery, "audit-every", 24*time.Hour, "without a window and with --audit: how often audit runs (in Azure: AUDIT_SCHEDULE)")
+	fs.IntVar(&o.Instances, "instances", 1, "handler instances, as a scaled-out app runs them: each has its own VCC client (token, budget client, breaker) and --workers invocations, all served in this process behind the one host stand-in, over the one queue, booking each VCC account's one budget in the run's state")
 	fs.StringVar(&o.Listen, "listen", "", "serve VCC webhooks (POST /api/vcc/events) on this address, e.g. 127.0.0.1:7071, while running; with --sandbox the sandbox sends its live calls' webhooks there")
 	if err := ops.ParseArgs(fs, args); err != nil {
 		return o, err
 	}
 	if (o.From == "") != (o.To == "") {
 		return o, errors.New("--from and --to go together")
+	}
+	if o.Instances < 1 || o.Instances > maxInstances {
+		return o, fmt.Errorf("--instances: %d, want 1 to %d", o.Instances, maxInstances)
 	}
 	return o, nil
 }
@@ -203,31 +214,49 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer, getenv func(s
 		fmt.Fprintf(stdout, "Resuming: %d messages an interrupted run had locked are back on the queue\n", n)
 	}
 
-	ts := newRunTenants(env.Tenants, sink, state)
-	proc := &HandlerProcess{Handler: customhandler.New(startup.Adapters{
-		Config: cfg, Log: log, VCC: client, Queue: q, Sink: sink, State: state, Deadline: hs.InvocationDeadline(),
-		WebhookKey: secrets.Static(cfg.WebhookSecret), Tenants: env.Tenants,
-	}), Log: log}
-	baseURL, err := proc.Start()
-	if err != nil {
-		return 2, err
+	// Each instance its own VCC adapters; the first is env's own.
+	instances := []instanceVCC{{client: client, tenants: env.Tenants}}
+	budgetState := env.BudgetState()
+	if o.pacedAlone {
+		instances, budgetState = nil, nil
 	}
-	defer proc.Stop(shutdownGrace)
+	for len(instances) < max(o.Instances, 1) {
+		in, err := newInstanceVCC(env, budgetState)
+		if err != nil {
+			return 2, err
+		}
+		instances = append(instances, in)
+	}
+	client = instances[0].client
+	ts := newRunTenants(instances[0].tenants, sink, state)
 	tally := NewTally()
+	procs := make([]*HandlerProcess, len(instances))
+	urls := make([]string, len(instances))
+	for i, in := range instances {
+		procs[i] = &HandlerProcess{Handler: customhandler.New(startup.Adapters{
+			Config: cfg, Log: log.With("instance", i), VCC: in.client, Queue: q, Sink: sink, State: state, Deadline: hs.InvocationDeadline(),
+			WebhookKey: secrets.Static(cfg.WebhookSecret), Tenants: in.tenants,
+		}), Log: log}
+		if urls[i], err = procs[i].Start(); err != nil {
+			return 2, err
+		}
+		defer procs[i].Stop(shutdownGrace)
+	}
 	host := &devhost.Host{
-		BaseURL:         baseURL,
+		BaseURL:         urls[0],
+		Instances:       urls[1:],
 		Queue:           q,
 		Workers:         o.Workers,
 		Logger:          log,
 		OnResult:        tally.Add,
 		MaxLockRenewal:  hs.MaxAutoLockRenewal,
 		FunctionTimeout: hs.FunctionTimeout,
-		// As the host does after a timeout: kill the handler, failing what
-		// is in flight, and start it again.
-		Restart: func(context.Context) (string, error) {
-			proc.Stop(0)
+		// As the host does after a timeout: kill the instance's handler,
+		// failing what is in flight, and start it again.
+		RestartInstance: func(_ context.Context, i int) (string, error) {
+			procs[i].Stop(0)
 			tally.restarted()
-			return proc.Start()
+			return procs[i].Start()
 		},
 		// The run is not over while messages wait: scheduled copies (work
 		// deferred while VCC is unavailable, or polls for a webhook's
@@ -252,6 +281,9 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer, getenv func(s
 	defer stopProgress()
 	report := func(dead []DeadLetter, calls vcc.Counters, where string) {
 		tally.setTenants(ts.ids, ts.failures)
+		if most, ok := env.SandboxBusiestMinute(); ok {
+			tally.setBusiestMinute(most)
+		}
 		if o.JSON {
 			WriteSummaryJSON(jsonOut, tally, dead, calls, where)
 			return
@@ -265,7 +297,7 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer, getenv func(s
 		if derr != nil {
 			return 1, derr
 		}
-		report(dead, ts.counters(client), where)
+		report(dead, instancesCounters(instances), where)
 		return status, err
 	}
 	fmt.Fprintf(stdout, "Window %s → %s; recordings to %s; logs in %s\n",
@@ -314,7 +346,7 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer, getenv func(s
 		return 1, err
 	}
 	ts.failDeadLettered(dead)
-	report(dead, ts.counters(client), where)
+	report(dead, instancesCounters(instances), where)
 	if env.AzuriteDir != "" {
 		fmt.Fprintf(stdout, "To browse them, serve that data again: node infra/local/node_modules/.bin/azurite-blob --location %s --skipApiVersionCheck --disableTelemetry\n", env.AzuriteDir)
 	}
@@ -497,6 +529,7 @@ type Tally struct {
 	restarts            int
 	deferred            int
 	paced               int
+	busiestMinute       int // the sandbox's most API calls in a rolling 60 s; 0: no sandbox
 	// With a tenants document: every tenant, the interactions stored (or
 	// found complete) for each, and the failing ones with why.
 	tenants        []string
@@ -524,6 +557,13 @@ func (t *Tally) setTenants(ids []string, failures map[string]string) {
 	for id, why := range failures {
 		t.tenantFailures[id] = why
 	}
+}
+
+// setBusiestMinute notes the sandbox's most API calls in a rolling 60 s.
+func (t *Tally) setBusiestMinute(n int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.busiestMinute = n
 }
 
 // restarted notes a restart of the handler after a timeout.
@@ -729,6 +769,9 @@ func PrintSummary(w io.Writer, t *Tally, deadList []DeadLetter, deadFile string,
 		}
 	}
 	fmt.Fprintf(tw, "  retries / 429s / tokens\t%d / %d / %d\n", calls.Retries, calls.Throttled, calls.TokenRequests)
+	if t.busiestMinute > 0 {
+		fmt.Fprintf(tw, "  most in any rolling 60 s (the sandbox's arrivals)\t%d\n", t.busiestMinute)
+	}
 	if t.recordings > 0 || t.complete > 0 {
 		fmt.Fprintf(tw, "Recordings in\t%s\n", where)
 	}
@@ -776,7 +819,10 @@ type SummaryJSON struct {
 	VCCRetries       int64            `json:"vccRetries"`
 	VCCThrottled     int64            `json:"vccThrottled"`
 	VCCTokenRequests int64            `json:"vccTokenRequests"`
-	Where            string           `json:"recordingsIn"`
+	// VCCBusiestMinute is, with --sandbox, the most API calls that reached
+	// a sandbox account in any rolling 60 s (its arrival log).
+	VCCBusiestMinute int    `json:"vccBusiestMinute,omitempty"`
+	Where            string `json:"recordingsIn"`
 	// With a tenants document: interactions stored or complete per tenant,
 	// and each failing tenant with why.
 	Tenants       map[string]int    `json:"tenants,omitempty"`
@@ -792,7 +838,7 @@ func WriteSummaryJSON(w io.Writer, t *Tally, dead []DeadLetter, calls vcc.Counte
 		Stored: t.stored, AlreadyComplete: t.complete, Recordings: t.recordings, Bytes: t.bytes,
 		ByDirection: t.byDirection, Skipped: t.skipped, FailedAttempts: t.failedAttempts, HandlerRestarts: t.restarts, Deferred: t.deferred, Paced: t.paced, PacedPerStored: t.putOffsPerStored(),
 		DeadLetters: dead, VCCCalls: calls.Calls, VCCRetries: calls.Retries, VCCThrottled: calls.Throttled,
-		VCCTokenRequests: calls.TokenRequests, Where: where,
+		VCCTokenRequests: calls.TokenRequests, VCCBusiestMinute: t.busiestMinute, Where: where,
 	}
 	if len(t.tenants) > 0 {
 		s.Tenants = map[string]int{}

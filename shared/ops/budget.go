@@ -40,3 +40,7 @@ func (o *Env) budgetState(ctx context.Context, f Flags, n Need, cfg config.Confi
 	}
 	return nil, nil
 }
+
+// BudgetState is where the command books its VCC calls (budgetState); nil:
+// in this process alone. A local run's instances book there together.
+func (o *Env) BudgetState() store.State { return o.budget }
