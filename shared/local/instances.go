@@ -3,6 +3,7 @@ package local
 import (
 	"fmt"
 
+	"github.com/vcc-ingest/vcc-ingest/shared/budget"
 	"github.com/vcc-ingest/vcc-ingest/shared/ops"
 	"github.com/vcc-ingest/vcc-ingest/shared/startup"
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
@@ -20,6 +21,39 @@ const maxInstances = 64
 type instanceVCC struct {
 	client  *vcc.Client
 	tenants []startup.Tenant
+}
+
+// pacers are the instance's VCC pacers: its client's, or each tenant's.
+func (in instanceVCC) pacers() []vcc.Pacer {
+	var out []vcc.Pacer
+	if in.client != nil {
+		out = append(out, in.client.Pacer())
+	}
+	for _, t := range in.tenants {
+		out = append(out, t.VCC.Pacer())
+	}
+	return out
+}
+
+// budgetCounters sums what the instances' shared budgets did (none when
+// each paces alone).
+func budgetCounters(ins []instanceVCC) (sum budget.Counters) {
+	for _, in := range ins {
+		for _, p := range in.pacers() {
+			b, ok := p.(*budget.Budget)
+			if !ok {
+				continue
+			}
+			c := b.Counters()
+			sum.Loads += c.Loads
+			sum.Saves += c.Saves
+			sum.Conflicts += c.Conflicts
+			sum.Booked += c.Booked
+			sum.Handed += c.Handed
+			sum.Lost += c.Lost
+		}
+	}
+	return sum
 }
 
 // newInstanceVCC builds an instance's VCC adapters over env's settings.

@@ -28,6 +28,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/vcc-ingest/vcc-ingest/shared/budget"
 	"github.com/vcc-ingest/vcc-ingest/shared/customhandler"
 	"github.com/vcc-ingest/vcc-ingest/shared/devhost"
 	"github.com/vcc-ingest/vcc-ingest/shared/hostjson"
@@ -284,6 +285,7 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer, getenv func(s
 		if most, ok := env.SandboxBusiestMinute(); ok {
 			tally.setBusiestMinute(most)
 		}
+		tally.setBudget(budgetCounters(instances))
 		if o.JSON {
 			WriteSummaryJSON(jsonOut, tally, dead, calls, where)
 			return
@@ -530,6 +532,7 @@ type Tally struct {
 	deferred            int
 	paced               int
 	busiestMinute       int // the sandbox's most API calls in a rolling 60 s; 0: no sandbox
+	budget              budget.Counters
 	// With a tenants document: every tenant, the interactions stored (or
 	// found complete) for each, and the failing ones with why.
 	tenants        []string
@@ -557,6 +560,13 @@ func (t *Tally) setTenants(ids []string, failures map[string]string) {
 	for id, why := range failures {
 		t.tenantFailures[id] = why
 	}
+}
+
+// setBudget notes what the run's shared budgets did.
+func (t *Tally) setBudget(c budget.Counters) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.budget = c
 }
 
 // setBusiestMinute notes the sandbox's most API calls in a rolling 60 s.
@@ -772,6 +782,9 @@ func PrintSummary(w io.Writer, t *Tally, deadList []DeadLetter, deadFile string,
 	if t.busiestMinute > 0 {
 		fmt.Fprintf(tw, "  most in any rolling 60 s (the sandbox's arrivals)\t%d\n", t.busiestMinute)
 	}
+	if b := t.budget; b.Booked > 0 {
+		fmt.Fprintf(tw, "  budget: storage operations per call / slots lost\t%.2f / %d\n", budgetOpsPerCall(b), b.Lost)
+	}
 	if t.recordings > 0 || t.complete > 0 {
 		fmt.Fprintf(tw, "Recordings in\t%s\n", where)
 	}
@@ -821,8 +834,11 @@ type SummaryJSON struct {
 	VCCTokenRequests int64            `json:"vccTokenRequests"`
 	// VCCBusiestMinute is, with --sandbox, the most API calls that reached
 	// a sandbox account in any rolling 60 s (its arrival log).
-	VCCBusiestMinute int    `json:"vccBusiestMinute,omitempty"`
-	Where            string `json:"recordingsIn"`
+	VCCBusiestMinute int `json:"vccBusiestMinute,omitempty"`
+	// Budget is what the shared budgets did: storage operations (loads,
+	// saves, failed saves) and slots booked, used and lost.
+	Budget budget.Counters `json:"budget"`
+	Where  string          `json:"recordingsIn"`
 	// With a tenants document: interactions stored or complete per tenant,
 	// and each failing tenant with why.
 	Tenants       map[string]int    `json:"tenants,omitempty"`
@@ -838,7 +854,7 @@ func WriteSummaryJSON(w io.Writer, t *Tally, dead []DeadLetter, calls vcc.Counte
 		Stored: t.stored, AlreadyComplete: t.complete, Recordings: t.recordings, Bytes: t.bytes,
 		ByDirection: t.byDirection, Skipped: t.skipped, FailedAttempts: t.failedAttempts, HandlerRestarts: t.restarts, Deferred: t.deferred, Paced: t.paced, PacedPerStored: t.putOffsPerStored(),
 		DeadLetters: dead, VCCCalls: calls.Calls, VCCRetries: calls.Retries, VCCThrottled: calls.Throttled,
-		VCCTokenRequests: calls.TokenRequests, VCCBusiestMinute: t.busiestMinute, Where: where,
+		VCCTokenRequests: calls.TokenRequests, VCCBusiestMinute: t.busiestMinute, Budget: t.budget, Where: where,
 	}
 	if len(t.tenants) > 0 {
 		s.Tenants = map[string]int{}
@@ -852,6 +868,11 @@ func WriteSummaryJSON(w io.Writer, t *Tally, dead []DeadLetter, calls vcc.Counte
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(s)
+}
+
+// budgetOpsPerCall is the budget's storage operations per slot used.
+func budgetOpsPerCall(c budget.Counters) float64 {
+	return float64(c.Loads+c.Saves) / float64(max(c.Handed, 1))
 }
 
 func humanBytes(n int64) string {
