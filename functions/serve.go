@@ -81,7 +81,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		h = customhandler.Over(a, tenancy.NewLive(a, getenv, cred))
 		log.Info("serving the tenants document", "document", cfg.TenantsBlob, "container", cfg.StateContainer, "refresh", cfg.TenantsRefresh.String())
 	} else {
-		if a.VCC, a.WebhookKey, err = startup.SingleTenant(cfg, cred, log); err != nil {
+		if a.VCC, a.WebhookKey, err = startup.SingleTenant(cfg, cred, a.State, log); err != nil {
 			return err
 		}
 		h = customhandler.New(a)

@@ -254,7 +254,7 @@ func TestTenantBudgetDoesNotHoldOthers(t *testing.T) {
 	if got := len(sidecarsUnder(t, filepath.Join(out, "busy"))); got != wantBusy {
 		t.Errorf("busy: %d of %d stored", got, wantBusy)
 	}
-	if !strings.Contains(stdout.String(), "put off while the tenant's VCC budget was taken") {
+	if !strings.Contains(stdout.String(), "put off while the VCC budget was taken") {
 		t.Errorf("the summary does not count the put-off deliveries:\n%s", stdout.String())
 	}
 }

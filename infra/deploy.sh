@@ -273,8 +273,7 @@ else
 	# the triggers after a sync, or scale-out misses the queue.
 	run az rest --method post --url "$app_id/syncfunctiontriggers?api-version=2024-04-01" --only-show-errors -o none
 fi
-echo "Deployed $app ($plan); each instance paces VCC at $(out vccRatePerInstance) requests/minute." >&2
-echo "With a tenants document, operators run doctor, report and backfill with VCC_RATE_SHARES=$(out vccRateShares) (the share kept for them)." >&2
+echo "Deployed $app ($plan); its instances share one VCC budget per account (budget/<tenant>.json in the state container)." >&2
 
 # 6. The secret, on the first run.
 if [[ "$provisioned" != true ]]; then

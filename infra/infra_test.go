@@ -892,89 +892,43 @@ func TestNoKeysAnywhere(t *testing.T) {
 	}
 }
 
-// TestRateBudgetIsDivided: each instance paces itself to its share of the
-// VCC budget, and the shares never add up to more than the budget.
-func TestRateBudgetIsDivided(t *testing.T) {
+// TestRateBudgetIsTheAccountsWhole: every process books its VCC calls in
+// the account's one shared budget (shared/budget), so the app is given the
+// whole budget; nothing divides it among instances, whose number the
+// platform changes at will.
+func TestRateBudgetIsTheAccountsWhole(t *testing.T) {
 	main := parseBicep(t, "main.bicep")
 	fa := parseBicep(t, "modules/functionapp.bicep")
 
-	procs := main.decl(t, "variable_declaration", "vccProcesses").Body
-	if procs.Kind != "ternary_expression" {
-		t.Fatalf("vccProcesses must be hostingPlan == 'FlexConsumption' ? maxInstances + 1 : maxInstances, got %s", procs.Text)
-	}
-	parts := procs.named()
-	if !strings.Contains(parts[0].Text, "'FlexConsumption'") || strings.ReplaceAll(parts[1].Text, " ", "") != "maxInstances+1" || parts[2].Text != "maxInstances" {
-		t.Errorf("vccProcesses = %s: Flex runs maxInstances ingest instances plus the discover instance; Premium shares instances", procs.Text)
-	}
-	rate := main.decl(t, "variable_declaration", "vccRatePerInstance").Body
-	if rate.Kind != "binary_expression" || !rate.hasToken("/") || rate.named()[0].Text != "vccRateBudgetPerMinute" || rate.named()[1].Text != "vccProcesses" {
-		t.Errorf("vccRatePerInstance = %s, want vccRateBudgetPerMinute / vccProcesses", rate.Text)
-	}
 	fnApp := main.decl(t, "module_declaration", "functionApp")
 	params := props(path(fnApp.Body, "params"))
-
-	// With a tenants document: the processes' shares plus one for the
-	// operator commands, which pace a tenant at the same share, so the app
-	// and an operator's run together stay within the account's budget.
-	shares := main.decl(t, "variable_declaration", "vccRateShares").Body
-	if strings.ReplaceAll(shares.Text, " ", "") != "vccProcesses+1" {
-		t.Errorf("vccRateShares = %s, want vccProcesses + 1 (one share kept for the operator commands)", shares.Text)
-	}
-	if p := params["vccRateShares"]; p == nil || p.Text != "vccRateShares" {
-		t.Error("main.bicep must pass vccRateShares as the functionApp module's vccRateShares")
-	}
-	if out := main.decl(t, "output_declaration", "vccRateShares"); out.Body == nil || out.Body.Text != "vccRateShares" {
-		t.Error("main.bicep must output vccRateShares, the value operators set VCC_RATE_SHARES to")
-	}
-	if v := objectKeys(t, fa, "tenantsDocumentSettings")["VCC_RATE_SHARES"]; v == nil || !slices.Contains(identifiers(v), "vccRateShares") {
-		t.Error("VCC_RATE_SHARES must come from the vccRateShares parameter")
-	}
-	if params["vccRatePerMinute"] == nil || params["vccRatePerMinute"].Text != "vccRatePerInstance" {
-		t.Error("main.bicep must pass vccRatePerInstance as the functionApp module's vccRatePerMinute")
-	}
-	if params["maxInstances"] == nil || params["maxInstances"].Text != "maxInstances" {
-		t.Error("main.bicep must pass maxInstances to the functionApp module")
+	if params["vccRatePerMinute"] == nil || params["vccRatePerMinute"].Text != "vccRateBudgetPerMinute" {
+		t.Error("main.bicep must pass vccRateBudgetPerMinute, the whole budget, as the functionApp module's vccRatePerMinute")
 	}
 	product := objectKeys(t, fa, "productSettings")
 	if v := product["VCC_RATE_PER_MINUTE"]; v == nil || !slices.Contains(identifiers(v), "vccRatePerMinute") {
 		t.Error("VCC_RATE_PER_MINUTE must come from the vccRatePerMinute parameter")
 	}
+	divided := []string{"vccProcesses", "vccRatePerInstance", "vccRateShares"}
+	for _, kind := range []string{"variable_declaration", "output_declaration", "parameter_declaration"} {
+		for _, d := range append(main.decls(kind), fa.decls(kind)...) {
+			if slices.Contains(divided, d.Name) {
+				t.Errorf("%s %s: the budget is not divided among processes", kind, d.Name)
+			}
+		}
+	}
+	for _, settings := range []string{"productSettings", "tenantsDocumentSettings"} {
+		if objectKeys(t, fa, settings)["VCC_RATE_SHARES"] != nil {
+			t.Errorf("%s: VCC_RATE_SHARES is read by nothing", settings)
+		}
+	}
+	if params["maxInstances"] == nil || params["maxInstances"].Text != "maxInstances" {
+		t.Error("main.bicep must pass maxInstances to the functionApp module")
+	}
 	for _, key := range []string{"maximumInstanceCount", "maximumElasticWorkerCount", "functionAppScaleLimit"} {
 		vals := findProp(fa.Root, key)
 		if len(vals) != 1 || vals[0].Text != "maxInstances" {
 			t.Errorf("functionapp.bicep %s must be maxInstances", key)
-		}
-	}
-
-	// Every parameter file yields at least 1 request a minute per instance.
-	defaults := map[string]string{}
-	for _, p := range main.decls("parameter_declaration") {
-		if v, ok := literal(p.Body); ok {
-			defaults[p.Name] = v
-		}
-	}
-	for _, rel := range bicepFiles(t) {
-		if !strings.HasSuffix(rel, ".bicepparam") {
-			continue
-		}
-		vals := map[string]string{}
-		for k, v := range defaults {
-			vals[k] = v
-		}
-		for _, v := range parseBicep(t, rel).decls("variable_declaration") {
-			if s, ok := literal(v.Body); ok {
-				vals[v.Name] = s
-			}
-		}
-		budget := atoi(t, rel, vals["vccRateBudgetPerMinute"])
-		n := atoi(t, rel, vals["maxInstances"])
-		if vals["hostingPlan"] == "FlexConsumption" {
-			n++
-		}
-		if per := budget / n; per < 1 {
-			t.Errorf("%s: budget %d over %d processes leaves %d requests a minute each", rel, budget, n, per)
-		} else if per*n > budget {
-			t.Errorf("%s: %d x %d exceeds the budget %d", rel, per, n, budget)
 		}
 	}
 }

@@ -53,7 +53,7 @@ param hostingPlan string = 'FlexConsumption'
 @maxValue(1000)
 param maxInstances int = 4
 
-@description('VCC requests per minute for the whole deployment: the account\'s fair-usage limit minus what other callers (operators, other integrations) need.')
+@description('VCC requests per minute for the whole deployment, however many instances run: every process and the operator commands book their calls in one shared budget in the state container (budget/default.json). The account\'s fair-usage limit minus what other integrations need.')
 @minValue(1)
 param vccRateBudgetPerMinute int = 160
 
@@ -186,22 +186,6 @@ var webhookSecretName = 'vcc-webhook-secret'
 var deploymentContainerName = 'app-package'
 
 var suffix = take(uniqueString(resourceGroup().id), 6)
-
-// The VCC request budget is shared by every process that calls VCC; each
-// process paces itself with VCC_RATE_PER_MINUTE. Processes that can run at
-// once: on Elastic Premium, maxInstances (discover and ingest share each
-// instance and its pacer); on Flex Consumption, maxInstances ingest
-// instances plus the one instance running discover (functions scale in
-// separate groups there; the timer runs as a singleton). Integer division
-// rounds down, so the sum never exceeds the budget.
-var vccProcesses = hostingPlan == 'FlexConsumption' ? maxInstances + 1 : maxInstances
-var vccRatePerInstance = vccRateBudgetPerMinute / vccProcesses
-// With a tenants document each tenant's ratePerMinute is its account's
-// whole budget: each process paces it at ratePerMinute / vccRateShares
-// (VCC_RATE_SHARES). One share more than the processes is the operators'
-// (doctor, report, backfill from a workstation, set to this same value):
-// the document's figure leaves them no headroom of its own.
-var vccRateShares = vccProcesses + 1
 
 module monitoring 'modules/monitoring.bicep' = {
   name: 'monitoring'
@@ -360,7 +344,7 @@ module functionApp 'modules/functionapp.bicep' = {
     appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
     vccRegion: vccRegion
     vccClientId: vccClientId
-    vccRatePerMinute: vccRatePerInstance
+    vccRatePerMinute: vccRateBudgetPerMinute
     keyVaultUri: keyVault.outputs.uri
     secretName: secretName
     webhookSecretName: webhookSecretName
@@ -373,7 +357,6 @@ module functionApp 'modules/functionapp.bicep' = {
     auditSchedule: auditSchedule
     vccOwnerUserId: vccOwnerUserId
     tenantsBlobName: tenantsBlobName
-    vccRateShares: vccRateShares
     appSubnetId: privateNetworking ? network.outputs.appSubnetId : ''
     tags: tags
   }
@@ -466,10 +449,6 @@ output queueName string = serviceBus.outputs.queueName
 output hostStorageAccountName string = storage.outputs.hostAccountName
 output deploymentContainerName string = storage.outputs.deploymentContainerName
 output recordingsAccountUrl string = storage.outputs.recordingsAccountUrl
-output vccRatePerInstance int = vccRatePerInstance
-output vccProcesses int = vccProcesses
-// What the operator commands' VCC_RATE_SHARES must be with a tenants document.
-output vccRateShares int = vccRateShares
 output privateNetworking bool = privateNetworking
 output alertActionGroupId string = alerts.outputs.actionGroupId
 // Where the downstream notices go ('' when off or sent to a webhook).

@@ -59,7 +59,7 @@ param vccRegion string
 @description('OAuth client id of the VCC API credential.')
 param vccClientId string
 
-@description('VCC requests per minute for ONE instance (main.bicep divides the budget).')
+@description('The VCC account\'s whole budget of requests per minute: every process books its calls in the one budget in the state container, so none is divided per instance.')
 @minValue(1)
 param vccRatePerMinute int
 
@@ -98,10 +98,6 @@ param vccOwnerUserId string
 
 @description('Name of the tenants document in the state container (e.g. tenants.json): the app serves every tenant it lists and re-reads it when it changes. Empty: the one VCC account of the VCC_* settings, and no tenants setting at all.')
 param tenantsBlobName string = ''
-
-@description('With a tenants document: how many shares each tenant\'s VCC budget is divided into (main.bicep: the processes that can run at once, plus one for the operator commands). Each process paces a tenant at its ratePerMinute divided by this.')
-@minValue(1)
-param vccRateShares int = 1
 
 @description('Private networking (main.bicep): resource id of the delegated subnet the app sends its outbound traffic through; empty: no VNet integration.')
 param appSubnetId string = ''
@@ -154,7 +150,6 @@ var productSettings = {
 var tenantsDocumentSettings = {
   VCC_TENANTS_BLOB: tenantsBlobName
   VCC_TENANTS_REFRESH: '1m'
-  VCC_RATE_SHARES: string(vccRateShares)
 }
 
 // Settings the Functions host reads: identity-based connections for its own

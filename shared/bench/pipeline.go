@@ -85,6 +85,8 @@ func (e *env) newPipeline(ctx context.Context, o pipelineOptions) (*pipeline, er
 		}
 		ep = &vccEndpoint{tokenURL: p.sim.TokenURL(), apiURL: p.sim.APIURL(), clientID: p.sim.ClientID(), secret: p.sim.ClientSecret()}
 	}
+	// Paced in this process alone: the scenario's sandbox account is
+	// called by this one client and nothing else (startup.Pacer's rule).
 	p.client, err = vcc.New(vcc.Config{
 		TokenURL: ep.tokenURL, APIURL: ep.apiURL, ClientID: ep.clientID,
 		Secret: secrets.Static(secrets.New(ep.secret)), RatePerMinute: o.ratePerMinute, Logger: log,

@@ -106,11 +106,6 @@ type Config struct {
 	// most every TenantsRefresh (a new tenant needs no redeploy).
 	TenantsBlob    string
 	TenantsRefresh time.Duration
-	// RateShares is VCC_RATE_SHARES: how many shares each tenant's
-	// ratePerMinute (its account's whole budget) is divided into, the
-	// processes plus one for the operator commands; each paces the tenant
-	// at ratePerMinute / RateShares.
-	RateShares int
 	// Tenant is the tenant a copy of the settings is for (ForTenant); empty:
 	// the single tenant of the VCC_* settings.
 	Tenant string
@@ -164,7 +159,6 @@ var Settings = []Setting{
 	{"WEBHOOK_SETTLE", "60s", "how long after a webhook event its ingest is scheduled"},
 	{"VCC_TENANTS_FILE", "", "local runs and operator commands: a tenants document (several VCC accounts, each under its own prefix); each tenant's secret from VCC_CLIENT_SECRET_<ID>"},
 	{"VCC_TENANTS_BLOB", "", "the Function App and the operator commands: name of the tenants document in STATE_CONTAINER (e.g. tenants.json), re-read when it changes; each tenant's secret is the Key Vault secret secretName (VCC_CLIENT_SECRET_<ID> when set)"},
-	{"VCC_RATE_SHARES", "1", "with a tenants document: how many shares each tenant's VCC budget is divided into (the templates: the processes that can run at once, plus one for the operator commands; the operator commands with VCC_TENANTS_BLOB require the deployment's value); each paces a tenant at its ratePerMinute divided by this"},
 	{"VCC_EXTRA_HOSTS", "", "with a tenants document: origins (https://host[:port], comma separated) a tenant's tokenUrl or apiUrl may name besides VCC's own hosts for its region; nothing else is admitted"},
 	{"VCC_TENANTS_REFRESH", DefaultTenantsRefresh.String(), "with VCC_TENANTS_BLOB: how often the document is looked at again (a tenant the document lacks makes it look at once, at most every 10 s)"},
 	{"WEBHOOK_POLL_HORIZON", "2h", "how long ingest keeps polling VCC for an event's content (back-off 30 s doubling to 8 min) before recording a skip"},
@@ -240,10 +234,6 @@ func Load(getenv func(string) string) (Config, error) {
 		errs = append(errs, settingErrf("VCC_AUDIO_TYPES", "at least one content type is required"))
 	}
 	c.TenantsRefresh = duration(getenv, "VCC_TENANTS_REFRESH", DefaultTenantsRefresh, &errs)
-	c.RateShares = integer(getenv, "VCC_RATE_SHARES", 1, &errs)
-	if c.RateShares < 1 {
-		errs = append(errs, settingErrf("VCC_RATE_SHARES", "must be at least 1"))
-	}
 	if c.TenantsRefresh < time.Second {
 		errs = append(errs, settingErrf("VCC_TENANTS_REFRESH", "must be at least 1s"))
 	}
@@ -404,8 +394,9 @@ func (c Config) TenantIDs() []string {
 }
 
 // ForTenant is the settings as tenant t's work sees them: its VCC client
-// configuration (without the secret source; its budget this process's
-// share of ratePerMinute, VCC_RATE_SHARES), its content types (the
+// configuration (without the secret source; its budget ratePerMinute, the
+// account's whole budget, which every process books in the one shared
+// budget of the account: startup.Pacer), its content types (the
 // deployment's when it names none), its credential's owner, its webhook
 // secret (never the deployment's), and Tenant set.
 func (c Config) ForTenant(t tenants.Tenant) (Config, error) {
@@ -418,14 +409,6 @@ func (c Config) ForTenant(t tenants.Tenant) (Config, error) {
 		vc.PageSize = c.VCC.PageSize
 	}
 	vc.MaxRecordingBytes, vc.ReadStall = c.VCC.MaxRecordingBytes, c.VCC.ReadStall
-	if shares := max(c.RateShares, 1); shares > 1 {
-		// Integer division rounds down: the processes together never
-		// exceed the account's budget.
-		if t.RatePerMinute < shares {
-			return c, fmt.Errorf("tenant %s: ratePerMinute: %d is less than the %d shares it is divided into (VCC_RATE_SHARES); each needs at least one request a minute", t.ID, t.RatePerMinute, shares)
-		}
-		vc.RatePerMinute = t.RatePerMinute / shares
-	}
 	out.VCC = vc
 	out.Tenant = t.ID
 	out.ClientSecret = c.TenantSecrets[t.ID]

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -261,58 +260,22 @@ func TestLoadTenantsBlob(t *testing.T) {
 	}
 }
 
-// Each tenant's ratePerMinute is its account's whole budget: with
-// VCC_RATE_SHARES processes sharing it, each paces the tenant at its share,
-// and a budget smaller than the processes is refused naming the tenant.
-func TestForTenantSharesTheBudget(t *testing.T) {
+// Each tenant's ratePerMinute is its account's whole budget, which every
+// process books in the account's one shared budget: no process paces at a
+// fraction of it, whatever a setting left from the static division says.
+func TestForTenantPacesAtTheWholeBudget(t *testing.T) {
 	p := writeTenants(t, `{"tenants": [
   {"id": "acme", "region": "emea", "clientId": "a", "secretName": "vcc-client-secret-acme", "ratePerMinute": 160},
   {"id": "tiny", "region": "emea", "clientId": "t", "secretName": "vcc-client-secret-tiny", "ratePerMinute": 3}
 ]}`)
-	base := map[string]string{"VCC_TENANTS_FILE": p, "VCC_CLIENT_SECRET_ACME": "x", "VCC_CLIENT_SECRET_TINY": "y"}
-	c, err := Load(env(base))
+	c, err := Load(env(map[string]string{"VCC_TENANTS_FILE": p, "VCC_CLIENT_SECRET_ACME": "x", "VCC_CLIENT_SECRET_TINY": "y", "VCC_RATE_SHARES": "11"}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	acme, _ := c.Tenants.Get("acme")
-	if ac, err := c.ForTenant(acme); err != nil || ac.VCC.RatePerMinute != 160 {
-		t.Errorf("one process: %d, %v", ac.VCC.RatePerMinute, err)
-	}
-	base["VCC_RATE_SHARES"] = "11"
-	if c, err = Load(env(base)); err != nil {
-		t.Fatal(err)
-	}
-	if ac, err := c.ForTenant(acme); err != nil || ac.VCC.RatePerMinute != 14 {
-		t.Errorf("11 processes: %d, want 160/11 = 14 (%v)", ac.VCC.RatePerMinute, err)
-	}
-	tiny, _ := c.Tenants.Get("tiny")
-	if _, err := c.ForTenant(tiny); err == nil || !strings.Contains(err.Error(), "tenant tiny: ratePerMinute: 3 is less than the 11 shares") {
-		t.Errorf("tiny: %v", err)
-	}
-	base["VCC_RATE_SHARES"] = "0"
-	if _, err := Load(env(base)); err == nil || !strings.Contains(err.Error(), "VCC_RATE_SHARES") {
-		t.Errorf("0 shares: %v", err)
-	}
-}
-
-// The templates divide a tenant's budget into the processes that can run
-// at once plus one share for the operator commands, which pace at that same
-// share: the app's processes and an operator's run together stay within the
-// account's budget. Unset (one share), a command would take all of it.
-func TestForTenantKeepsAShareForOperators(t *testing.T) {
-	p := writeTenants(t, `{"tenants": [{"id": "acme", "region": "emea", "clientId": "a", "secretName": "vcc-client-secret-acme", "ratePerMinute": 160}]}`)
-	for _, tc := range []struct{ processes, want int }{{5, 26}, {1, 80}, {4, 32}, {159, 1}} {
-		c, err := Load(env(map[string]string{"VCC_TENANTS_FILE": p, "VCC_CLIENT_SECRET_ACME": "x", "VCC_RATE_SHARES": strconv.Itoa(tc.processes + 1)}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		acme, _ := c.Tenants.Get("acme")
-		ac, err := c.ForTenant(acme)
-		if err != nil || ac.VCC.RatePerMinute != tc.want {
-			t.Errorf("%d processes + operators: %d a minute, %v; want %d", tc.processes, ac.VCC.RatePerMinute, err, tc.want)
-		}
-		if total := (tc.processes + 1) * ac.VCC.RatePerMinute; total > 160 {
-			t.Errorf("%d processes and an operator's command: %d a minute, over the budget 160", tc.processes, total)
+	for id, want := range map[string]int{"acme": 160, "tiny": 3} {
+		tn, _ := c.Tenants.Get(id)
+		if tc, err := c.ForTenant(tn); err != nil || tc.VCC.RatePerMinute != want {
+			t.Errorf("%s: paced at %d a minute (%v), want its whole ratePerMinute %d", id, tc.VCC.RatePerMinute, err, want)
 		}
 	}
 }

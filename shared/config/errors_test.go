@@ -35,10 +35,10 @@ func TestSettingErrorsNameTheSetting(t *testing.T) {
 	}{
 		{"single tenant", map[string]string{"VCC_REGION": "mars", "KEY_VAULT_URI": "http://kv", "AUDIT_DAYS": "0", "VCC_OWNER_USER_ID": "x",
 			"AUDIT_SCHEDULE": "a", "DISCOVER_LOOKBACK": "zz", "DISCOVER_OVERLAP": "-1h", "INGEST_MAX_ATTEMPTS": "q", "INGEST_DEFERRAL_HORIZON": "-1s",
-			"VCC_WEBHOOK_SECRET": "!!", "WEBHOOK_SETTLE": "-1s", "VCC_AUDIO_TYPES": ",", "VCC_TENANTS_REFRESH": "1ms", "VCC_RATE_SHARES": "0",
+			"VCC_WEBHOOK_SECRET": "!!", "WEBHOOK_SETTLE": "-1s", "VCC_AUDIO_TYPES": ",", "VCC_TENANTS_REFRESH": "1ms",
 			"RECORDINGS_ACCOUNT_URL": "http://a", "RECORDINGS_CONNECTION_STRING": "x"},
 			"VCC_REGION AUDIT_DAYS VCC_OWNER_USER_ID AUDIT_SCHEDULE DISCOVER_LOOKBACK INGEST_MAX_ATTEMPTS VCC_WEBHOOK_SECRET WEBHOOK_SETTLE VCC_AUDIO_TYPES " +
-				"VCC_RATE_SHARES VCC_TENANTS_REFRESH KEY_VAULT_URI RECORDINGS_ACCOUNT_URL RECORDINGS_ACCOUNT_URL DISCOVER_LOOKBACK INGEST_DEFERRAL_HORIZON"},
+				"VCC_TENANTS_REFRESH KEY_VAULT_URI RECORDINGS_ACCOUNT_URL RECORDINGS_ACCOUNT_URL DISCOVER_LOOKBACK INGEST_DEFERRAL_HORIZON"},
 		{"no client id", map[string]string{}, "VCC_CLIENT_ID KEY_VAULT_URI"},
 		{"both documents", map[string]string{"VCC_TENANTS_FILE": bad, "VCC_TENANTS_BLOB": "tenants/x"}, "VCC_TENANTS_FILE VCC_TENANTS_BLOB VCC_TENANTS_FILE"},
 		{"tenants' secrets", map[string]string{"VCC_TENANTS_FILE": good, "VCC_WEBHOOK_SECRET_ACME": "!!"}, "VCC_TENANTS_FILE VCC_TENANTS_FILE VCC_TENANTS_FILE"},
@@ -59,9 +59,8 @@ func TestSettingErrorsNameTheSetting(t *testing.T) {
 // The typed errors keep the messages people read, word for word.
 func TestSettingErrorMessages(t *testing.T) {
 	good := writeTenants(t, twoTenants)
-	_, err := Load(env(map[string]string{"VCC_TENANTS_FILE": good, "VCC_WEBHOOK_SECRET_ACME": "!!", "DISCOVER_OVERLAP": "-1h", "VCC_RATE_SHARES": "z"}))
+	_, err := Load(env(map[string]string{"VCC_TENANTS_FILE": good, "VCC_WEBHOOK_SECRET_ACME": "!!", "DISCOVER_OVERLAP": "-1h"}))
 	want := []string{
-		`VCC_RATE_SHARES: "z" is not a whole number`,
 		"VCC_TENANTS_FILE: VCC_WEBHOOK_SECRET_ACME: webhook secret is not base64",
 		"VCC_TENANTS_FILE: tenant acme: secretName: VCC_CLIENT_SECRET_ACME is not set, and without KEY_VAULT_URI the secret vcc-client-secret-acme cannot be read",
 		"VCC_TENANTS_FILE: tenant globex-2: secretName: VCC_CLIENT_SECRET_GLOBEX_2 is not set, and without KEY_VAULT_URI the secret vcc-client-secret-globex-2 cannot be read",
@@ -72,7 +71,7 @@ func TestSettingErrorMessages(t *testing.T) {
 	}
 	// The inner problem keeps its own setting: the tenant's webhook secret.
 	var inner *SettingError
-	if p := Problems(err)[1]; !errors.As(errors.Unwrap(p), &inner) || inner.Setting != "VCC_WEBHOOK_SECRET_ACME" {
+	if p := Problems(err)[0]; !errors.As(errors.Unwrap(p), &inner) || inner.Setting != "VCC_WEBHOOK_SECRET_ACME" {
 		t.Errorf("%q: inner setting not found", p)
 	}
 }
@@ -85,8 +84,8 @@ func TestForVCCOnly(t *testing.T) {
 		env  map[string]string
 		want string // each problem: v (only for VCC) or k (for every command)
 	}{
-		{"single tenant", map[string]string{"VCC_REGION": "mars", "KEY_VAULT_URI": "http://kv", "AUDIT_DAYS": "0", "VCC_RATE_SHARES": "0",
-			"VCC_TENANTS_REFRESH": "1ms", "RECORDINGS_ACCOUNT_URL": "http://a"}, "v k v k v k"},
+		{"single tenant", map[string]string{"VCC_REGION": "mars", "KEY_VAULT_URI": "http://kv", "AUDIT_DAYS": "0",
+			"VCC_TENANTS_REFRESH": "1ms", "RECORDINGS_ACCOUNT_URL": "http://a"}, "v k k v k"},
 		{"no secret source", map[string]string{}, "v v"},
 		{"a tenant's secretName", map[string]string{"VCC_TENANTS_FILE": bad}, "v"},
 		{"tenants' secrets", map[string]string{"VCC_TENANTS_FILE": good, "VCC_WEBHOOK_SECRET_ACME": "!!"}, "k v v"},

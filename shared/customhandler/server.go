@@ -406,8 +406,11 @@ func New(a startup.Adapters) http.Handler {
 	}
 	srv := &server{
 		discover: discover.New(a.VCC, a.Queue, a.State, tenancy.DiscoverOptions(a.Config, a.Log)),
+		// As a tenant's: a delivery whose budget is booked further ahead
+		// than PaceLimit is put off to its slot, not waited for.
 		ingest: ingest.New(a.VCC, a.Sink, a.State, ingest.Options{IsAudio: a.Config.IsAudio, Logger: a.Log,
-			Requeue: a.Queue, DeferralHorizon: a.Config.DeferralHorizon, PollHorizon: a.Config.WebhookPollHorizon}),
+			Requeue: a.Queue, DeferralHorizon: a.Config.DeferralHorizon, PollHorizon: a.Config.WebhookPollHorizon,
+			PaceLimit: ingest.DefaultPaceLimit}),
 		audit: newAuditor(a),
 		events: events.New(a.Queue, events.Options{Key: a.WebhookKey, Types: a.Config.WebhookEvents,
 			Settle: a.Config.WebhookSettle, Logger: a.Log}),

@@ -23,14 +23,19 @@ import (
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
 )
 
-// Host invokes a custom handler at BaseURL.
+// Host invokes a custom handler at BaseURL, and at Instances beside it.
 type Host struct {
 	BaseURL string
-	Queue   queue.Queue
-	Workers int // concurrent ingest invocations (the host's maxConcurrentCalls)
-	Client  *http.Client
-	Logger  *slog.Logger
-	Now     func() time.Time
+	// Instances are further handler instances beside BaseURL's, as a
+	// scaled-out app runs them: each gets Workers ingest invocations of
+	// its own (the host of every instance runs its own maxConcurrentCalls)
+	// over the one Queue. Timers run on BaseURL's alone, as a singleton.
+	Instances []string
+	Queue     queue.Queue
+	Workers   int // concurrent ingest invocations (the host's maxConcurrentCalls)
+	Client    *http.Client
+	Logger    *slog.Logger
+	Now       func() time.Time
 
 	// OnResult, when set, sees every ingest invocation's outcome.
 	OnResult func(Result)
@@ -55,9 +60,13 @@ type Host struct {
 	// timeout and returns its new base URL. Without it a timed-out
 	// invocation only fails.
 	Restart func(ctx context.Context) (baseURL string, err error)
+	// RestartInstance, when set, restarts instance i (0 is BaseURL's, then
+	// Instances in order) after a timeout, alone, as the host of that
+	// instance does; it takes Restart's place.
+	RestartInstance func(ctx context.Context, i int) (baseURL string, err error)
 
 	mu         sync.Mutex
-	generation int // handler process generation, bumped by each restart
+	generation map[int]int // each instance's handler process generation, bumped by each restart
 	restarts   int
 }
 
@@ -122,7 +131,7 @@ func (h *Host) Tick(ctx context.Context, function string, last time.Time, pastDu
 		},
 		"Metadata": map[string]any{"sys": sys(function, now)},
 	}
-	status, resp, err := h.invoke(ctx, function, payload)
+	status, resp, err := h.invoke(ctx, 0, function, payload)
 	if err != nil {
 		return nil, err
 	}
@@ -133,12 +142,14 @@ func (h *Host) Tick(ctx context.Context, function string, last time.Time, pastDu
 }
 
 // Drain delivers queued messages to function until the queue has stayed
-// empty for idle, or ctx ends. It returns the number of invocations.
+// empty for idle, or ctx ends. It returns the number of invocations. Each
+// instance has Workers of its own.
 func (h *Host) Drain(ctx context.Context, function string, idle time.Duration) (int, error) {
 	workers := h.Workers
 	if workers <= 0 {
 		workers = DefaultWorkers
 	}
+	instances := 1 + len(h.Instances)
 	var (
 		mu       sync.Mutex
 		count    int
@@ -147,7 +158,8 @@ func (h *Host) Drain(ctx context.Context, function string, idle time.Duration) (
 		firstErr error
 	)
 	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
+	for w := 0; w < workers*instances; w++ {
+		instance := w % instances
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -187,7 +199,7 @@ func (h *Host) Drain(ctx context.Context, function string, idle time.Duration) (
 				inFlight++
 				mu.Unlock()
 				for _, m := range msgs {
-					h.deliver(ctx, function, m)
+					h.deliver(ctx, instance, function, m)
 				}
 				mu.Lock()
 				inFlight--
@@ -214,9 +226,9 @@ func (h *Host) pending() (int, error) {
 // deliver invokes function with one message and settles it; the message
 // stays locked while the invocation runs, however long that takes (up to
 // MaxLockRenewal), so a long copy is not delivered a second time.
-func (h *Host) deliver(ctx context.Context, function string, m *queue.Message) {
+func (h *Host) deliver(ctx context.Context, instance int, function string, m *queue.Message) {
 	stopRenewing := h.keepLocked(ctx, m)
-	status, resp, err := h.invoke(ctx, function, serviceBusPayload(function, m, h.now().UTC()))
+	status, resp, err := h.invoke(ctx, instance, function, serviceBusPayload(function, m, h.now().UTC()))
 	stopRenewing()
 	res := Result{MessageID: m.ID, DeliveryCount: m.DeliveryCount, Status: status, ReturnValue: resp.ReturnValue}
 	if err != nil {
@@ -287,42 +299,60 @@ func (h *Host) Restarts() int {
 	return h.restarts
 }
 
-func (h *Host) target() (string, int) {
+// target is instance i's base URL and handler generation.
+func (h *Host) target(i int) (string, int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.BaseURL, h.generation
+	if i == 0 {
+		return h.BaseURL, h.generation[0]
+	}
+	return h.Instances[i-1], h.generation[i]
 }
 
-// restart replaces the handler of generation gen, unless another timed-out
-// invocation already did.
-func (h *Host) restart(ctx context.Context, gen int, function string) {
+// restart replaces instance i's handler of generation gen, unless another
+// timed-out invocation already did.
+func (h *Host) restart(ctx context.Context, i, gen int, function string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if gen != h.generation || h.Restart == nil {
+	restart := h.Restart
+	if h.RestartInstance != nil {
+		restart = func(ctx context.Context) (string, error) { return h.RestartInstance(ctx, i) }
+	} else if i > 0 {
+		restart = nil
+	}
+	if gen != h.generation[i] || restart == nil {
 		return
 	}
 	if h.Logger != nil {
 		h.Logger.Error("invocation exceeded functionTimeout: restarting the handler, failing every invocation in flight", "function", function, "functionTimeout", h.FunctionTimeout)
 	}
-	url, err := h.Restart(ctx)
+	url, err := restart(ctx)
 	if err != nil {
 		if h.Logger != nil {
 			h.Logger.Error("handler restart failed", "error", err)
 		}
 		return
 	}
-	h.BaseURL = url
-	h.generation++
+	if i == 0 {
+		h.BaseURL = url
+	} else {
+		h.Instances[i-1] = url
+	}
+	if h.generation == nil {
+		h.generation = map[int]int{}
+	}
+	h.generation[i]++
 	h.restarts++
 }
 
-func (h *Host) invoke(ctx context.Context, function string, payload any) (int, response, error) {
+// invoke sends one invocation to instance i's handler.
+func (h *Host) invoke(ctx context.Context, i int, function string, payload any) (int, response, error) {
 	var resp response
 	body, err := json.Marshal(payload)
 	if err != nil {
 		return 0, resp, err
 	}
-	base, gen := h.target()
+	base, gen := h.target(i)
 	if h.FunctionTimeout > 0 {
 		var cancel context.CancelFunc
 		ictx := ctx
@@ -330,7 +360,7 @@ func (h *Host) invoke(ctx context.Context, function string, payload any) (int, r
 		defer cancel()
 		defer func() {
 			if ctx.Err() == context.DeadlineExceeded && ictx.Err() == nil {
-				h.restart(ictx, gen, function)
+				h.restart(ictx, i, gen, function)
 			}
 		}()
 	}
@@ -413,21 +443,26 @@ func sys(function string, now time.Time) map[string]any {
 
 var errNotReady = errors.New("handler not ready")
 
-// WaitReady polls the handler's readiness endpoint, as the host does.
+// WaitReady polls each instance's readiness endpoint, as the host does.
 func (h *Host) WaitReady(ctx context.Context, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		base, _ := h.target()
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/", nil)
-		if r, err := h.client().Do(req); err == nil {
-			r.Body.Close()
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
+	for i := 0; i <= len(h.Instances); i++ {
+		for {
+			base, _ := h.target(i)
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/", nil)
+			if r, err := h.client().Do(req); err == nil {
+				r.Body.Close()
+				break
+			}
+			if !time.Now().Before(deadline) {
+				return errNotReady
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(20 * time.Millisecond):
+			}
 		}
 	}
-	return errNotReady
+	return nil
 }

@@ -232,3 +232,45 @@ func TestHTTPFunctionRouteTemplate(t *testing.T) {
 		t.Error("a template without parameters matches only its path")
 	}
 }
+
+// With several instances each gets Workers invocations of its own over the
+// one queue, and every message is delivered once to one of them.
+func TestInstancesShareTheQueue(t *testing.T) {
+	q, err := queue.OpenEmbedded(filepath.Join(t.TempDir(), "q.db"), queue.EmbeddedOptions{LockDuration: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	const n = 24
+	var msgs []queue.Outgoing
+	for i := range n {
+		msgs = append(msgs, queue.Outgoing{ID: "m" + string(rune('a'+i)), Body: []byte(`{}`)})
+	}
+	if err := q.SendBatch(context.Background(), msgs); err != nil {
+		t.Fatal(err)
+	}
+	calls := make([]atomic.Int32, 3)
+	var urls []string
+	for i := range calls {
+		srv := httptest.NewServer(slowHandler(100*time.Millisecond, &calls[i]))
+		defer srv.Close()
+		urls = append(urls, srv.URL)
+	}
+	h := &Host{BaseURL: urls[0], Instances: urls[1:], Queue: q, Workers: 1}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	count, err := h.Drain(ctx, "ingest", 300*time.Millisecond)
+	if err != nil || count != n {
+		t.Fatalf("drained %d, %v; want %d", count, err, n)
+	}
+	total := int32(0)
+	for i := range calls {
+		if calls[i].Load() == 0 {
+			t.Errorf("instance %d was never invoked", i)
+		}
+		total += calls[i].Load()
+	}
+	if total != n {
+		t.Errorf("%d invocations for %d messages", total, n)
+	}
+}

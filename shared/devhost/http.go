@@ -79,7 +79,7 @@ func (h *Host) HTTPHandler(functions ...HTTPFunction) http.Handler {
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 			return
 		}
-		base, _ := h.target()
+		base, _ := h.target(0)
 		target := base + r.URL.EscapedPath() // the host forwards the path as sent (Uri.AbsolutePath)
 		if r.URL.RawQuery != "" {
 			target += "?" + r.URL.RawQuery

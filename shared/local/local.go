@@ -28,6 +28,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/vcc-ingest/vcc-ingest/shared/budget"
 	"github.com/vcc-ingest/vcc-ingest/shared/customhandler"
 	"github.com/vcc-ingest/vcc-ingest/shared/devhost"
 	"github.com/vcc-ingest/vcc-ingest/shared/hostjson"
@@ -86,6 +87,13 @@ type Options struct {
 	// /api/vcc/events) on this address while the run lasts, through the
 	// host stand-in as the Functions host would deliver them.
 	Listen string
+	// Instances is how many handler instances serve the run (--instances).
+	Instances int
+
+	// pacedAlone gives each instance a pacer of its own at the whole
+	// budget instead of the account's shared budget: the static scheme
+	// the shared budget replaced, kept to show in a test what it does.
+	pacedAlone bool
 }
 
 // ParseFlags reads the flags of "handler local".
@@ -108,12 +116,16 @@ func ParseFlags(args []string, stderr io.Writer) (Options, error) {
 	fs.DurationVar(&o.LockPeriod, "lock", 5*time.Minute, "message lock duration (the queue's lockDuration)")
 	fs.BoolVar(&o.Audit, "audit", false, "also run the audit function (as its timer does): once after the window, or on the schedule at the start and every --audit-every; its result goes to the state (audits/yyyy/mm/dd/)")
 	fs.DurationVar(&o.AuditEvery, "audit-every", 24*time.Hour, "without a window and with --audit: how often audit runs (in Azure: AUDIT_SCHEDULE)")
+	fs.IntVar(&o.Instances, "instances", 1, "handler instances, as a scaled-out app runs them: each has its own VCC client (token, budget client, breaker) and --workers invocations, all served in this process behind the one host stand-in, over the one queue, booking each VCC account's one budget in the run's state")
 	fs.StringVar(&o.Listen, "listen", "", "serve VCC webhooks (POST /api/vcc/events) on this address, e.g. 127.0.0.1:7071, while running; with --sandbox the sandbox sends its live calls' webhooks there")
 	if err := ops.ParseArgs(fs, args); err != nil {
 		return o, err
 	}
 	if (o.From == "") != (o.To == "") {
 		return o, errors.New("--from and --to go together")
+	}
+	if o.Instances < 1 || o.Instances > maxInstances {
+		return o, fmt.Errorf("--instances: %d, want 1 to %d", o.Instances, maxInstances)
 	}
 	return o, nil
 }
@@ -203,31 +215,49 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer, getenv func(s
 		fmt.Fprintf(stdout, "Resuming: %d messages an interrupted run had locked are back on the queue\n", n)
 	}
 
-	ts := newRunTenants(env.Tenants, sink, state)
-	proc := &HandlerProcess{Handler: customhandler.New(startup.Adapters{
-		Config: cfg, Log: log, VCC: client, Queue: q, Sink: sink, State: state, Deadline: hs.InvocationDeadline(),
-		WebhookKey: secrets.Static(cfg.WebhookSecret), Tenants: env.Tenants,
-	}), Log: log}
-	baseURL, err := proc.Start()
-	if err != nil {
-		return 2, err
+	// Each instance its own VCC adapters; the first is env's own.
+	instances := []instanceVCC{{client: client, tenants: env.Tenants}}
+	budgetState := env.BudgetState()
+	if o.pacedAlone {
+		instances, budgetState = nil, nil
 	}
-	defer proc.Stop(shutdownGrace)
+	for len(instances) < max(o.Instances, 1) {
+		in, err := newInstanceVCC(env, budgetState)
+		if err != nil {
+			return 2, err
+		}
+		instances = append(instances, in)
+	}
+	client = instances[0].client
+	ts := newRunTenants(instances[0].tenants, sink, state)
 	tally := NewTally()
+	procs := make([]*HandlerProcess, len(instances))
+	urls := make([]string, len(instances))
+	for i, in := range instances {
+		procs[i] = &HandlerProcess{Handler: customhandler.New(startup.Adapters{
+			Config: cfg, Log: log.With("instance", i), VCC: in.client, Queue: q, Sink: sink, State: state, Deadline: hs.InvocationDeadline(),
+			WebhookKey: secrets.Static(cfg.WebhookSecret), Tenants: in.tenants,
+		}), Log: log}
+		if urls[i], err = procs[i].Start(); err != nil {
+			return 2, err
+		}
+		defer procs[i].Stop(shutdownGrace)
+	}
 	host := &devhost.Host{
-		BaseURL:         baseURL,
+		BaseURL:         urls[0],
+		Instances:       urls[1:],
 		Queue:           q,
 		Workers:         o.Workers,
 		Logger:          log,
 		OnResult:        tally.Add,
 		MaxLockRenewal:  hs.MaxAutoLockRenewal,
 		FunctionTimeout: hs.FunctionTimeout,
-		// As the host does after a timeout: kill the handler, failing what
-		// is in flight, and start it again.
-		Restart: func(context.Context) (string, error) {
-			proc.Stop(0)
+		// As the host does after a timeout: kill the instance's handler,
+		// failing what is in flight, and start it again.
+		RestartInstance: func(_ context.Context, i int) (string, error) {
+			procs[i].Stop(0)
 			tally.restarted()
-			return proc.Start()
+			return procs[i].Start()
 		},
 		// The run is not over while messages wait: scheduled copies (work
 		// deferred while VCC is unavailable, or polls for a webhook's
@@ -252,6 +282,10 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer, getenv func(s
 	defer stopProgress()
 	report := func(dead []DeadLetter, calls vcc.Counters, where string) {
 		tally.setTenants(ts.ids, ts.failures)
+		if most, ok := env.SandboxBusiestMinute(); ok {
+			tally.setBusiestMinute(most)
+		}
+		tally.setBudget(budgetCounters(instances))
 		if o.JSON {
 			WriteSummaryJSON(jsonOut, tally, dead, calls, where)
 			return
@@ -265,7 +299,7 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer, getenv func(s
 		if derr != nil {
 			return 1, derr
 		}
-		report(dead, ts.counters(client), where)
+		report(dead, instancesCounters(instances), where)
 		return status, err
 	}
 	fmt.Fprintf(stdout, "Window %s → %s; recordings to %s; logs in %s\n",
@@ -314,7 +348,7 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer, getenv func(s
 		return 1, err
 	}
 	ts.failDeadLettered(dead)
-	report(dead, ts.counters(client), where)
+	report(dead, instancesCounters(instances), where)
 	if env.AzuriteDir != "" {
 		fmt.Fprintf(stdout, "To browse them, serve that data again: node infra/local/node_modules/.bin/azurite-blob --location %s --skipApiVersionCheck --disableTelemetry\n", env.AzuriteDir)
 	}
@@ -497,6 +531,8 @@ type Tally struct {
 	restarts            int
 	deferred            int
 	paced               int
+	busiestMinute       int // the sandbox's most API calls in a rolling 60 s; 0: no sandbox
+	budget              budget.Counters
 	// With a tenants document: every tenant, the interactions stored (or
 	// found complete) for each, and the failing ones with why.
 	tenants        []string
@@ -524,6 +560,20 @@ func (t *Tally) setTenants(ids []string, failures map[string]string) {
 	for id, why := range failures {
 		t.tenantFailures[id] = why
 	}
+}
+
+// setBudget notes what the run's shared budgets did.
+func (t *Tally) setBudget(c budget.Counters) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.budget = c
+}
+
+// setBusiestMinute notes the sandbox's most API calls in a rolling 60 s.
+func (t *Tally) setBusiestMinute(n int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.busiestMinute = n
 }
 
 // restarted notes a restart of the handler after a timeout.
@@ -581,6 +631,12 @@ func (t *Tally) Add(r devhost.Result) {
 	t.recordings += int64(res.Copied)
 	t.bytes += res.Bytes
 	t.byDirection[res.Direction]++
+}
+
+// putOffsPerStored is how many times, on average, an interaction stored
+// now was put off to its budget's next slot (t.mu held).
+func (t *Tally) putOffsPerStored() float64 {
+	return float64(t.paced) / float64(max(t.stored, 1))
 }
 
 // Line is the progress line.
@@ -690,7 +746,7 @@ func PrintSummary(w io.Writer, t *Tally, deadList []DeadLetter, deadFile string,
 		fmt.Fprintf(tw, "  deferred while VCC was unavailable\t%d\n", t.deferred)
 	}
 	if t.paced > 0 {
-		fmt.Fprintf(tw, "  put off while the tenant's VCC budget was taken\t%d\n", t.paced)
+		fmt.Fprintf(tw, "  put off while the VCC budget was taken\t%d (%.2f per interaction stored)\n", t.paced, t.putOffsPerStored())
 	}
 	total := 0
 	for _, n := range dead {
@@ -723,6 +779,12 @@ func PrintSummary(w io.Writer, t *Tally, deadList []DeadLetter, deadFile string,
 		}
 	}
 	fmt.Fprintf(tw, "  retries / 429s / tokens\t%d / %d / %d\n", calls.Retries, calls.Throttled, calls.TokenRequests)
+	if t.busiestMinute > 0 {
+		fmt.Fprintf(tw, "  most in any rolling 60 s (the sandbox's arrivals)\t%d\n", t.busiestMinute)
+	}
+	if b := t.budget; b.Booked > 0 {
+		fmt.Fprintf(tw, "  budget: storage operations per call / slots lost\t%.2f / %d\n", budgetOpsPerCall(b), b.Lost)
+	}
 	if t.recordings > 0 || t.complete > 0 {
 		fmt.Fprintf(tw, "Recordings in\t%s\n", where)
 	}
@@ -764,12 +826,19 @@ type SummaryJSON struct {
 	HandlerRestarts  int              `json:"handlerRestarts"`
 	Deferred         int              `json:"deferred"`
 	Paced            int              `json:"paced,omitempty"`
+	PacedPerStored   float64          `json:"pacedPerStored,omitempty"` // put-offs per interaction stored now
 	DeadLetters      []DeadLetter     `json:"deadLetters"`
 	VCCCalls         map[string]int64 `json:"vccCalls"` // every endpoint, 0 when not called: stable keys
 	VCCRetries       int64            `json:"vccRetries"`
 	VCCThrottled     int64            `json:"vccThrottled"`
 	VCCTokenRequests int64            `json:"vccTokenRequests"`
-	Where            string           `json:"recordingsIn"`
+	// VCCBusiestMinute is, with --sandbox, the most API calls that reached
+	// a sandbox account in any rolling 60 s (its arrival log).
+	VCCBusiestMinute int `json:"vccBusiestMinute,omitempty"`
+	// Budget is what the shared budgets did: storage operations (loads,
+	// saves, failed saves) and slots booked, used and lost.
+	Budget budget.Counters `json:"budget"`
+	Where  string          `json:"recordingsIn"`
 	// With a tenants document: interactions stored or complete per tenant,
 	// and each failing tenant with why.
 	Tenants       map[string]int    `json:"tenants,omitempty"`
@@ -783,9 +852,9 @@ func WriteSummaryJSON(w io.Writer, t *Tally, dead []DeadLetter, calls vcc.Counte
 	s := SummaryJSON{
 		Seconds: time.Since(t.started).Seconds(), Found: t.found, NoAudio: t.noAud, Enqueued: t.sent,
 		Stored: t.stored, AlreadyComplete: t.complete, Recordings: t.recordings, Bytes: t.bytes,
-		ByDirection: t.byDirection, Skipped: t.skipped, FailedAttempts: t.failedAttempts, HandlerRestarts: t.restarts, Deferred: t.deferred, Paced: t.paced,
+		ByDirection: t.byDirection, Skipped: t.skipped, FailedAttempts: t.failedAttempts, HandlerRestarts: t.restarts, Deferred: t.deferred, Paced: t.paced, PacedPerStored: t.putOffsPerStored(),
 		DeadLetters: dead, VCCCalls: calls.Calls, VCCRetries: calls.Retries, VCCThrottled: calls.Throttled,
-		VCCTokenRequests: calls.TokenRequests, Where: where,
+		VCCTokenRequests: calls.TokenRequests, VCCBusiestMinute: t.busiestMinute, Budget: t.budget, Where: where,
 	}
 	if len(t.tenants) > 0 {
 		s.Tenants = map[string]int{}
@@ -799,6 +868,11 @@ func WriteSummaryJSON(w io.Writer, t *Tally, dead []DeadLetter, calls vcc.Counte
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(s)
+}
+
+// budgetOpsPerCall is the budget's storage operations per slot used.
+func budgetOpsPerCall(c budget.Counters) float64 {
+	return float64(c.Loads+c.Saves) / float64(max(c.Handed, 1))
 }
 
 func humanBytes(n int64) string {

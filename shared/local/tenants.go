@@ -13,7 +13,6 @@ import (
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
 	"github.com/vcc-ingest/vcc-ingest/shared/startup"
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
-	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
 )
 
 // runTenants is a local run's view of its tenants: without a tenants
@@ -94,28 +93,6 @@ func (s *runTenants) failedList() string {
 		parts[i] = id + " (" + s.failures[id] + ")"
 	}
 	return strings.Join(parts, ", ")
-}
-
-// counters are the VCC calls of the run: the one client's, or every
-// tenant's summed.
-func (s *runTenants) counters(single *vcc.Client) vcc.Counters {
-	if len(s.tenants) == 0 {
-		return single.Counters()
-	}
-	sum := vcc.Counters{Calls: map[string]int64{}}
-	for _, t := range s.tenants {
-		c := t.VCC.Counters()
-		for k, v := range c.Calls {
-			sum.Calls[k] += v
-		}
-		sum.Retries += c.Retries
-		sum.Throttled += c.Throttled
-		sum.TokenRequests += c.TokenRequests
-		sum.Invalid += c.Invalid
-		sum.FailedFast += c.FailedFast
-		sum.OutOfWindow += c.OutOfWindow
-	}
-	return sum
 }
 
 // discoverWindow discovers the window for every tenant, a few at a time:

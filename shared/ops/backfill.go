@@ -72,7 +72,7 @@ func Backfill(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		err = env.openStore(ctx, o, stateOnly)
 	}
 	if err == nil {
-		err = env.openTenants(ctx, o, true, false)
+		err = env.openAccounts(ctx, o, true, false)
 	}
 	if err == nil && !dryRun {
 		err = env.openQueue(ctx, o, nil)

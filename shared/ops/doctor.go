@@ -89,7 +89,7 @@ func Doctor(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	env, err := begin(o, true, info, stderr, getenv)
 	defer env.Close()
 	if err == nil {
-		err = env.openTenants(ctx, o, true, all)
+		err = env.openAccounts(ctx, o, true, all)
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "error:", err)

@@ -19,8 +19,9 @@ import (
 )
 
 // The constructors each command composes, in this order: begin (the
-// sandbox, the settings and, for a command that calls VCC, its client),
-// then openStore, openTenants and openQueue as the command uses them. Open
+// sandbox and the settings), then openStore, openAccounts (the tenants and,
+// for a command that calls VCC, their clients, booking in the account's
+// budget where the store is) and openQueue as the command uses them. Open
 // is their composition for the local runner.
 
 // Env is a command's connection to the product's resources.
@@ -43,6 +44,8 @@ type Env struct {
 	// sandboxes are the VCC sandboxes --sandbox started (none in the
 	// deployed build).
 	sandboxes
+	// budget is where VCC calls are booked (budgetState); nil: in-process.
+	budget store.State
 
 	env     *overlay // the settings, with the sandbox's and Azurite's on top
 	closers []func()
@@ -66,21 +69,14 @@ func newEnv(log *slog.Logger, logw io.Writer, getenv func(string) string) *Env {
 }
 
 // begin is what every command starts with: the sandbox (--sandbox, for a
-// command that calls VCC), the settings, and with callsVCC the client of
-// the VCC_* settings. The Env it returns is never nil: Close it, also
-// after an error.
+// command that calls VCC) and the settings. The Env it returns is never
+// nil: Close it, also after an error.
 func begin(f Flags, callsVCC bool, stdout, logw io.Writer, getenv func(string) string) (*Env, error) {
 	o := newEnv(nil, logw, getenv)
 	if err := o.startSandbox(f, callsVCC, stdout); err != nil {
 		return o, err
 	}
-	if err := o.loadConfig(callsVCC); err != nil {
-		return o, err
-	}
-	if callsVCC {
-		return o, o.openVCC()
-	}
-	return o, nil
+	return o, o.loadConfig(callsVCC)
 }
 
 // loadConfig reads the settings. A command that calls no VCC is not held
@@ -94,11 +90,6 @@ func (o *Env) loadConfig(callsVCC bool) error {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
 	o.Config = cfg
-	if callsVCC && cfg.TenantsBlob != "" && o.env.get("VCC_RATE_SHARES") == "" {
-		// Unset, a command would pace each tenant at its account's whole
-		// budget, which the deployment's processes already use up.
-		return errors.New("VCC_RATE_SHARES: required with VCC_TENANTS_BLOB: set it to the deployment's vccRateShares (the deploy output; the Function App's VCC_RATE_SHARES setting), so that this command paces each tenant at the share kept for the operator commands, not at its whole ratePerMinute")
-	}
 	return nil
 }
 
@@ -131,6 +122,10 @@ func (o *Env) openVCC() error {
 	}
 	vc := cfg.VCC
 	vc.Secret, vc.Logger = src, o.Log
+	var err error
+	if vc.Pacer, err = startup.Pacer(o.budget, "", vc.RatePerMinute, o.Log); err != nil {
+		return err
+	}
 	client, err := vcc.New(vc)
 	if err != nil {
 		return err
@@ -179,11 +174,21 @@ func (o *Env) openStore(ctx context.Context, f Flags, use storeUse) error {
 	return nil
 }
 
-// openTenants reads the deployment's tenants document (VCC_TENANTS_BLOB)
-// and builds the tenants' adapters over the store opened so far: every
-// tenant's with all, otherwise the one --tenant names. Without a tenants
-// document it does nothing.
-func (o *Env) openTenants(ctx context.Context, f Flags, callsVCC, all bool) error {
+// openAccounts opens the VCC accounts the command works on, over the store
+// opened so far: with a tenants document (VCC_TENANTS_BLOB read here) every
+// tenant's adapters with all, otherwise the one --tenant names; without
+// one, the single account of the VCC_* settings. With callsVCC each gets
+// its VCC client, booking its calls in its account's budget (budgetState).
+func (o *Env) openAccounts(ctx context.Context, f Flags, callsVCC, all bool) error {
+	if callsVCC {
+		var err error
+		if o.budget, err = o.budgetState(ctx, f); err != nil {
+			return err
+		}
+		if err := o.openVCC(); err != nil {
+			return err
+		}
+	}
 	if o.Config.TenantsBlob != "" {
 		cfg, err := startup.TenantsFromBlob(ctx, o.Config, callsVCC, o.env.get)
 		if err != nil {
@@ -279,11 +284,6 @@ func Open(ctx context.Context, f Flags, n Need, stdout, logw io.Writer, getenv f
 	if err := o.loadConfig(n.VCC); err != nil {
 		return nil, err
 	}
-	if n.VCC {
-		if err := o.openVCC(); err != nil {
-			return nil, err
-		}
-	}
 	if n.Sink || n.State {
 		use := stateOnly
 		switch {
@@ -296,7 +296,7 @@ func Open(ctx context.Context, f Flags, n Need, stdout, logw io.Writer, getenv f
 			return nil, err
 		}
 	}
-	if err := o.openTenants(ctx, f, n.VCC, n.AllTenants); err != nil {
+	if err := o.openAccounts(ctx, f, n.VCC, n.AllTenants); err != nil {
 		return nil, err
 	}
 	if n.Queue {

@@ -27,6 +27,9 @@ func TestBeginReadsTheSettingsTheCommandUses(t *testing.T) {
 	}
 	vcc := map[string]string{"VCC_CLIENT_ID": "id", "VCC_CLIENT_SECRET": "s"}
 	env, err = begin(Flags{}, true, io.Discard, io.Discard, func(k string) string { return vcc[k] })
+	if err == nil {
+		err = env.openAccounts(context.Background(), Flags{}, true, false)
+	}
 	env.Close()
 	if err != nil || env.Client == nil || env.VCCConfig.ClientID != "id" || env.VCCConfig.Secret == nil {
 		t.Fatalf("with VCC settings: client %v, config %+v, error %v", env.Client, env.VCCConfig, err)

@@ -97,7 +97,7 @@ func Replay(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 		err = env.openStore(ctx, o.ops, stateOnly)
 	}
 	if err == nil {
-		err = env.openTenants(ctx, o.ops, false, false)
+		err = env.openAccounts(ctx, o.ops, false, false)
 	}
 	if err == nil {
 		err = env.openQueue(ctx, o.ops, nil)

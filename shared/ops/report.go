@@ -73,7 +73,7 @@ func Report(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 		err = env.openStore(ctx, o, readRecordings)
 	}
 	if err == nil {
-		err = env.openTenants(ctx, o, true, false)
+		err = env.openAccounts(ctx, o, true, false)
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "error:", err)

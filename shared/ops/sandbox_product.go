@@ -21,6 +21,9 @@ func (f *Flags) CheckSandbox() error { return nil }
 
 type sandboxes struct{}
 
+// SandboxBusiestMinute: this build has no sandbox.
+func (o *Env) SandboxBusiestMinute() (int, bool) { return 0, false }
+
 var errNoSandbox = errors.New("this build has no VCC sandbox or Azurite: use bin/handler (make build)")
 
 func (o *Env) startSandbox(f Flags, _ bool, _ io.Writer) error {

@@ -125,6 +125,24 @@ type sandboxes struct {
 	Sims map[string]*vccsim.Sim
 }
 
+// SandboxBusiestMinute is the most API calls that reached any one sandbox
+// account in a rolling 60 s span (its arrival log, refused calls included),
+// the figure VCC's fair-usage limit compares with the budget; false
+// without a sandbox.
+func (o *Env) SandboxBusiestMinute() (int, bool) {
+	if o.Sim == nil && len(o.Sims) == 0 {
+		return 0, false
+	}
+	most := 0
+	if o.Sim != nil {
+		most = o.Sim.MaxPerMinute()
+	}
+	for _, sim := range o.Sims {
+		most = max(most, sim.MaxPerMinute())
+	}
+	return most, true
+}
+
 // startSandbox starts the sandbox the flags ask for, when the command calls
 // VCC, and points the settings at it.
 func (o *Env) startSandbox(f Flags, callsVCC bool, stdout io.Writer) error {

@@ -30,7 +30,7 @@ func TestWithoutVCCSettings(t *testing.T) {
 		keep []string // the messages left, in order
 	}{
 		{"single tenant", map[string]string{"VCC_REGION": "mars", "KEY_VAULT_URI": "http://kv", "AUDIT_DAYS": "0", "VCC_OWNER_USER_ID": "x",
-			"VCC_WEBHOOK_SECRET": "!!", "WEBHOOK_SETTLE": "-1s", "VCC_AUDIO_TYPES": ",", "VCC_RATE_SHARES": "0", "VCC_TENANTS_REFRESH": "1ms",
+			"VCC_WEBHOOK_SECRET": "!!", "WEBHOOK_SETTLE": "-1s", "VCC_AUDIO_TYPES": ",", "VCC_TENANTS_REFRESH": "1ms",
 			"RECORDINGS_ACCOUNT_URL": "http://a", "RECORDINGS_CONNECTION_STRING": "x", "DISCOVER_OVERLAP": "-1h"}, []string{
 			"AUDIT_DAYS: must be between 1 and 31",
 			"WEBHOOK_SETTLE must not be negative, WEBHOOK_POLL_HORIZON must be positive",

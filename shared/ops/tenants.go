@@ -13,7 +13,7 @@ import (
 // client each when the command calls VCC.
 func (o *Env) buildTenants(callsVCC bool, cfg config.Config) error {
 	for _, t := range cfg.Tenants.Tenants {
-		tn, err := startup.NewTenant(cfg, t, startup.TenantBase{Log: o.Log, Sink: o.Sink, State: o.State, VCC: callsVCC})
+		tn, err := startup.NewTenant(cfg, t, startup.TenantBase{Log: o.Log, Sink: o.Sink, State: o.State, VCC: callsVCC, Budget: o.budget})
 		if err != nil {
 			return err
 		}

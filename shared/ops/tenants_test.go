@@ -75,14 +75,3 @@ func TestOpenSelectsTenant(t *testing.T) {
 		t.Errorf("tenants: %+v", all.Tenants)
 	}
 }
-
-// With the deployment's tenants document (VCC_TENANTS_BLOB) an operator's
-// command must be given the deployment's VCC_RATE_SHARES: unset, it would
-// pace each tenant at its account's whole budget beside the app's processes.
-func TestOpenOverTheDeploymentsDocumentNeedsRateShares(t *testing.T) {
-	env := map[string]string{"VCC_TENANTS_BLOB": "tenants.json", "RECORDINGS_ACCOUNT_URL": "https://example.invalid"}
-	_, err := Open(context.Background(), Flags{Tenant: "acme"}, Need{VCC: true}, io.Discard, io.Discard, func(k string) string { return env[k] })
-	if err == nil || !strings.Contains(err.Error(), "VCC_RATE_SHARES: required with VCC_TENANTS_BLOB") || !strings.Contains(err.Error(), "vccRateShares") {
-		t.Fatalf("VCC_TENANTS_BLOB without VCC_RATE_SHARES: %v", err)
-	}
-}

@@ -25,8 +25,8 @@ The Function App serves the tenants document VCC_TENANTS_BLOB of the state
 container (STATE_CONTAINER, on RECORDINGS_ACCOUNT_URL or
 RECORDINGS_CONNECTION_STRING, as the other commands) and looks at it again
 every VCC_TENANTS_REFRESH, at once when a message names a tenant it lacks.
-push uploads only a document the Function App would serve (VCC_RATE_SHARES
-as the app has it), and only over the version an edit
+push uploads only a document the Function App would serve, and only over
+the version an edit
 started from (--version, as get prints it; none when the document does not
 exist yet): two operators' edits never overwrite each other.
 
@@ -198,8 +198,8 @@ func pushTenants(ctx context.Context, path, version string, stdout io.Writer, ge
 	if err != nil {
 		return err
 	}
-	// Each tenant as the app builds it (cfg.ForTenant: e.g. its budget
-	// against VCC_RATE_SHARES); its secrets are the app's to read, not ours.
+	// Each tenant as the app builds it (cfg.ForTenant: e.g. its VCC
+	// settings); its secrets are the app's to read, not ours.
 	var errs []error
 	for _, t := range doc.Tenants {
 		if _, err := cfg.ForTenant(t); err != nil {

@@ -112,18 +112,6 @@ func TestTenantsPushAndGet(t *testing.T) {
 		t.Fatal("a refused push changed the document")
 	}
 
-	// Valid alone but not as the app serves it: globex's budget is less
-	// than the processes that share it. Refused, nothing uploaded.
-	env["VCC_RATE_SHARES"] = "100"
-	status, _, errOut = tenantsCmd(t, getenv, "push", "--version", v1, writeDoc(t, opsTenants))
-	if status != 1 || !strings.Contains(errOut, "not pushed") || !strings.Contains(errOut, "tenant globex: ratePerMinute") {
-		t.Fatalf("push of a budget too small for VCC_RATE_SHARES: %d %s", status, errOut)
-	}
-	if doc, v := served(); doc != one || v != v1 {
-		t.Fatal("a refused push changed the document")
-	}
-	delete(env, "VCC_RATE_SHARES")
-
 	// get prints the document and its version; the edit pushed over it.
 	status, out, errOut = tenantsCmd(t, getenv, "get")
 	if status != 0 || out != one || !strings.Contains(errOut, "version "+v1+", valid") ||
@@ -147,7 +135,6 @@ func TestTenantsPushAndGet(t *testing.T) {
 
 	// The operator commands read the same document: --tenant picks one.
 	env["VCC_CLIENT_SECRET_ACME"], env["VCC_CLIENT_SECRET_GLOBEX"] = "a", "g"
-	env["VCC_RATE_SHARES"] = "5" // the deployment's: globex's 80 a minute in five shares
 	o, err := Open(ctx, Flags{Tenant: "globex"}, Need{VCC: true}, io.Discard, io.Discard, getenv)
 	if err != nil {
 		t.Fatal(err)
@@ -156,7 +143,18 @@ func TestTenantsPushAndGet(t *testing.T) {
 	if o.Config.Tenant != "globex" || o.VCCConfig.ClientID != "globex-client" || o.Client == nil {
 		t.Errorf("--tenant globex over VCC_TENANTS_BLOB: %q %q", o.Config.Tenant, o.VCCConfig.ClientID)
 	}
-	if o.VCCConfig.RatePerMinute != 16 {
-		t.Errorf("--tenant globex with VCC_RATE_SHARES=5: paced at %d a minute, want 80 / 5 = 16", o.VCCConfig.RatePerMinute)
+	// It books globex's calls in the deployment's budget of that account,
+	// in the state container, at the account's whole budget.
+	if o.VCCConfig.RatePerMinute != 80 {
+		t.Errorf("--tenant globex: paced at %d a minute, want its whole ratePerMinute 80", o.VCCConfig.RatePerMinute)
+	}
+	if o.VCCConfig.Pacer == nil {
+		t.Fatal("--tenant globex over VCC_TENANTS_BLOB: paced in this process only, not in the deployment's budget")
+	}
+	if _, err := o.VCCConfig.Pacer.Reserve(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, found, err := blobs.State().Load(ctx, "budget/globex.json"); err != nil || !found {
+		t.Errorf("budget/globex.json in the state container: found %v, %v", found, err)
 	}
 }

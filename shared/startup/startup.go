@@ -14,6 +14,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/vcc-ingest/vcc-ingest/shared/budget"
 	"github.com/vcc-ingest/vcc-ingest/shared/config"
 	"github.com/vcc-ingest/vcc-ingest/shared/livetenants"
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
@@ -63,22 +64,47 @@ type Tenant struct {
 
 // TenantBase is what building a tenant's adapters takes besides its entry
 // in the tenants document: the deployment's logger, store and state (nil:
-// the tenant gets none), whether it calls VCC, and the identity that reads
-// its secret from Key Vault (nil: Credential(cfg), made when needed).
+// the tenant gets none), whether it calls VCC, where its VCC budget is
+// booked (Budget, see Pacer), and the identity that reads its secret from
+// Key Vault (nil: Credential(cfg), made when needed).
 type TenantBase struct {
 	Log        *slog.Logger
 	Sink       store.Sink
 	State      store.State
 	VCC        bool
+	Budget     store.State
 	Credential azcore.TokenCredential
+}
+
+// Pacer paces the calls of one VCC account (tenant; "" the single account
+// of the VCC_* settings) at its whole budget, perMinute (0: the default).
+//
+// VCC counts every call of an account, from every process. So the budget
+// is booked in st, the state that every process calling the account shares:
+// the deployment's state container (its budget/<tenant>.json). Only where
+// nothing else can call the account (st nil: a command with no state
+// container, against the in-process sandbox or an account no deployment
+// serves) is it paced in this process alone, and then the caller says so.
+func Pacer(st store.State, tenant string, perMinute int, log *slog.Logger) (vcc.Pacer, error) {
+	if st == nil {
+		return nil, nil
+	}
+	if perMinute == 0 {
+		perMinute = vcc.DefaultRatePerMinute
+	}
+	b, err := budget.New(st, tenant, perMinute, &budget.Options{Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // NewTenant builds tenant t's adapters, once: its settings (cfg.ForTenant:
 // cfg carries the tenants' secrets, Config.WithTenants), a logger naming
 // it, its recordings under <id>/ and its state under tenants/<id>/, and,
 // with b.VCC, its own VCC client: its secret (VCC_CLIENT_SECRET_<ID>, or
-// the Key Vault secret secretName, read at the first call), token, pacer
-// at its own budget, breaker and directory, and its webhook secret's source
+// the Key Vault secret secretName, read at the first call), token, its
+// account's whole budget booked in b.Budget (Pacer), breaker and directory, and its webhook secret's source
 // (VCC_WEBHOOK_SECRET_<ID>, or Key Vault webhookSecretName; nil: none).
 func NewTenant(cfg config.Config, t tenants.Tenant, b TenantBase) (Tenant, error) {
 	tc, err := cfg.ForTenant(t)
@@ -110,6 +136,9 @@ func NewTenant(cfg config.Config, t tenants.Tenant, b TenantBase) (Tenant, error
 	vc := tc.VCC
 	vc.Secret = src
 	vc.Logger = out.Log
+	if vc.Pacer, err = Pacer(b.Budget, t.ID, vc.RatePerMinute, out.Log); err != nil {
+		return Tenant{}, fmt.Errorf("tenant %s: %w", t.ID, err)
+	}
 	if out.VCC, err = vcc.New(vc); err != nil {
 		return Tenant{}, fmt.Errorf("tenant %s: %w", t.ID, err)
 	}
@@ -193,10 +222,11 @@ func Credential(cfg config.Config) (azcore.TokenCredential, error) {
 	return azidentity.NewDefaultAzureCredential(nil)
 }
 
-// SingleTenant is the VCC client of the VCC_* settings and the webhook
-// secret, each secret from its setting or else Key Vault (read at the first
-// call, not at start-up).
-func SingleTenant(cfg config.Config, cred azcore.TokenCredential, log *slog.Logger) (*vcc.Client, secrets.Source, error) {
+// SingleTenant is the VCC client of the VCC_* settings, its account's whole
+// budget (VCC_RATE_PER_MINUTE) booked in budgetState (Pacer), and the
+// webhook secret, each secret from its setting or else Key Vault (read at
+// the first call, not at start-up).
+func SingleTenant(cfg config.Config, cred azcore.TokenCredential, budgetState store.State, log *slog.Logger) (*vcc.Client, secrets.Source, error) {
 	var src secrets.Source = secrets.Static(cfg.ClientSecret)
 	if cfg.ClientSecret.IsZero() {
 		kv, err := secrets.NewKeyVault(cfg.KeyVaultURI, cfg.SecretName, cred, nil)
@@ -208,6 +238,11 @@ func SingleTenant(cfg config.Config, cred azcore.TokenCredential, log *slog.Logg
 	vccCfg := cfg.VCC
 	vccCfg.Secret = src
 	vccCfg.Logger = log
+	pacer, err := Pacer(budgetState, "", vccCfg.RatePerMinute, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	vccCfg.Pacer = pacer
 	client, err := vcc.New(vccCfg)
 	if err != nil {
 		return nil, nil, err

@@ -183,6 +183,10 @@ func (c *Client) Available() error {
 // room. Ingest puts work off rather than hold an invocation that long.
 func (c *Client) PacerWait() time.Duration { return c.pacer.Ahead() }
 
+// Pacer is the pacer the client's calls go through: Config.Pacer, or its
+// own in-process one.
+func (c *Client) Pacer() Pacer { return c.pacer }
+
 // GrantedScopes returns the scopes the token endpoint granted (its "scope"
 // field), nil when the response did not say. It fetches a token if needed.
 func (c *Client) GrantedScopes(ctx context.Context) ([]string, error) {

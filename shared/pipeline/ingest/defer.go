@@ -193,17 +193,19 @@ func (i *Ingester) pacerWait() time.Duration {
 	return 0
 }
 
-// paceLater puts a delivery off while its tenant's budget is taken further
-// ahead than PaceLimit: a copy of the message scheduled when the budget is
-// expected to have room (at least 5 s, at most 5 minutes, spread), under a
-// new message id. It spends no delivery count and has no horizon: a taken
+// paceLater puts a delivery off while its account's budget is taken further
+// ahead than PaceLimit: a copy of the message scheduled for the budget's
+// next slot (wait: how far ahead it is; at most 5 minutes), back half
+// PaceLimit before it so that the copy then waits for the slot in its
+// invocation rather than being put off again, and finds it still good,
+// under a new message id. It spends no delivery count and has no horizon: a taken
 // budget always frees up. The invocation returns at once, so the slot goes
-// to work whose budget has room, another tenant's.
+// to work whose budget has room, another tenant's, or to nothing at all
+// rather than an instance held while the budget is booked elsewhere.
 func (i *Ingester) paceLater(ctx context.Context, d Delivery, body message.Body, wait time.Duration, log *slog.Logger) (records.Result, error) {
 	now := i.opts.Now().UTC()
 	n, _ := strconv.Atoi(d.Properties[PropPaced])
-	delay := min(max(wait, 5*time.Second), maxPaceDelay)
-	delay += time.Duration(rand.Int64N(int64(delay/4) + 1)) // spread the returns
+	delay := min(wait-i.opts.PaceLimit/2, maxPaceDelay)
 	props := make(map[string]string, len(d.Properties)+1)
 	for k, v := range d.Properties {
 		props[k] = v

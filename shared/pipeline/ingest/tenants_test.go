@@ -162,8 +162,8 @@ func TestBudgetTakenPutsOffWithoutHoldingTheSlot(t *testing.T) {
 	if len(q.sent) != 1 || q.sent[0].ID != "acme:"+tenantGUID+".paced-1" || q.sent[0].Properties[PropPaced] != "1" {
 		t.Fatalf("copy %+v", q.sent)
 	}
-	if at := q.sent[0].ScheduledAt; at.Before(now.Add(40*time.Second)) || at.After(now.Add(maxPaceDelay+maxPaceDelay/4)) {
-		t.Errorf("copy scheduled at %v, want when the budget has room (40 s on)", at)
+	if at := q.sent[0].ScheduledAt; !at.Equal(now.Add(40*time.Second - DefaultPaceLimit/2)) {
+		t.Errorf("copy scheduled at %v, want half PaceLimit before the budget's next slot, 40 s on", at)
 	}
 	// The copy, still paced: a new id from the same base.
 	_, _ = r.Handle(ctx, Delivery{MessageID: q.sent[0].ID, DeliveryCount: 1, Body: q.sent[0].Body, Properties: q.sent[0].Properties})
@@ -173,12 +173,20 @@ func TestBudgetTakenPutsOffWithoutHoldingTheSlot(t *testing.T) {
 	if res, err := r.Handle(ctx, Delivery{MessageID: "globex:" + tenantGUID, DeliveryCount: 1, Body: crafted(t, "globex")}); err != nil || res.Outcome != records.Stored {
 		t.Fatalf("globex: %+v, %v", res, err)
 	}
+	// A slot further ahead than maxPaceDelay: put off that long, then
+	// looked at again.
+	busy.wait = time.Hour
+	_, _ = r.Handle(ctx, Delivery{MessageID: q.sent[1].ID, DeliveryCount: 1, Body: q.sent[1].Body, Properties: q.sent[1].Properties})
+	if len(q.sent) != 3 || !q.sent[2].ScheduledAt.Equal(now.Add(maxPaceDelay)) {
+		t.Fatalf("a slot an hour ahead: %d copies, the last scheduled at %v; want one scheduled %s on", len(q.sent)-2, q.sent[len(q.sent)-1].ScheduledAt, maxPaceDelay)
+	}
+	q.sent = q.sent[:2]
 	// Once the budget has room the work is done.
 	busy.wait = time.Second
 	if res, err := r.Handle(ctx, Delivery{MessageID: q.sent[1].ID, DeliveryCount: 1, Body: q.sent[1].Body, Properties: q.sent[1].Properties}); err != nil || res.Outcome != records.Stored {
 		t.Fatalf("acme later: %+v, %v", res, err)
 	}
-	// Without PaceLimit (a single tenant) the delivery waits as before.
+	// Without PaceLimit the delivery waits for the budget.
 	single := New(busy, store.NewDir(t.TempDir()), store.NewDirState(t.TempDir()), Options{Requeue: q, Tenant: "acme"})
 	busy.wait = time.Hour
 	if res, err := single.Handle(ctx, Delivery{MessageID: "s", DeliveryCount: 1, Body: crafted(t, "acme")}); err != nil || res.Outcome != records.Stored {

@@ -170,7 +170,7 @@ func NewLive(a startup.Adapters, getenv func(string) string, cred azcore.TokenCr
 		if len(errs) > 0 {
 			return nil, errors.Join(errs...)
 		}
-		tn, err := startup.NewTenant(tc, t, startup.TenantBase{Log: a.Log, Sink: a.Sink, State: a.State, VCC: true, Credential: cred})
+		tn, err := startup.NewTenant(tc, t, startup.TenantBase{Log: a.Log, Sink: a.Sink, State: a.State, VCC: true, Budget: a.State, Credential: cred})
 		if err != nil {
 			return nil, err
 		}
