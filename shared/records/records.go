@@ -134,6 +134,9 @@ const (
 	// Waiting: a webhook event's interaction has no content in VCC yet,
 	// and a scheduled copy of the message will look again.
 	Waiting Outcome = "waiting"
+	// Swept: not an interaction's delivery but a sweep of the event path
+	// (shared/pipeline/sweep), which enqueued what it listed.
+	Swept Outcome = "swept"
 )
 
 // Result describes a successful delivery: the ReturnValue of an ingest
