@@ -200,7 +200,9 @@ func (s *Sweeper) Sweep(ctx context.Context, b Body, now time.Time) (Outcome, er
 	// the horizon, as when something is.
 	blind := len(run.StatsErrors) > 0 && time.Duration(b.Round)*s.opts.Every < s.opts.Horizon
 	if out.Pending > 0 || blind {
-		next, err := Request(s.opts.Tenant, now.Add(s.opts.Every), s.opts.Every, b.Round+1)
+		// One slot after this round's, not after now: a round that ran a
+		// little late must not skip a slot.
+		next, err := Request(s.opts.Tenant, maxTime(b.At.Add(s.opts.Every), now), s.opts.Every, b.Round+1)
 		if err != nil {
 			return out, err
 		}
@@ -259,4 +261,11 @@ func (o *observer) SendBatch(ctx context.Context, msgs []queue.Outgoing) error {
 func (o Outcome) Result(tenant string) records.Result {
 	return records.Result{Outcome: records.Swept, Tenant: tenant,
 		Reason: fmt.Sprintf("sweep: %d listed, %d enqueued, %d pending, %s late", o.Listed, o.Enqueued, o.Pending, o.Late.Round(time.Second))}
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
