@@ -85,4 +85,11 @@ func TestReportLatencyByPath(t *testing.T) {
 	if !strings.Contains(table.String(), "Latency by path") || !strings.Contains(table.String(), "1 measured from the call's end") {
 		t.Fatalf("table:\n%s", table.String())
 	}
+	var page strings.Builder
+	if err := WriteHTML(&page, r); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(page.String(), `<table id="latency">`) || !strings.Contains(page.String(), "<td>all</td><td>discover</td><td>2</td><td>3600</td><td>7200</td>") {
+		t.Fatalf("the page lacks the latency table:\n%s", page.String())
+	}
 }
