@@ -159,9 +159,6 @@ func New(l discover.Lister, q queue.Sender, st store.State, opts Options) *Sweep
 	return &Sweeper{vcc: l, queue: q, state: st, opts: opts.withDefaults()}
 }
 
-// Every is the pause between rounds (and a request's slot).
-func (s *Sweeper) Every() time.Duration { return s.opts.Every }
-
 // Outcome is what one round found.
 type Outcome struct {
 	Listed   int           // interactions listed with content
@@ -190,7 +187,7 @@ func (s *Sweeper) Sweep(ctx context.Context, b Body, now time.Time) (Outcome, er
 	var oldest time.Duration
 	for _, st := range seen.stats {
 		ended := st.Start.Add(st.Duration)
-		if st.Duration <= 0 || ended.After(now) || now.Sub(ended) > s.opts.Horizon || seen.enqueued[st.GUID] {
+		if st.Duration <= 0 || ended.After(now) || now.Sub(ended) > s.opts.Horizon || seen.enqueued[strings.ToLower(st.GUID)] {
 			continue // not ended yet (its own event comes), long given up, or on its way
 		}
 		out.Pending++
@@ -252,7 +249,7 @@ func (o *observer) SendBatch(ctx context.Context, msgs []queue.Outgoing) error {
 	defer o.mu.Unlock()
 	for _, m := range msgs {
 		guid := m.ID[strings.LastIndexByte(m.ID, ':')+1:] // message.ID: [<tenant>:]<guid>
-		o.enqueued[guid] = true
+		o.enqueued[strings.ToLower(guid)] = true          // the two APIs need not agree on case
 	}
 	return nil
 }
