@@ -39,6 +39,7 @@ func webhookWorld(t *testing.T) *tenantWorld {
 			env[tenants.WebhookSecretEnv(id)] = s
 		}
 		env["WEBHOOK_SETTLE"] = "100ms"
+		env["WEBHOOK_SWEEP"] = "1s"
 	}, "acme", "globex", "initech")
 }
 
@@ -87,9 +88,10 @@ func eventFor(guid string) []byte {
 }
 
 // A tenant's live call: its webhooks, signed with its own secret, go to its
-// path; the message names the tenant (<tenant>:<guid>.event), and the
-// recording is stored under <tenant>/ through the event path, nothing under
-// another tenant's prefix.
+// path; they ask for one sweep of the tenant (<tenant>:sweep.<slot>), which
+// enqueues the call's message (<tenant>:<guid>), and the recording is stored
+// under <tenant>/ through the event path, nothing under another tenant's
+// prefix.
 func TestTenantWebhookStoredUnderItsPrefix(t *testing.T) {
 	for _, live := range []bool{false, true} {
 		t.Run(map[bool]string{false: "fixed document", true: "document in the state container"}[live], func(t *testing.T) {
@@ -122,11 +124,20 @@ func tenantWebhookStored(t *testing.T, w *tenantWorld) {
 	}
 	w.drain()
 	var ids []string
+	sweeps, calls := 0, 0
 	for _, r := range w.results() {
 		ids = append(ids, r.MessageID)
+		switch {
+		case strings.HasPrefix(r.MessageID, "acme:sweep."):
+			sweeps++
+		case r.MessageID == "acme:"+call.GUID:
+			calls++
+		case !strings.HasPrefix(r.MessageID, "acme:"):
+			t.Errorf("delivery %s does not name acme", r.MessageID)
+		}
 	}
-	if len(ids) != 1 || ids[0] != "acme:"+call.GUID+".event" {
-		t.Fatalf("deliveries %v, want one of acme:%s.event", ids, call.GUID)
+	if sweeps == 0 || calls != 1 {
+		t.Fatalf("deliveries %v, want acme's sweep and one of acme:%s", ids, call.GUID)
 	}
 	got := sidecarsUnder(t, filepath.Join(w.out, "acme"))
 	sc, ok := got[call.GUID]

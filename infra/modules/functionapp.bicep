@@ -140,7 +140,8 @@ var productSettings = {
   VCC_OWNER_USER_ID: vccOwnerUserId
   VCC_WEBHOOK_SECRET_NAME: webhookSecretName
   VCC_WEBHOOK_EVENTS: 'channel.disconnected'
-  WEBHOOK_SETTLE: '60s'
+  WEBHOOK_SWEEP: '20s'
+  WEBHOOK_SETTLE: '10s'
   WEBHOOK_POLL_HORIZON: '2h'
 }
 

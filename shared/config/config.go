@@ -31,6 +31,13 @@ const (
 	DefaultWebhookEvents     = "channel.disconnected"
 )
 
+// The event path's sweeps: a round every 20 s while a recording is
+// pending, the first 10 s after an event at the earliest.
+const (
+	DefaultWebhookSweep       = 20 * time.Second
+	DefaultWebhookSweepSettle = 10 * time.Second
+)
+
 // Config is every setting the product reads.
 type Config struct {
 	VCC vcc.Config // without its secret source: see Secret/KeyVaultURI
@@ -83,6 +90,10 @@ type Config struct {
 	// the interaction's content after the event.
 	WebhookSettle      time.Duration
 	WebhookPollHorizon time.Duration
+	// WebhookSweep is the pause between the sweeps events ask for
+	// (shared/pipeline/sweep); zero: one ingest message per event's
+	// interaction, polling for its content.
+	WebhookSweep time.Duration
 
 	Port string // FUNCTIONS_CUSTOMHANDLER_PORT
 
@@ -156,7 +167,8 @@ var Settings = []Setting{
 	{"VCC_WEBHOOK_SECRET", "", "local runs only: the VCC webhook subscription's secret, base64 (in Azure it comes from Key Vault)"},
 	{"VCC_WEBHOOK_SECRET_NAME", DefaultWebhookSecretName, "name of the webhook secret in Key Vault"},
 	{"VCC_WEBHOOK_EVENTS", DefaultWebhookEvents, "webhook event types that start an ingest, comma separated; others are answered 202 and ignored"},
-	{"WEBHOOK_SETTLE", "60s", "how long after a webhook event its ingest is scheduled"},
+	{"WEBHOOK_SWEEP", DefaultWebhookSweep.String(), "webhook events ask for a sweep of the recent window (listed as discover lists it, about one VCC call per recording), repeated this often while a call's recording is not listed yet; 0: one ingest message per event, polling VCC for its content (three or more calls per recording)"},
+	{"WEBHOOK_SETTLE", "10s (60s with WEBHOOK_SWEEP=0)", "how long after a webhook event its sweep (or ingest) is scheduled at the earliest"},
 	{"VCC_TENANTS_FILE", "", "local runs and operator commands: a tenants document (several VCC accounts, each under its own prefix); each tenant's secret from VCC_CLIENT_SECRET_<ID>"},
 	{"VCC_TENANTS_BLOB", "", "the Function App and the operator commands: name of the tenants document in STATE_CONTAINER (e.g. tenants.json), re-read when it changes; each tenant's secret is the Key Vault secret secretName (VCC_CLIENT_SECRET_<ID> when set)"},
 	{"VCC_EXTRA_HOSTS", "", "with a tenants document: origins (https://host[:port], comma separated) a tenant's tokenUrl or apiUrl may name besides VCC's own hosts for its region; nothing else is admitted"},
@@ -220,7 +232,15 @@ func Load(getenv func(string) string) (Config, error) {
 			c.WebhookEvents = append(c.WebhookEvents, t)
 		}
 	}
-	c.WebhookSettle = duration(getenv, "WEBHOOK_SETTLE", 60*time.Second, &errs)
+	c.WebhookSweep = duration(getenv, "WEBHOOK_SWEEP", DefaultWebhookSweep, &errs)
+	settle := 60 * time.Second
+	if c.WebhookSweep > 0 {
+		settle = DefaultWebhookSweepSettle // a sweep that finds nothing yet is cheap and comes again
+	}
+	c.WebhookSettle = duration(getenv, "WEBHOOK_SETTLE", settle, &errs)
+	if c.WebhookSweep < 0 {
+		errs = append(errs, errors.New("WEBHOOK_SWEEP must not be negative"))
+	}
 	c.WebhookPollHorizon = duration(getenv, "WEBHOOK_POLL_HORIZON", 2*time.Hour, &errs)
 	if c.WebhookSettle < 0 || c.WebhookPollHorizon <= 0 {
 		errs = append(errs, settingsErr("WEBHOOK_SETTLE", "WEBHOOK_SETTLE must not be negative, WEBHOOK_POLL_HORIZON must be positive"))

@@ -24,6 +24,7 @@ import (
 	"github.com/vcc-ingest/vcc-ingest/shared/pipeline/discover"
 	"github.com/vcc-ingest/vcc-ingest/shared/pipeline/events"
 	"github.com/vcc-ingest/vcc-ingest/shared/pipeline/ingest"
+	"github.com/vcc-ingest/vcc-ingest/shared/pipeline/sweep"
 	"github.com/vcc-ingest/vcc-ingest/shared/pipeline/tenancy"
 	"github.com/vcc-ingest/vcc-ingest/shared/records"
 	"github.com/vcc-ingest/vcc-ingest/shared/report"
@@ -404,16 +405,20 @@ func New(a startup.Adapters) http.Handler {
 		}
 		return Over(a, tenancy.Fixed{Set: tenancy.NewSet("", steps)})
 	}
+	sw := tenancy.NewSweeper(a.Config, a.VCC, a.Queue, a.State, a.Log)
 	srv := &server{
 		discover: discover.New(a.VCC, a.Queue, a.State, tenancy.DiscoverOptions(a.Config, a.Log)),
 		// As a tenant's: a delivery whose budget is booked further ahead
 		// than PaceLimit is put off to its slot, not waited for.
-		ingest: ingest.New(a.VCC, a.Sink, a.State, ingest.Options{IsAudio: a.Config.IsAudio, Logger: a.Log,
-			Requeue: a.Queue, DeferralHorizon: a.Config.DeferralHorizon, PollHorizon: a.Config.WebhookPollHorizon,
-			PaceLimit: ingest.DefaultPaceLimit}),
+		ingest: &sweep.Router{
+			Next: ingest.New(a.VCC, a.Sink, a.State, ingest.Options{IsAudio: a.Config.IsAudio, Logger: a.Log,
+				Requeue: a.Queue, DeferralHorizon: a.Config.DeferralHorizon, PollHorizon: a.Config.WebhookPollHorizon,
+				PaceLimit: ingest.DefaultPaceLimit}),
+			Lookup: sweep.Only("", sw),
+		},
 		audit: newAuditor(a),
 		events: events.New(a.Queue, events.Options{Key: a.WebhookKey, Types: a.Config.WebhookEvents,
-			Settle: a.Config.WebhookSettle, Logger: a.Log}),
+			Settle: a.Config.WebhookSettle, SweepEvery: a.Config.WebhookSweep, Logger: a.Log}),
 		log:      a.Log,
 		now:      time.Now,
 		deadline: a.Deadline,
@@ -426,8 +431,11 @@ func New(a startup.Adapters) http.Handler {
 // and each tenant's webhooks arrive at EventsPath/<id>.
 func Over(a startup.Adapters, src tenancy.Source) http.Handler {
 	td := &tenancy.Discover{Tenants: src, Log: a.Log, Parallel: tenancy.DiscoverParallel}
-	router := &ingest.Tenants{Lookup: tenancy.IngestLookup(src), State: a.State, Logger: a.Log,
-		Requeue: a.Queue, DeferralHorizon: a.Config.DeferralHorizon}
+	router := &sweep.Router{
+		Next: &ingest.Tenants{Lookup: tenancy.IngestLookup(src), State: a.State, Logger: a.Log,
+			Requeue: a.Queue, DeferralHorizon: a.Config.DeferralHorizon},
+		Lookup: tenancy.SweepLookup(src),
+	}
 	ta := &tenancy.Audit{Tenants: src, Log: a.Log, Parallel: tenancy.AuditParallel}
 	srv := &server{discover: td, ingest: router, audit: ta, tenants: src, log: a.Log, now: time.Now, deadline: a.Deadline}
 	return srv.handler()

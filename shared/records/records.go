@@ -134,6 +134,9 @@ const (
 	// Waiting: a webhook event's interaction has no content in VCC yet,
 	// and a scheduled copy of the message will look again.
 	Waiting Outcome = "waiting"
+	// Swept: not an interaction's delivery but a sweep of the event path
+	// (shared/pipeline/sweep), which enqueued what it listed.
+	Swept Outcome = "swept"
 )
 
 // Result describes a successful delivery: the ReturnValue of an ingest
@@ -162,21 +165,26 @@ type InvocationFailure struct {
 // run's structured event carries (and the alerts query). Report and Doctor
 // are the two tools' own JSON documents.
 type Audit struct {
-	From             time.Time       `json:"from"`
-	To               time.Time       `json:"to"`
-	GeneratedAt      time.Time       `json:"generatedAt"`
-	Gaps             int             `json:"gaps"`
-	LineGaps         int             `json:"lineGaps"`
-	Missing          int             `json:"missing"`
-	DeadLetters      int             `json:"deadLetters"`
-	HiddenDirections []string        `json:"hiddenDirections"`
-	HiddenLines      []string        `json:"hiddenLines"`
-	HiddenAgents     []string        `json:"hiddenAgents"`
-	PermissionIssue  bool            `json:"probablePermissionProblem"`
-	Problems         []string        `json:"problems"`  // doctor checks with status problem: "name: detail"
-	Unchecked        []string        `json:"unchecked"` // doctor checks that could not be made
-	Report           json.RawMessage `json:"report"`
-	Doctor           json.RawMessage `json:"doctor"`
+	From             time.Time `json:"from"`
+	To               time.Time `json:"to"`
+	GeneratedAt      time.Time `json:"generatedAt"`
+	Gaps             int       `json:"gaps"`
+	LineGaps         int       `json:"lineGaps"`
+	Missing          int       `json:"missing"`
+	DeadLetters      int       `json:"deadLetters"`
+	HiddenDirections []string  `json:"hiddenDirections"`
+	HiddenLines      []string  `json:"hiddenLines"`
+	HiddenAgents     []string  `json:"hiddenAgents"`
+	PermissionIssue  bool      `json:"probablePermissionProblem"`
+	Problems         []string  `json:"problems"`  // doctor checks with status problem: "name: detail"
+	Unchecked        []string  `json:"unchecked"` // doctor checks that could not be made
+	// LatencyP50 and LatencyP95, by path (event, discover): seconds from
+	// the content available in VCC to the sidecar stored, over the days
+	// audited (each day's are in Report).
+	LatencyP50 map[string]float64 `json:"latencyP50Seconds,omitempty"`
+	LatencyP95 map[string]float64 `json:"latencyP95Seconds,omitempty"`
+	Report     json.RawMessage    `json:"report"`
+	Doctor     json.RawMessage    `json:"doctor"`
 	// Tenant is the tenant audited, with a tenants document (the audit is
 	// then stored in its state, under tenants/<id>/). Tenants, in the
 	// return value of an audit over every tenant, are each tenant's audit

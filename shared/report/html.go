@@ -92,6 +92,13 @@ Interactions in Stats: {{.R.Total.Stats}}; with content: {{.R.Total.Content}}; w
 {{range .R.Lines}}<tr data-line="{{.Line}}"{{if .Gap}} class="gap"{{end}}><td>{{.Day}}</td><td>{{.Line}}</td><td style="text-align:left">{{.Plan}}</td><td>{{.Direction}}</td><td>{{.Stats}}</td><td>{{.Content}}</td><td>{{.Audio}}</td><td>{{.Stored}}</td><td>{{.Missing}}</td><td style="text-align:left">{{range .Notes}}{{.}}<br>{{end}}</td></tr>
 {{end}}</tbody>
 </table>
+{{if .R.Latency}}<h2 style="font-size:1.1em">Latency by path: content available in VCC → stored (seconds)</h2>
+<table id="latency">
+<thead><tr><th>day</th><th>path</th><th>measured</th><th>p50</th><th>p95</th><th>max</th><th>from the call's end</th></tr></thead>
+<tbody>
+{{range .R.Latency}}<tr><td>{{.Day}}</td><td>{{.Path}}</td><td>{{.Measured}}</td><td>{{printf "%.0f" .P50}}</td><td>{{printf "%.0f" .P95}}</td><td>{{printf "%.0f" .Max}}</td><td>{{.FromEnd}}</td></tr>
+{{end}}</tbody>
+</table>{{end}}
 {{if not .R.DeadLetters}}<p>Dead letters were not counted (queue not reachable).</p>{{end}}
 {{if .R.DeadLettersTruncated}}<p>The dead-letter queue holds more than {{.R.DeadLettersRead}} messages; only the first {{.R.DeadLettersRead}} were read, so the dead-lettered counts are at least those shown.</p>{{end}}
 <p>Generated {{.R.GeneratedAt.Format "2006-01-02 15:04:05"}} UTC by vcc-ingest (handler report).</p>

@@ -108,4 +108,26 @@ func writeVia(w io.Writer, r Report) {
 	}
 	fmt.Fprintf(tw, "all\t%d\t%d\t%d\t\n", r.Total.Stored, r.Total.ViaEvent, r.Total.ViaDiscover)
 	_ = tw.Flush()
+	writeLatency(w, r)
+}
+
+// writeLatency: how long after VCC had the content each path stored it.
+func writeLatency(w io.Writer, r Report) {
+	if len(r.Latency) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nLatency by path, content available in VCC → stored (seconds):")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "day\tpath\tmeasured\tp50\tp95\tmax\t\n")
+	fromEnd := 0
+	for _, x := range r.Latency {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%.0f\t%.0f\t\n", x.Day, x.Path, x.Measured, x.P50, x.P95, x.Max)
+		if x.Day == "all" {
+			fromEnd += x.FromEnd
+		}
+	}
+	_ = tw.Flush()
+	if fromEnd > 0 {
+		fmt.Fprintf(w, "%d measured from the call's end: VCC listed no lastModified for their content.\n", fromEnd)
+	}
 }

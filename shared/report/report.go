@@ -12,6 +12,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -115,9 +117,28 @@ type Report struct {
 	// DeadLettersTruncated: the dead-letter queue held more than one pass
 	// reads (DeadLettersRead), so the dead-lettered counts are at least
 	// those shown.
-	DeadLettersTruncated bool      `json:"deadLettersTruncated,omitempty"`
-	DeadLettersRead      int       `json:"deadLettersRead,omitempty"`
-	GeneratedAt          time.Time `json:"generatedAt"`
+	DeadLettersTruncated bool `json:"deadLettersTruncated,omitempty"`
+	DeadLettersRead      int  `json:"deadLettersRead,omitempty"`
+	// Latency is how long after VCC had the content each path stored it,
+	// per day and for the whole window ("all").
+	Latency     []LatencyRow `json:"latency,omitempty"`
+	GeneratedAt time.Time    `json:"generatedAt"`
+}
+
+// LatencyRow is one day's and path's latency: from the content available
+// in VCC (the latest lastModified of the interaction's audio items; the
+// call's end from Stats when VCC gives none) to the sidecar written (its
+// ingestedAt).
+type LatencyRow struct {
+	Day      string  `json:"day"`  // YYYY-MM-DD, or "all"
+	Path     string  `json:"path"` // event | discover
+	Measured int     `json:"measured"`
+	P50      float64 `json:"p50Seconds"`
+	P95      float64 `json:"p95Seconds"`
+	Max      float64 `json:"maxSeconds"`
+	// FromEnd counts the interactions measured from the call's end: VCC
+	// listed no lastModified for their content.
+	FromEnd int `json:"fromCallEnd,omitempty"`
 }
 
 // Directions shown for every day; "unknown" only when something has it.
@@ -133,6 +154,7 @@ type interaction struct {
 	stats, content, audio                 bool
 	stored, skipped, failed, deadLettered bool
 	via                                   string // event | discover, "" unread
+	available, ended, ingestedAt          time.Time
 	inWindow                              bool
 	fromStats                             bool
 }
@@ -176,6 +198,9 @@ func Build(ctx context.Context, src Sources, from, to time.Time) (Report, error)
 		in.stats, in.inWindow, in.fromStats = true, true, true
 		in.day, in.dir = s.Start.UTC().Format(time.DateOnly), string(s.Direction)
 		in.line, in.plan = s.Line(), s.Plan
+		if s.Duration > 0 {
+			in.ended = s.Start.Add(s.Duration)
+		}
 		return nil
 	}); err != nil {
 		return r, fmt.Errorf("stats listing: %w", err)
@@ -191,6 +216,9 @@ func Build(ctx context.Context, src Sources, from, to time.Time) (Report, error)
 		for _, c := range v.Content {
 			if src.IsAudio(c.Type) && vcc.AudioMedia(c.ContentType) {
 				in.audio = true
+				if c.LastModified.After(in.available) {
+					in.available = c.LastModified
+				}
 			}
 		}
 		return nil
@@ -206,7 +234,7 @@ func Build(ctx context.Context, src Sources, from, to time.Time) (Report, error)
 				in := get(guid)
 				in.stored = true
 				if sr, ok := src.Sink.(SidecarReader); ok {
-					in.via = storedVia(ctx, sr, name)
+					in.via, in.ingestedAt = storedVia(ctx, sr, name)
 				}
 				if in.day == "" {
 					in.day, in.inWindow = day, true
@@ -326,7 +354,55 @@ func Build(ctx context.Context, src Sources, from, to time.Time) (Report, error)
 	}
 	r.Gaps += r.LineGaps
 	r.Total.Gap = r.Gaps > 0
+	r.Latency = latencyRows(known, r.Days)
 	return r, nil
+}
+
+// latencyRows measures each stored interaction of the days whose sidecar
+// says when it was written, per day and path, and per path for all days.
+func latencyRows(known map[string]*interaction, days []string) []LatencyRow {
+	type key struct{ day, path string }
+	seconds := map[key][]float64{}
+	fromEnd := map[key]int{}
+	for _, in := range known {
+		if !in.stored || in.via == "" || in.ingestedAt.IsZero() || !in.inWindow {
+			continue
+		}
+		from, byEnd := in.available, false
+		if from.IsZero() {
+			from, byEnd = in.ended, true
+		}
+		if from.IsZero() {
+			continue
+		}
+		v := max(in.ingestedAt.Sub(from).Seconds(), 0)
+		for _, k := range []key{{in.day, in.via}, {"all", in.via}} {
+			seconds[k] = append(seconds[k], v)
+			if byEnd {
+				fromEnd[k]++
+			}
+		}
+	}
+	var out []LatencyRow
+	for _, day := range append(slices.Clone(days), "all") {
+		for _, path := range []string{"event", "discover"} {
+			k := key{day, path}
+			v := seconds[k]
+			if len(v) == 0 {
+				continue
+			}
+			slices.Sort(v)
+			out = append(out, LatencyRow{Day: day, Path: path, Measured: len(v),
+				P50: nearestRank(v, 0.5), P95: nearestRank(v, 0.95), Max: v[len(v)-1], FromEnd: fromEnd[k]})
+		}
+	}
+	return out
+}
+
+// nearestRank is the q quantile of sorted values.
+func nearestRank(sorted []float64, q float64) float64 {
+	i := int(math.Ceil(float64(len(sorted))*q)) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
 }
 
 // lineRows counts per day and line. A line with many interactions in Stats
@@ -413,22 +489,24 @@ func mostFrequent(m map[string]int) string {
 }
 
 // storedVia reads the path that stored a sidecar: "event" for a webhook,
-// "discover" for every listing path; "" when it cannot be read.
-func storedVia(ctx context.Context, sr SidecarReader, name string) string {
+// "discover" for every listing path; "" when it cannot be read. ingestedAt
+// is when it was written (zero in sidecars older than the field).
+func storedVia(ctx context.Context, sr SidecarReader, name string) (via string, ingestedAt time.Time) {
 	data, found, err := sr.GetSidecar(ctx, name)
 	if err != nil || !found {
-		return ""
+		return "", time.Time{}
 	}
 	var sc struct {
-		StoredVia string `json:"storedVia"`
+		StoredVia  string    `json:"storedVia"`
+		IngestedAt time.Time `json:"ingestedAt"`
 	}
 	if json.Unmarshal(data, &sc) != nil {
-		return ""
+		return "", time.Time{}
 	}
 	if sc.StoredVia == "event" {
-		return "event"
+		return "event", sc.IngestedAt
 	}
-	return "discover"
+	return "discover", sc.IngestedAt
 }
 
 func vccDirection(dirs ...string) string {

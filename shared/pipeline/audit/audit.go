@@ -94,6 +94,15 @@ func (a *Auditor) Run(ctx context.Context, now time.Time) (records.Audit, error)
 			res.Unchecked = append(res.Unchecked, c.Name+": "+c.Detail)
 		}
 	}
+	for _, x := range rep.Latency {
+		if x.Day != "all" {
+			continue
+		}
+		if res.LatencyP50 == nil {
+			res.LatencyP50, res.LatencyP95 = map[string]float64{}, map[string]float64{}
+		}
+		res.LatencyP50[x.Path], res.LatencyP95[x.Path] = x.P50, x.P95
+	}
 	if res.Report, err = json.Marshal(rep); err != nil {
 		return res, err
 	}
@@ -125,6 +134,8 @@ func (a *Auditor) Run(ctx context.Context, now time.Time) (records.Audit, error)
 		"gaps", res.Gaps, "lineGaps", res.LineGaps, "missing", res.Missing, "deadLetters", res.DeadLetters,
 		"hiddenDirections", len(res.HiddenDirections), "hiddenLines", len(res.HiddenLines), "hiddenAgents", len(res.HiddenAgents),
 		"permissionProblem", res.PermissionIssue, "unchecked", len(res.Unchecked),
+		"eventP50Seconds", res.LatencyP50["event"], "eventP95Seconds", res.LatencyP95["event"],
+		"discoverP50Seconds", res.LatencyP50["discover"], "discoverP95Seconds", res.LatencyP95["discover"],
 		"result", records.AuditName(to))
 	return res, nil
 }

@@ -25,10 +25,12 @@ import (
 	"github.com/vcc-ingest/vcc-ingest/shared/pipeline/discover"
 	"github.com/vcc-ingest/vcc-ingest/shared/pipeline/events"
 	"github.com/vcc-ingest/vcc-ingest/shared/pipeline/ingest"
+	"github.com/vcc-ingest/vcc-ingest/shared/pipeline/sweep"
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
 	"github.com/vcc-ingest/vcc-ingest/shared/records"
 	"github.com/vcc-ingest/vcc-ingest/shared/report"
 	"github.com/vcc-ingest/vcc-ingest/shared/startup"
+	"github.com/vcc-ingest/vcc-ingest/shared/store"
 	"github.com/vcc-ingest/vcc-ingest/shared/tenants"
 )
 
@@ -51,6 +53,9 @@ type Steps struct {
 	// Events receives the tenant's webhooks (/api/vcc/events/<id>); nil
 	// when the tenant has no webhook secret: its path refuses everything.
 	Events *events.Receiver
+	// Sweep runs the sweeps the tenant's events ask for; nil when its
+	// events are one ingest message each (WEBHOOK_SWEEP=0).
+	Sweep *sweep.Sweeper
 }
 
 // Discoverer is the discover step: one tenant's (*discover.Discoverer), or
@@ -73,11 +78,32 @@ func NewSteps(a startup.Adapters, t startup.Tenant) Steps {
 		Ingest:   ingest.New(t.VCC, t.Sink, t.State, IngestOptions(t.Config, a.Queue, t.Log)),
 		Audit:    newAuditor(a, t),
 	}
+	s.Sweep = NewSweeper(t.Config, t.VCC, a.Queue, t.State, t.Log)
 	if t.WebhookKey != nil {
 		s.Events = events.New(a.Queue, events.Options{Key: t.WebhookKey, Types: t.Config.WebhookEvents,
-			Settle: t.Config.WebhookSettle, Logger: t.Log, Tenant: t.ID})
+			Settle: t.Config.WebhookSettle, SweepEvery: t.Config.WebhookSweep, Logger: t.Log, Tenant: t.ID})
 	}
 	return s
+}
+
+// NewSweeper is the sweep of cfg's tenant over its VCC lister and state;
+// nil when its events do not ask for sweeps (WEBHOOK_SWEEP=0).
+func NewSweeper(cfg config.Config, l discover.Lister, q queue.Sender, st store.State, log *slog.Logger) *sweep.Sweeper {
+	if cfg.WebhookSweep <= 0 {
+		return nil
+	}
+	return sweep.New(l, q, st, sweep.Options{Every: cfg.WebhookSweep, IsAudio: cfg.IsAudio, Logger: log, Tenant: cfg.Tenant})
+}
+
+// SweepLookup is src's tenants' sweeps, for sweep.Router.
+func SweepLookup(src Source) func(context.Context, string) (*sweep.Sweeper, error) {
+	return func(ctx context.Context, id string) (*sweep.Sweeper, error) {
+		s, err := src.Lookup(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		return s.Sweep, nil
+	}
 }
 
 // newAuditor is t's audit: its VCC client, its prefix of the store,
