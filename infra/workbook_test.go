@@ -3,6 +3,7 @@ package infra
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -252,6 +253,22 @@ func TestWorkbookQueriesOverTheHandlersLines(t *testing.T) {
 	}
 	if total(vcc, "recordings") != copied {
 		t.Errorf("vcc: %v recordings, want %v", total(vcc, "recordings"), copied)
+	}
+	var usageCalls float64
+	for _, e := range evs {
+		if e["msg"] == "vcc usage" {
+			usageCalls += e["calls"].(float64)
+		}
+	}
+	if total(vcc, "vccCalls") != usageCalls || usageCalls == 0 {
+		t.Errorf("vcc: %v calls, want the %v of the vcc usage lines", total(vcc, "vccCalls"), usageCalls)
+	}
+	for _, r := range vcc {
+		calls, _ := kqlNumber(r["vccCalls"])
+		recs, _ := kqlNumber(r["recordings"])
+		if per, ok := kqlNumber(r["callsPerRecording"]); !ok || (recs > 0 && math.Abs(per-calls/recs) > 0.001) {
+			t.Errorf("vcc row %v: callsPerRecording, want vccCalls ÷ recordings", r)
+		}
 	}
 
 	deferrals := run("deferrals")

@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -78,6 +79,8 @@ type Client struct {
 	sleep func(ctx context.Context, d time.Duration) error
 
 	usersPageSize int // user directory page size; tests make it small
+
+	usage usageReport
 }
 
 // New validates cfg, applies defaults and returns a Client. No request is
@@ -239,6 +242,7 @@ func (c *Client) url(segments []string, query url.Values) *url.URL {
 // While the circuit breaker is open the call fails fast with an
 // *UnavailableError, and a call whose retry finds it open stops there.
 func (c *Client) do(ctx context.Context, r request) (*http.Response, error) {
+	defer c.reportUsage(ctx)
 	u := c.url(r.segments, r.query)
 	reauthed := false
 	for attempt := 0; ; attempt++ {
@@ -409,4 +413,45 @@ func (c *Client) getJSON(ctx context.Context, r request, v any) error {
 		return &transientError{fmt.Errorf("vcc: %s: decoding answer: %w", r.endpoint, err)}
 	}
 	return nil
+}
+
+// usageReport is what the last "vcc usage" line counted up to.
+type usageReport struct {
+	mu                        sync.Mutex
+	at                        time.Time // zero: the client's first call
+	calls, throttled, retries int64
+}
+
+// reportUsage logs, at most every UsageEvery, the calls this client sent to
+// VCC since its last line, the 429s and the retries among them. The
+// counters are one process's; these lines are what adds them up across the
+// processes of a deployment (the workbook's VCC calls per recording and
+// 429s). What a process sends after its last line and before it ends is
+// not reported.
+func (c *Client) reportUsage(ctx context.Context) {
+	every := c.cfg.UsageEvery
+	if every <= 0 {
+		every = time.Minute
+	}
+	now := c.now()
+	c.usage.mu.Lock()
+	if c.usage.at.IsZero() {
+		c.usage.at = now
+	}
+	if now.Sub(c.usage.at) < every {
+		c.usage.mu.Unlock()
+		return
+	}
+	var calls int64
+	for _, v := range c.count.calls {
+		calls += v.Load()
+	}
+	throttled, retries := c.count.throttled.Load(), c.count.retries.Load()
+	prevAt, prevCalls, prevThrottled, prevRetries := c.usage.at, c.usage.calls, c.usage.throttled, c.usage.retries
+	c.usage.at, c.usage.calls, c.usage.throttled, c.usage.retries = now, calls, throttled, retries
+	c.usage.mu.Unlock()
+	if calls > prevCalls {
+		c.cfg.Logger.InfoContext(ctx, "vcc usage", "calls", calls-prevCalls, "throttled", throttled-prevThrottled,
+			"retries", retries-prevRetries, "seconds", int64(now.Sub(prevAt).Seconds()))
+	}
 }

@@ -72,6 +72,10 @@ type Config struct {
 	// Default 10s.
 	ProbeInterval time.Duration
 	Logger        *slog.Logger
+	// UsageEvery is how often the client logs the calls it sent to VCC
+	// ("vcc usage": calls, 429s, retries since the last such line), what
+	// the workbook adds up per tenant and day (default 1 minute).
+	UsageEvery time.Duration
 }
 
 // Defaults.
