@@ -79,7 +79,7 @@ func Report(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 		fmt.Fprintln(stderr, "error:", err)
 		return 2
 	}
-	src := report.Sources{VCC: env.Client, Sink: env.Sink, State: env.State, IsAudio: env.Config.IsAudio, Tenant: env.Config.Tenant}
+	src := report.Sources{VCC: env.Client, Sink: env.Sink, State: env.State, Runs: env.State, IsAudio: env.Config.IsAudio, Tenant: env.Config.Tenant}
 	// The dead letters are worth having but not essential: the embedded
 	// queue is held by a running "handler local", Service Bus may refuse.
 	if err := env.openQueue(ctx, o, nil); err != nil {

@@ -105,7 +105,10 @@ type Run struct {
 	FinishedAt   time.Time `json:"finishedAt"`
 	CheckpointAt time.Time `json:"checkpoint,omitzero"`
 	StatsErrors  []string  `json:"statsErrors,omitempty"`
-	Error        string    `json:"error,omitempty"`
+	// VCCCalls are the requests the run sent to VCC (its listings, retries
+	// included): the report's calls per recording on each path.
+	VCCCalls int64  `json:"vccCalls,omitempty"`
+	Error    string `json:"error,omitempty"`
 	// Tenant is the tenant a run was for; Tenants, in a discover tick of
 	// several tenants, is each one's run (the figures above are their sums).
 	Tenant  string `json:"tenant,omitempty"`
@@ -183,8 +186,11 @@ type Audit struct {
 	// audited (each day's are in Report).
 	LatencyP50 map[string]float64 `json:"latencyP50Seconds,omitempty"`
 	LatencyP95 map[string]float64 `json:"latencyP95Seconds,omitempty"`
-	Report     json.RawMessage    `json:"report"`
-	Doctor     json.RawMessage    `json:"doctor"`
+	// CallsPerRecording, by path: the VCC calls each path's recordings
+	// cost (its runs' listings plus one download each), over the days.
+	CallsPerRecording map[string]float64 `json:"callsPerRecording,omitempty"`
+	Report            json.RawMessage    `json:"report"`
+	Doctor            json.RawMessage    `json:"doctor"`
 	// Tenant is the tenant audited, with a tenants document (the audit is
 	// then stored in its state, under tenants/<id>/). Tenants, in the
 	// return value of an audit over every tenant, are each tenant's audit

@@ -94,9 +94,9 @@ Interactions in Stats: {{.R.Total.Stats}}; with content: {{.R.Total.Content}}; w
 </table>
 {{if .R.Latency}}<h2 style="font-size:1.1em">Latency by path: content available in VCC → stored (seconds)</h2>
 <table id="latency">
-<thead><tr><th>day</th><th>path</th><th>measured</th><th>p50</th><th>p95</th><th>max</th><th>from the call's end</th></tr></thead>
+<thead><tr><th>day</th><th>path</th><th>measured</th><th>p50</th><th>p95</th><th>max</th><th>from the call's end</th><th>VCC calls per recording</th></tr></thead>
 <tbody>
-{{range .R.Latency}}<tr><td>{{.Day}}</td><td>{{.Path}}</td><td>{{.Measured}}</td><td>{{printf "%.0f" .P50}}</td><td>{{printf "%.0f" .P95}}</td><td>{{printf "%.0f" .Max}}</td><td>{{.FromEnd}}</td></tr>
+{{range .R.Latency}}<tr><td>{{.Day}}</td><td>{{.Path}}</td><td>{{.Measured}}</td><td>{{printf "%.0f" .P50}}</td><td>{{printf "%.0f" .P95}}</td><td>{{printf "%.0f" .Max}}</td><td>{{.FromEnd}}</td><td>{{if .CallsPerRecording}}{{printf "%.3f" .CallsPerRecording}}{{else}}-{{end}}</td></tr>
 {{end}}</tbody>
 </table>{{end}}
 {{if not .R.DeadLetters}}<p>Dead letters were not counted (queue not reachable).</p>{{end}}

@@ -54,7 +54,8 @@ func TestReportLatencyByPath(t *testing.T) {
 		if from.IsZero() {
 			from = end
 		}
-		sc, _ := json.Marshal(records.Sidecar{InteractionID: guid, Start: start, StoredVia: via, IngestedAt: from.Add(stored)})
+		sc, _ := json.Marshal(records.Sidecar{InteractionID: guid, Start: start, StoredVia: via, IngestedAt: from.Add(stored),
+			Recordings: []records.SidecarRecord{{ContentKey: "callRecording"}}})
 		if err := sink.PutSidecar(ctx, store.SidecarName(start, guid), sc); err != nil {
 			t.Fatal(err)
 		}
@@ -65,15 +66,25 @@ func TestReportLatencyByPath(t *testing.T) {
 	add(5, "discover", day0.Add(10*time.Hour), time.Hour)
 	add(6, "", time.Time{}, 2*time.Hour) // no lastModified: from the call's end
 
-	r, err := Build(ctx, Sources{VCC: v, Sink: sink, State: store.NewDirState(t.TempDir()), IsAudio: isAudio}, day0, day0.Add(24*time.Hour))
+	// The runs' listing calls: two sweeps (3 calls) and a discover run (2);
+	// a backfill's are neither path's.
+	state := store.NewDirState(t.TempDir())
+	for i, run := range []records.Run{{Source: "event", VCCCalls: 1}, {Source: "event", VCCCalls: 2}, {Source: "discover", VCCCalls: 2}, {Source: "backfill", VCCCalls: 50}} {
+		run.StartedAt = day0.Add(time.Duration(12*60+i) * time.Minute)
+		data, _ := json.Marshal(run)
+		if err := state.Put(ctx, records.RunName(run.Source, run.StartedAt), data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := Build(ctx, Sources{VCC: v, Sink: sink, State: state, Runs: state, IsAudio: isAudio}, day0, day0.Add(24*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []LatencyRow{
-		{Day: "2026-11-02", Path: "event", Measured: 5, P50: 30, P95: 100, Max: 100},
-		{Day: "2026-11-02", Path: "discover", Measured: 2, P50: 3600, P95: 7200, Max: 7200, FromEnd: 1},
-		{Day: "all", Path: "event", Measured: 5, P50: 30, P95: 100, Max: 100},
-		{Day: "all", Path: "discover", Measured: 2, P50: 3600, P95: 7200, Max: 7200, FromEnd: 1},
+		{Day: "2026-11-02", Path: "event", Measured: 5, P50: 30, P95: 100, Max: 100, Recordings: 5, ListingCalls: 3, CallsPerRecording: 1.6},
+		{Day: "2026-11-02", Path: "discover", Measured: 2, P50: 3600, P95: 7200, Max: 7200, FromEnd: 1, Recordings: 2, ListingCalls: 2, CallsPerRecording: 2},
+		{Day: "all", Path: "event", Measured: 5, P50: 30, P95: 100, Max: 100, Recordings: 5, ListingCalls: 3, CallsPerRecording: 1.6},
+		{Day: "all", Path: "discover", Measured: 2, P50: 3600, P95: 7200, Max: 7200, FromEnd: 1, Recordings: 2, ListingCalls: 2, CallsPerRecording: 2},
 	}
 	if fmt.Sprint(r.Latency) != fmt.Sprint(want) {
 		t.Fatalf("latency\n%v\nwant\n%v", r.Latency, want)
@@ -82,7 +93,7 @@ func TestReportLatencyByPath(t *testing.T) {
 	if err := WriteTable(&table, r); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(table.String(), "Latency by path") || !strings.Contains(table.String(), "1 measured from the call's end") {
+	if !strings.Contains(table.String(), "Latency by path") || !strings.Contains(table.String(), "1 measured from the call's end") || !strings.Contains(table.String(), "1.600") {
 		t.Fatalf("table:\n%s", table.String())
 	}
 	var page strings.Builder

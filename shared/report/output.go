@@ -118,10 +118,14 @@ func writeLatency(w io.Writer, r Report) {
 	}
 	fmt.Fprintln(w, "\nLatency by path, content available in VCC → stored (seconds):")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "day\tpath\tmeasured\tp50\tp95\tmax\t\n")
+	fmt.Fprintf(tw, "day\tpath\tmeasured\tp50\tp95\tmax\tVCC calls/recording\t\n")
 	fromEnd := 0
 	for _, x := range r.Latency {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%.0f\t%.0f\t\n", x.Day, x.Path, x.Measured, x.P50, x.P95, x.Max)
+		per := "-"
+		if x.CallsPerRecording > 0 {
+			per = fmt.Sprintf("%.3f", x.CallsPerRecording)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%.0f\t%.0f\t%s\t\n", x.Day, x.Path, x.Measured, x.P50, x.P95, x.Max, per)
 		if x.Day == "all" {
 			fromEnd += x.FromEnd
 		}

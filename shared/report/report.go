@@ -58,7 +58,10 @@ type Sources struct {
 	// Tenant, with a tenants document, is the tenant reported on: only the
 	// dead letters whose message names it count (one queue serves every
 	// tenant). Empty: the single tenant, every dead letter counts.
-	Tenant  string
+	Tenant string
+	// Runs, when set, is where the run records are read (the state):
+	// the listing calls of each path, for its calls per recording.
+	Runs    RunReader
 	IsAudio func(contentType string) bool
 	// Progress, when set, hears what the report is reading.
 	Progress func(step string)
@@ -139,6 +142,14 @@ type LatencyRow struct {
 	// FromEnd counts the interactions measured from the call's end: VCC
 	// listed no lastModified for their content.
 	FromEnd int `json:"fromCallEnd,omitempty"`
+	// Recordings are those the path stored; CallsPerRecording is what they
+	// cost in VCC calls: the listing calls of the path's runs started that
+	// day (their run records' vccCalls: discover's runs, and the event
+	// path's sweeps) plus one download per recording, over the recordings.
+	// Zero when the run records cannot be read (Sources.Runs unset).
+	Recordings        int     `json:"recordings"`
+	ListingCalls      int64   `json:"listingCalls,omitempty"`
+	CallsPerRecording float64 `json:"callsPerRecording,omitempty"`
 }
 
 // Directions shown for every day; "unknown" only when something has it.
@@ -154,6 +165,7 @@ type interaction struct {
 	stats, content, audio                 bool
 	stored, skipped, failed, deadLettered bool
 	via                                   string // event | discover, "" unread
+	recordings                            int    // in its sidecar
 	available, ended, ingestedAt          time.Time
 	inWindow                              bool
 	fromStats                             bool
@@ -234,7 +246,7 @@ func Build(ctx context.Context, src Sources, from, to time.Time) (Report, error)
 				in := get(guid)
 				in.stored = true
 				if sr, ok := src.Sink.(SidecarReader); ok {
-					in.via, in.ingestedAt = storedVia(ctx, sr, name)
+					in.via, in.ingestedAt, in.recordings = storedVia(ctx, sr, name)
 				}
 				if in.day == "" {
 					in.day, in.inWindow = day, true
@@ -355,6 +367,13 @@ func Build(ctx context.Context, src Sources, from, to time.Time) (Report, error)
 	r.Gaps += r.LineGaps
 	r.Total.Gap = r.Gaps > 0
 	r.Latency = latencyRows(known, r.Days)
+	if src.Runs != nil {
+		calls, err := listingCalls(ctx, src.Runs, r.Days)
+		if err != nil {
+			return r, err
+		}
+		addCallsPerRecording(r.Latency, calls)
+	}
 	return r, nil
 }
 
@@ -364,10 +383,13 @@ func latencyRows(known map[string]*interaction, days []string) []LatencyRow {
 	type key struct{ day, path string }
 	seconds := map[key][]float64{}
 	fromEnd := map[key]int{}
+	recordings := map[key]int{}
 	for _, in := range known {
 		if !in.stored || in.via == "" || in.ingestedAt.IsZero() || !in.inWindow {
 			continue
 		}
+		recordings[key{in.day, in.via}] += in.recordings
+		recordings[key{"all", in.via}] += in.recordings
 		from, byEnd := in.available, false
 		if from.IsZero() {
 			from, byEnd = in.ended, true
@@ -393,10 +415,81 @@ func latencyRows(known map[string]*interaction, days []string) []LatencyRow {
 			}
 			slices.Sort(v)
 			out = append(out, LatencyRow{Day: day, Path: path, Measured: len(v),
-				P50: nearestRank(v, 0.5), P95: nearestRank(v, 0.95), Max: v[len(v)-1], FromEnd: fromEnd[k]})
+				P50: nearestRank(v, 0.5), P95: nearestRank(v, 0.95), Max: v[len(v)-1], FromEnd: fromEnd[k], Recordings: recordings[k]})
 		}
 	}
 	return out
+}
+
+// RunReader reads the run records (store.State does).
+type RunReader interface {
+	List(ctx context.Context, prefix string, fn func(name string) error) error
+	Load(ctx context.Context, name string) (data []byte, etag string, found bool, err error)
+}
+
+// listingCalls sums the VCC calls of the runs whose window starts on each
+// day, by path: discover's runs (source discover, or local: handler
+// local's) and the event path's sweeps (source event); backfill and replay
+// are neither path's. A run is found by the day it started, which is its
+// window's day or the next (a catch-up, a late tick).
+func listingCalls(ctx context.Context, runs RunReader, days []string) (map[[2]string]int64, error) {
+	out := map[[2]string]int64{}
+	if len(days) == 0 {
+		return out, nil
+	}
+	inReport := map[string]bool{}
+	for _, d := range days {
+		inReport[d] = true
+	}
+	started := slices.Clone(days)
+	if last, err := time.Parse(time.DateOnly, days[len(days)-1]); err == nil {
+		started = append(started, last.AddDate(0, 0, 1).Format(time.DateOnly))
+	}
+	sources := map[string]string{"event": "event", "discover": "discover", "local": "discover"} // source → path
+	for _, day := range started {
+		for _, source := range []string{"event", "discover", "local"} {
+			prefix := "runs/" + source + "/" + strings.ReplaceAll(day, "-", "/") + "/"
+			var names []string
+			if err := runs.List(ctx, prefix, func(name string) error {
+				names = append(names, name)
+				return nil
+			}); err != nil {
+				return nil, fmt.Errorf("list %s: %w", prefix, err)
+			}
+			for _, name := range names {
+				data, _, found, err := runs.Load(ctx, name)
+				if err != nil {
+					return nil, fmt.Errorf("read %s: %w", name, err)
+				}
+				var run records.Run
+				if !found || json.Unmarshal(data, &run) != nil {
+					continue
+				}
+				windowDay := run.Start.UTC().Format(time.DateOnly)
+				if run.Start.IsZero() {
+					windowDay = day
+				}
+				if !inReport[windowDay] {
+					continue
+				}
+				out[[2]string{windowDay, sources[source]}] += run.VCCCalls
+				out[[2]string{"all", sources[source]}] += run.VCCCalls
+			}
+		}
+	}
+	return out, nil
+}
+
+// addCallsPerRecording fills each row's listing calls and calls per
+// recording: the listings plus one download per recording.
+func addCallsPerRecording(rows []LatencyRow, calls map[[2]string]int64) {
+	for i := range rows {
+		r := &rows[i]
+		r.ListingCalls = calls[[2]string{r.Day, r.Path}]
+		if r.Recordings > 0 {
+			r.CallsPerRecording = math.Round(float64(r.ListingCalls+int64(r.Recordings))/float64(r.Recordings)*1000) / 1000
+		}
+	}
 }
 
 // nearestRank is the q quantile of sorted values.
@@ -491,22 +584,23 @@ func mostFrequent(m map[string]int) string {
 // storedVia reads the path that stored a sidecar: "event" for a webhook,
 // "discover" for every listing path; "" when it cannot be read. ingestedAt
 // is when it was written (zero in sidecars older than the field).
-func storedVia(ctx context.Context, sr SidecarReader, name string) (via string, ingestedAt time.Time) {
+func storedVia(ctx context.Context, sr SidecarReader, name string) (via string, ingestedAt time.Time, recordings int) {
 	data, found, err := sr.GetSidecar(ctx, name)
 	if err != nil || !found {
-		return "", time.Time{}
+		return "", time.Time{}, 0
 	}
 	var sc struct {
-		StoredVia  string    `json:"storedVia"`
-		IngestedAt time.Time `json:"ingestedAt"`
+		StoredVia  string            `json:"storedVia"`
+		IngestedAt time.Time         `json:"ingestedAt"`
+		Recordings []json.RawMessage `json:"recordings"`
 	}
 	if json.Unmarshal(data, &sc) != nil {
-		return "", time.Time{}
+		return "", time.Time{}, 0
 	}
 	if sc.StoredVia == "event" {
-		return "event", sc.IngestedAt
+		return "event", sc.IngestedAt, len(sc.Recordings)
 	}
-	return "discover", sc.IngestedAt
+	return "discover", sc.IngestedAt, len(sc.Recordings)
 }
 
 func vccDirection(dirs ...string) string {

@@ -340,6 +340,9 @@ func (c *Client) attempt(ctx context.Context, r request, u *url.URL) (*http.Resp
 	req.Header.Set("x-nvm-application", c.cfg.Application)
 	req.Header.Set("Authorization", "Bearer "+tok.access)
 	c.count.call(r.endpoint)
+	if n, ok := ctx.Value(callCountKey{}).(*atomic.Int64); ok {
+		n.Add(1)
+	}
 	resp, err := c.cfg.HTTPClient.Do(req)
 	if err != nil {
 		// url.Error carries the URL (no secrets in it) and the cause.
@@ -454,4 +457,13 @@ func (c *Client) reportUsage(ctx context.Context) {
 		c.cfg.Logger.InfoContext(ctx, "vcc usage", "calls", calls-prevCalls, "throttled", throttled-prevThrottled,
 			"retries", retries-prevRetries, "seconds", int64(now.Sub(prevAt).Seconds()))
 	}
+}
+
+type callCountKey struct{}
+
+// WithCallCount is ctx whose VCC calls (each request sent, retries
+// included, token requests not) this package adds to n: what one run or one
+// delivery cost, where the client's counters are the whole process's.
+func WithCallCount(ctx context.Context, n *atomic.Int64) context.Context {
+	return context.WithValue(ctx, callCountKey{}, n)
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -62,5 +63,36 @@ func TestUsageLinesAddUpTheCalls(t *testing.T) {
 	}
 	if n := strings.Count(logs.String(), `"msg":"vcc usage"`); n != 2 || !strings.Contains(logs.String(), `"calls":2,"throttled":0`) {
 		t.Errorf("the next line carries the 2 calls since: %d lines\n%s", n, logs.String())
+	}
+}
+
+// A context's call count holds the requests sent under it, retries
+// included, the token request not: what one run cost.
+func TestWithCallCountCountsTheRequestsSent(t *testing.T) {
+	f := newFake(t)
+	day := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
+	throttle := 1
+	f.mux.HandleFunc("/interaction-content/interactions/{guid}", func(w http.ResponseWriter, r *http.Request) {
+		if throttle > 0 {
+			throttle--
+			w.Header().Set("Retry-After", "0")
+			writeJSON(w, 429, map[string]any{"message": "slow down"})
+			return
+		}
+		writeJSON(w, 200, item(r.PathValue("guid"), day, map[string]any{"start": "2026-11-02T10:00:00.000Z"}))
+	})
+	c := newTestClient(t, f)
+	var n, other atomic.Int64
+	ctx := WithCallCount(context.Background(), &n)
+	for i := range 2 {
+		if _, err := c.GetInteraction(ctx, guid(i+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.GetInteraction(WithCallCount(context.Background(), &other), guid(3)); err != nil {
+		t.Fatal(err)
+	}
+	if n.Load() != 3 || other.Load() != 1 {
+		t.Errorf("counted %d and %d, want 3 (a 429, its retry, one more) and 1", n.Load(), other.Load())
 	}
 }

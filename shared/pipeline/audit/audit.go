@@ -73,7 +73,7 @@ func (a *Auditor) Run(ctx context.Context, now time.Time) (records.Audit, error)
 	from := to.AddDate(0, 0, -a.opts.Days)
 	res := records.Audit{From: from, To: to, GeneratedAt: now.UTC(), Tenant: a.opts.Tenant,
 		HiddenDirections: []string{}, HiddenLines: []string{}, HiddenAgents: []string{}, Problems: []string{}, Unchecked: []string{}}
-	rep, err := report.Build(ctx, report.Sources{VCC: a.vcc, Sink: a.sink, State: a.state, Queue: a.dead, IsAudio: a.opts.IsAudio, Tenant: a.opts.Tenant}, from, to)
+	rep, err := report.Build(ctx, report.Sources{VCC: a.vcc, Sink: a.sink, State: a.state, Runs: a.state, Queue: a.dead, IsAudio: a.opts.IsAudio, Tenant: a.opts.Tenant}, from, to)
 	if err != nil {
 		return res, fmt.Errorf("audit: reconciliation: %w", err)
 	}
@@ -99,9 +99,10 @@ func (a *Auditor) Run(ctx context.Context, now time.Time) (records.Audit, error)
 			continue
 		}
 		if res.LatencyP50 == nil {
-			res.LatencyP50, res.LatencyP95 = map[string]float64{}, map[string]float64{}
+			res.LatencyP50, res.LatencyP95, res.CallsPerRecording = map[string]float64{}, map[string]float64{}, map[string]float64{}
 		}
 		res.LatencyP50[x.Path], res.LatencyP95[x.Path] = x.P50, x.P95
+		res.CallsPerRecording[x.Path] = x.CallsPerRecording
 	}
 	if res.Report, err = json.Marshal(rep); err != nil {
 		return res, err
@@ -136,6 +137,7 @@ func (a *Auditor) Run(ctx context.Context, now time.Time) (records.Audit, error)
 		"permissionProblem", res.PermissionIssue, "unchecked", len(res.Unchecked),
 		"eventP50Seconds", res.LatencyP50["event"], "eventP95Seconds", res.LatencyP95["event"],
 		"discoverP50Seconds", res.LatencyP50["discover"], "discoverP95Seconds", res.LatencyP95["discover"],
+		"eventCallsPerRecording", res.CallsPerRecording["event"], "discoverCallsPerRecording", res.CallsPerRecording["discover"],
 		"result", records.AuditName(to))
 	return res, nil
 }

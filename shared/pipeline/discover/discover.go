@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/vcc-ingest/vcc-ingest/shared/message"
@@ -144,7 +145,12 @@ func (d *Discoverer) Run(ctx context.Context, now time.Time, pastDue bool) (run 
 // the checkpoint (backfill).
 func (d *Discoverer) Enqueue(ctx context.Context, start, end time.Time, source string, now time.Time) (run records.Run, err error) {
 	run = records.Run{Source: source, Start: start, End: end, StartedAt: now.UTC(), Tenant: d.opts.Tenant}
-	defer func() { d.record(ctx, &run, err) }()
+	var calls atomic.Int64
+	ctx = vcc.WithCallCount(ctx, &calls)
+	defer func() {
+		run.VCCCalls = calls.Load()
+		d.record(ctx, &run, err)
+	}()
 	for chunkStart := start; chunkStart.Before(end); chunkStart = chunkStart.Add(d.opts.Chunk) {
 		if err := d.enqueue(ctx, chunkStart, minTime(chunkStart.Add(d.opts.Chunk), end), source, now, &run); err != nil {
 			return run, err
@@ -237,7 +243,7 @@ func (d *Discoverer) record(ctx context.Context, run *records.Run, err error) {
 	}
 	d.opts.Logger.Info("discover run",
 		"source", run.Source, "start", run.Start, "end", run.End, "pastDue", run.PastDue,
-		"found", run.Found, "sent", run.Enqueued, "noAudio", run.NoAudio, "sends", run.Sends,
+		"found", run.Found, "sent", run.Enqueued, "noAudio", run.NoAudio, "sends", run.Sends, "vccCalls", run.VCCCalls,
 		"checkpoint", run.CheckpointAt, "error", run.Error)
 	body, _ := json.Marshal(run)
 	name := records.RunName(run.Source, run.StartedAt)
