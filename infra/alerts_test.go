@@ -217,7 +217,7 @@ func (a alertsFile) query(t *testing.T, r decl) string {
 	return s
 }
 
-var kqlField = regexp.MustCompile(`\be(?:\.([A-Za-z]+)|\["([A-Za-z]+)"\])`)
+var kqlField = regexp.MustCompile(`\be(?:\.([A-Za-z][A-Za-z0-9]*)|\["([A-Za-z][A-Za-z0-9]*)"\])`)
 
 // The audit rule reads the event the code writes: its message is
 // records.AuditEvent and every field it reads is one audit.go logs.

@@ -300,6 +300,27 @@ func TestWorkbookQueriesOverTheHandlersLines(t *testing.T) {
 		t.Errorf("audit by tenant: %v, want %v", got, want)
 	}
 
+	// The audit's latency and calls per recording by path, as its line says.
+	paths := run("pathlatency")
+	var wantPer float64
+	for _, e := range evs {
+		if e["msg"] == "vcc-ingest audit" && tenantOf(e) == "(single)" {
+			if v, ok := e["discoverCallsPerRecording"].(float64); ok {
+				wantPer = max(wantPer, v)
+			}
+		}
+	}
+	var gotPer float64
+	for _, r := range paths {
+		if r["tenant"] == "(single)" {
+			v, _ := kqlNumber(r["discoverCallsPerRecording"])
+			gotPer = max(gotPer, v)
+		}
+	}
+	if wantPer == 0 || gotPer != wantPer {
+		t.Errorf("pathlatency: discover calls per recording %v, want the audit line's %v (%v)", gotPer, wantPer, paths)
+	}
+
 	failures := run("failures")
 	guid := regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-`)
 	var whats []string
