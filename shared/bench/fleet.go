@@ -219,7 +219,9 @@ func (in *fleetInstance) stop(kill bool) {
 		cancel()
 	}
 	in.mu.Lock()
-	in.stopped = time.Now()
+	if in.stopped.IsZero() { // a killed instance stays dead from its kill
+		in.stopped = time.Now()
+	}
 	in.mu.Unlock()
 }
 
