@@ -39,11 +39,15 @@ type fleet struct {
 	log     *slog.Logger
 	logf    *os.File
 
-	mu         sync.Mutex
-	all        []*fleetInstance // every instance ever started
-	budgets    []*budget.Budget // every budget client: instances', discover's, report's
-	stored     map[string]int   // tenant/interaction → invocations that stored it
-	copied     map[string]int   // tenant → recordings copied
+	mu      sync.Mutex
+	all     []*fleetInstance // every instance ever started
+	budgets []*budget.Budget // every budget client: instances', discover's, report's
+	stored  map[string]int   // tenant/interaction → invocations that stored it
+	copied  map[string]int   // tenant → recordings copied
+	// already is, per tenant, the recordings an invocation found stored
+	// (outcome complete): an earlier one stored them, and its answer was
+	// lost to a kill or a phase's end.
+	already    map[string]int
 	deliveries int
 	paced      int
 	failed     int
@@ -118,7 +122,7 @@ func (e *env) newFleet(o fleetOptions) (*fleet, error) {
 		return nil, err
 	}
 	f := &fleet{e: e, rate: o.rate, tenants: o.tenants, log: log, logf: logf,
-		stored: map[string]int{}, copied: map[string]int{}}
+		stored: map[string]int{}, copied: map[string]int{}, already: map[string]int{}}
 	ok := false
 	defer func() {
 		if !ok {
@@ -239,6 +243,8 @@ func (f *fleet) result(r devhost.Result) {
 	case records.Stored:
 		f.stored[res.Tenant+"/"+res.InteractionID]++
 		f.lastStored = time.Now()
+	case records.Complete:
+		f.already[res.Tenant] += res.Recordings
 	case records.Paced:
 		f.paced++
 	}
@@ -302,6 +308,7 @@ type fleetFigures struct {
 	busiest      []int   // most calls in any rolling 60 s, per account
 	refused      []int64 // 429s the sandbox answered, per account
 	copied       []int   // recordings copied, per account
+	already      int     // recordings found stored by a later delivery
 	expected     []int
 	storedTwice  int // interactions stored by more than one invocation
 	deliveries   int
@@ -336,6 +343,7 @@ func (f *fleet) figures(start time.Time) fleetFigures {
 			tenant = f.tenants[i]
 		}
 		g.copied = append(g.copied, f.copied[tenant])
+		g.already += f.already[tenant]
 		g.expected = append(g.expected, f.expected(i))
 		g.totalCalls += len(arr)
 		g.totalCopied += f.copied[tenant]
@@ -379,8 +387,9 @@ func (g fleetFigures) fraction(i int, rate int) float64 {
 // stored once, with no dead letter.
 func (g fleetFigures) complete() string {
 	switch {
-	case g.totalCopied != g.totalWanted:
-		return fmt.Sprintf("%d of %d recordings stored (%d failed invocations, %d dead letters)", g.totalCopied, g.totalWanted, g.failed, g.deadLetters)
+	case g.totalCopied+g.already != g.totalWanted:
+		return fmt.Sprintf("%d of %d recordings stored (%d copied, %d found stored by a later delivery; %d failed invocations, %d dead letters)",
+			g.totalCopied+g.already, g.totalWanted, g.totalCopied, g.already, g.failed, g.deadLetters)
 	case g.deadLetters > 0:
 		return fmt.Sprintf("%d dead letters", g.deadLetters)
 	case g.storedTwice > 0:
