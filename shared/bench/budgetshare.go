@@ -187,8 +187,8 @@ func budgetChurn(ctx context.Context, e *env) ([]Result, error) {
 	most := g.busiest[0]
 	row := Result{ID: "budget.churn.rolling-minute", Measure: "most API calls in any rolling 60 s, instances 1 → 8 → 2, one killed mid-invocation",
 		Value: float64(most), Unit: "calls", Goal: Goal{"<=", float64(shareRate)}, Valid: g.totalCopied > 0,
-		Note: fmt.Sprintf("1 instance 40 s, 8 for 60 s (one killed while an invocation ran, replaced), then 2 until done; %d instances started; %d API calls over %.0f s, %d refused by the sandbox's limit; %d of %d recordings stored (%d of them found stored by a redelivery whose first invocation's answer was lost), %d dead letters, %d interactions stored twice, %d failed invocations (the kill's and the phases' cancelled ones); budget %s",
-			g.instances, g.totalCalls, g.seconds, g.refused[0], g.totalCopied+g.already, g.totalWanted, g.already, g.deadLetters, g.storedTwice, g.failed, fmtBudget(g.budget))}
+		Note: fmt.Sprintf("1 instance 40 s, 8 for 60 s (one killed while an invocation ran, replaced), then 2 until done; %d instances started; %d API calls over %.0f s, %d refused by the sandbox's limit; %d of %d recordings stored (%d copied by invocations that answered, the rest by invocations cut off by the kill or a phase's end, their redeliveries finding them in place), %d dead letters, %d interactions stored twice, %d failed invocations (the kill's and the phases' cancelled ones); budget %s",
+			g.instances, g.totalCalls, g.seconds, g.refused[0], g.present, g.totalWanted, g.totalCopied, g.deadLetters, g.storedTwice, g.failed, fmtBudget(g.budget))}
 	if why := g.complete(); why != "" {
 		row.Reason = why
 	}

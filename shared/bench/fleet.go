@@ -43,7 +43,13 @@ type fleet struct {
 	all     []*fleetInstance // every instance ever started
 	budgets []*budget.Budget // every budget client: instances', discover's, report's
 	stored  map[string]int   // tenant/interaction → invocations that stored it
-	copied  map[string]int   // tenant → recordings copied
+	// present is, per tenant/interaction, its recordings as the last
+	// invocation to find them all in place counted them (stored or
+	// complete): an invocation killed after copying some leaves the rest
+	// to its redelivery, which copies only those.
+	present  map[string]int
+	copiedBy map[string]int // tenant/interaction → recordings copied, over invocations
+	copied   map[string]int // tenant → recordings copied
 	// already is, per tenant, the recordings an invocation found stored
 	// (outcome complete): an earlier one stored them, and its answer was
 	// lost to a kill or a phase's end.
@@ -122,7 +128,7 @@ func (e *env) newFleet(o fleetOptions) (*fleet, error) {
 		return nil, err
 	}
 	f := &fleet{e: e, rate: o.rate, tenants: o.tenants, log: log, logf: logf,
-		stored: map[string]int{}, copied: map[string]int{}, already: map[string]int{}}
+		stored: map[string]int{}, copied: map[string]int{}, already: map[string]int{}, present: map[string]int{}, copiedBy: map[string]int{}}
 	ok := false
 	defer func() {
 		if !ok {
@@ -239,12 +245,16 @@ func (f *fleet) result(r devhost.Result) {
 		return
 	}
 	f.copied[res.Tenant] += res.Copied
+	key := res.Tenant + "/" + res.InteractionID
+	f.copiedBy[key] += res.Copied
 	switch res.Outcome {
 	case records.Stored:
-		f.stored[res.Tenant+"/"+res.InteractionID]++
+		f.stored[key]++
+		f.present[key] = res.Recordings
 		f.lastStored = time.Now()
 	case records.Complete:
 		f.already[res.Tenant] += res.Recordings
+		f.present[key] = res.Recordings
 	case records.Paced:
 		f.paced++
 	}
@@ -301,6 +311,20 @@ func (f *fleet) expected(i int) int {
 	return n
 }
 
+// inPlace counts the recordings in place and the interactions stored
+// twice (by two invocations, or more copies than recordings); f.mu held.
+func (f *fleet) inPlace() (present, twice int) {
+	for key, n := range f.stored {
+		if n > 1 || f.copiedBy[key] > f.present[key] {
+			twice++
+		}
+	}
+	for _, n := range f.present {
+		present += n
+	}
+	return present, twice
+}
+
 // fleetFigures are what a run of a fleet measured, per account and over all.
 type fleetFigures struct {
 	seconds      float64 // start → last recording stored
@@ -310,7 +334,8 @@ type fleetFigures struct {
 	copied       []int   // recordings copied, per account
 	already      int     // recordings found stored by a later delivery
 	expected     []int
-	storedTwice  int // interactions stored by more than one invocation
+	storedTwice  int // interactions stored by more than one invocation, or more recordings copied than they have
+	present      int // recordings in place, as the interactions' last invocations counted them
 	deliveries   int
 	paced        int
 	failed       int
@@ -350,11 +375,7 @@ func (f *fleet) figures(start time.Time) fleetFigures {
 		g.totalWanted += g.expected[i]
 		g.idealSeconds = max(g.idealSeconds, float64(len(arr))/float64(f.rate)*60)
 	}
-	for _, n := range f.stored {
-		if n > 1 {
-			g.storedTwice++
-		}
-	}
+	g.present, g.storedTwice = f.inPlace()
 	g.deliveries, g.paced, g.failed = f.deliveries, f.paced, f.failed
 	if st, err := f.q.Stats(); err == nil {
 		g.deadLetters = st.DeadLettered
@@ -387,9 +408,8 @@ func (g fleetFigures) fraction(i int, rate int) float64 {
 // stored once, with no dead letter.
 func (g fleetFigures) complete() string {
 	switch {
-	case g.totalCopied+g.already != g.totalWanted:
-		return fmt.Sprintf("%d of %d recordings stored (%d copied, %d found stored by a later delivery; %d failed invocations, %d dead letters)",
-			g.totalCopied+g.already, g.totalWanted, g.totalCopied, g.already, g.failed, g.deadLetters)
+	case g.present != g.totalWanted:
+		return fmt.Sprintf("%d of %d recordings stored (%d failed invocations, %d dead letters)", g.present, g.totalWanted, g.failed, g.deadLetters)
 	case g.deadLetters > 0:
 		return fmt.Sprintf("%d dead letters", g.deadLetters)
 	case g.storedTwice > 0:
