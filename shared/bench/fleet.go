@@ -47,13 +47,9 @@ type fleet struct {
 	// invocation to find them all in place counted them (stored or
 	// complete): an invocation killed after copying some leaves the rest
 	// to its redelivery, which copies only those.
-	present  map[string]int
-	copiedBy map[string]int // tenant/interaction → recordings copied, over invocations
-	copied   map[string]int // tenant → recordings copied
-	// already is, per tenant, the recordings an invocation found stored
-	// (outcome complete): an earlier one stored them, and its answer was
-	// lost to a kill or a phase's end.
-	already    map[string]int
+	present    map[string]int
+	copiedBy   map[string]int // tenant/interaction → recordings copied, over invocations
+	copied     map[string]int // tenant → recordings copied
 	deliveries int
 	paced      int
 	failed     int
@@ -128,7 +124,7 @@ func (e *env) newFleet(o fleetOptions) (*fleet, error) {
 		return nil, err
 	}
 	f := &fleet{e: e, rate: o.rate, tenants: o.tenants, log: log, logf: logf,
-		stored: map[string]int{}, copied: map[string]int{}, already: map[string]int{}, present: map[string]int{}, copiedBy: map[string]int{}}
+		stored: map[string]int{}, copied: map[string]int{}, present: map[string]int{}, copiedBy: map[string]int{}}
 	ok := false
 	defer func() {
 		if !ok {
@@ -253,7 +249,6 @@ func (f *fleet) result(r devhost.Result) {
 		f.present[key] = res.Recordings
 		f.lastStored = time.Now()
 	case records.Complete:
-		f.already[res.Tenant] += res.Recordings
 		f.present[key] = res.Recordings
 	case records.Paced:
 		f.paced++
@@ -332,7 +327,6 @@ type fleetFigures struct {
 	busiest      []int   // most calls in any rolling 60 s, per account
 	refused      []int64 // 429s the sandbox answered, per account
 	copied       []int   // recordings copied, per account
-	already      int     // recordings found stored by a later delivery
 	expected     []int
 	storedTwice  int // interactions stored by more than one invocation, or more recordings copied than they have
 	present      int // recordings in place, as the interactions' last invocations counted them
@@ -368,7 +362,6 @@ func (f *fleet) figures(start time.Time) fleetFigures {
 			tenant = f.tenants[i]
 		}
 		g.copied = append(g.copied, f.copied[tenant])
-		g.already += f.already[tenant]
 		g.expected = append(g.expected, f.expected(i))
 		g.totalCalls += len(arr)
 		g.totalCopied += f.copied[tenant]

@@ -73,7 +73,7 @@ func TestFleetFigures(t *testing.T) {
 // redelivery that copies the second of two (the first invocation was cut
 // off after the first) leaves both stored, and nothing twice.
 func TestFleetResultCountsRecordingsInPlace(t *testing.T) {
-	f := &fleet{stored: map[string]int{}, copied: map[string]int{}, already: map[string]int{}, present: map[string]int{}, copiedBy: map[string]int{}}
+	f := &fleet{stored: map[string]int{}, copied: map[string]int{}, present: map[string]int{}, copiedBy: map[string]int{}}
 	f.result(devhost.Result{Status: 200, ReturnValue: json.RawMessage(`{"interactionId":"i1","outcome":"stored","recordings":2,"copied":1}`)})
 	f.result(devhost.Result{Status: 200, ReturnValue: json.RawMessage(`{"interactionId":"i2","outcome":"stored","recordings":1,"copied":1}`)})
 	f.result(devhost.Result{Status: 200, ReturnValue: json.RawMessage(`{"interactionId":"i3","outcome":"complete","recordings":1,"copied":0}`)})
