@@ -54,12 +54,23 @@ func index(cmds []string, re string) int {
 
 const deployCreate = `^az deployment group create `
 
+// flexParams writes a Flex Consumption parameter file capped at maxInstances.
+func flexParams(t *testing.T, maxInstances string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "flex.bicepparam")
+	src := "using '" + filepath.Join(infraDir(t), "main.bicep") + "'\n\nparam vccClientId = 'x'\nparam hostingPlan = 'FlexConsumption'\nparam maxInstances = " + maxInstances + "\n"
+	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // Finding: Flex accepts a maximumInstanceCount below 40 only in some
 // regions. deploy.sh asks Azure first and stops, with the alternatives,
-// where dev (1) and prod (4) would be refused.
+// where a cap below the region's lowest would be refused.
 func TestDeployPreflightFlexInstanceCap(t *testing.T) {
-	for _, params := range []string{"infra/env/dev.bicepparam", "infra/env/prod.bicepparam", "infra/main.bicepparam"} {
-		t.Run(params, func(t *testing.T) {
+	for _, params := range []string{flexParams(t, "1"), flexParams(t, "4")} {
+		t.Run(filepath.Base(params), func(t *testing.T) {
 			cmds, msgs, ok := dryRun(t, params, "DRY_RUN_FLEX_RUNTIMES=1.0 40 1000")
 			if ok || index(cmds, deployCreate) >= 0 {
 				t.Fatalf("region allowing 40+ only: deploy.sh went on to deploy\n%s", strings.Join(cmds, "\n"))
@@ -100,6 +111,19 @@ func TestDeployPreflightFlexInstanceCap(t *testing.T) {
 		if max := decorator(f, f.decl(t, "parameter_declaration", "maxInstances"), "maxValue"); max == "" || atoi(t, rel, max) < 40 {
 			t.Errorf("%s: maxInstances @maxValue(%s) makes 40, the lowest cap most Flex regions accept, impossible", rel, max)
 		}
+	}
+}
+
+// The shipped parameter files deploy in every Flex region: the budget is
+// shared, so nothing asks for a cap below the 40 that all regions accept.
+func TestShippedParametersDeployInEveryFlexRegion(t *testing.T) {
+	for _, params := range []string{"infra/env/dev.bicepparam", "infra/env/prod.bicepparam", "infra/main.bicepparam"} {
+		t.Run(params, func(t *testing.T) {
+			cmds, msgs, ok := dryRun(t, params, "DRY_RUN_FLEX_RUNTIMES=1.0 40 1000")
+			if !ok || index(cmds, deployCreate) < 0 {
+				t.Fatalf("a region accepting 40 to 1000: deploy.sh stopped: %s", msgs)
+			}
+		})
 	}
 }
 

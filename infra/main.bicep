@@ -45,25 +45,35 @@ param vccOwnerUserId string = ''
 param hostingPlan string = 'FlexConsumption'
 
 // Flex accepts 40 to 1000, and values from 1 only in the regions that enable
-// them (deploy.sh asks Azure before deploying); Elastic Premium accepts 1 up
-// to the plan's burst limit. The VCC budget must still leave each process at
-// least 1 request a minute (functionapp.bicep), which bounds it further.
-@description('Most instances the app may scale out to (per function group on Flex). The VCC budget is divided by it. Flex: 40-1000, below 40 only where the region allows it.')
+// them (deploy.sh asks Azure before deploying), so 40 is the default that
+// deploys in every region. The VCC budget is one for the whole deployment,
+// booked in the state container, not divided per instance: the cap bounds
+// cost, not the copy rate (one instance alone copies at the full budget,
+// bench budget-one). Elastic Premium keeps 4: its cap is also the most
+// always-billed workers it may add.
+@description('Most instances the app may scale out to (per function group on Flex). The VCC budget is shared, not divided by it. Flex: 40-1000, below 40 only where the region allows it.')
 @minValue(1)
 @maxValue(1000)
-param maxInstances int = 4
+param maxInstances int = hostingPlan == 'FlexConsumption' ? 40 : 4
 
 @description('VCC requests per minute for the whole deployment, however many instances run: every process and the operator commands book their calls in one shared budget in the state container (budget/default.json). The account\'s fair-usage limit minus what other integrations need.')
 @minValue(1)
 param vccRateBudgetPerMinute int = 160
 
-@description('Flex Consumption instance memory in MB.')
+// 512 MB: the handler's peak RSS is 34.5 MiB whatever the recording's size
+// (bench memory: it streams), and host.json's 4 concurrent copies add at most
+// two 4 MiB upload blocks each, under 80 MiB in all. Copying costs about
+// 4.2 CPU-seconds per GB (bench copy); at the budget of 160 calls a minute a
+// deployment copies about 155 recordings a minute, a few MB/s, which the
+// smallest instance's CPU share carries many times over. Larger instances
+// only cost more GB-seconds per recording (infra/README.md).
+@description('Flex Consumption instance memory in MB: 512 holds the handler (measured peak RSS 34.5 MiB) and copies at the full VCC budget.')
 @allowed([
   512
   2048
   4096
 ])
-param instanceMemoryMB int = 2048
+param instanceMemoryMB int = 512
 
 @description('Flex Consumption runtime version for the custom handler runtime.')
 param flexRuntimeVersion string = '1.0'

@@ -1,5 +1,6 @@
-// Production: four ingest instances sharing 140 of the account's 160
-// requests a minute (20 left for operators: doctor, backfill, replay).
+// Production: up to 40 ingest instances (the lowest cap every Flex region
+// accepts) booking 140 of the account's 160 requests a minute in one budget
+// (20 left for other integrations of the account).
 using '../main.bicep'
 
 param namePrefix = 'vccingest'
@@ -7,7 +8,7 @@ param vccRegion = 'emea'
 param vccClientId = '<VCC API client id>'
 param discoverSchedule = '0 */15 * * * *'
 param hostingPlan = 'FlexConsumption'
-param maxInstances = 4
+param maxInstances = 40
 param vccRateBudgetPerMinute = 140
 param recordingsSkuName = 'Standard_ZRS'
 param tags = {

@@ -24,13 +24,13 @@ param hostingPlan string
 @maxValue(1000)
 param maxInstances int
 
-@description('Flex Consumption instance memory in MB.')
+@description('Flex Consumption instance memory in MB; main.bicep says why 512.')
 @allowed([
   512
   2048
   4096
 ])
-param instanceMemoryMB int = 2048
+param instanceMemoryMB int = 512
 
 @description('Flex Consumption runtime version for name "custom" (check: az functionapp list-flexconsumption-runtimes -l <region> --runtime custom).')
 param flexRuntimeVersion string = '1.0'

@@ -180,6 +180,10 @@ func scenarios() []scenario {
 		{"tenants", "100 tenants discovered in one timer period", manyTenants},
 		{"fairness", "tenant B's latency while tenant A backfills 10,000 interactions", fairness},
 		{"tenantcalls", "VCC calls per stored recording over 4 tenants, against one", tenantCalls},
+		{"budget-one", "one instance on a backlog at the shared budget", budgetOne},
+		{"budget-many", "8 instances, discover and report on one budget", budgetMany},
+		{"budget-churn", "instances 1 → 8 → 2, one killed mid-copy, on one budget", budgetChurn},
+		{"budget-tenants", "4 tenants, each its own budget, on 4 instances", budgetTenants},
 	}
 }
 

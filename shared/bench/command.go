@@ -47,7 +47,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	dir := fs.String("dir", ".local/bench", "directory for the run's data, logs and bench.json (emptied first)")
 	latency := fs.Duration("latency", 50*time.Millisecond, "sandbox latency per request")
-	only := fs.String("only", "", "comma-separated scenario ids to run (calls, rate, memory, copy, discovery, coldstart, smallwindow, rolling, outage, webhooks, tenants, fairness, tenantcalls)")
+	only := fs.String("only", "", "comma-separated scenario ids to run (calls, rate, memory, copy, discovery, coldstart, smallwindow, rolling, outage, webhooks, tenants, fairness, tenantcalls, budget-one, budget-many, budget-churn, budget-tenants)")
 	outage := fs.Duration("outage", 30*time.Minute, "how long VCC is down in the outage scenario")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (for go tool pprof)")
 	if err := fs.Parse(args); err != nil {
