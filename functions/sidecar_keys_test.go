@@ -8,9 +8,27 @@ import (
 	"testing"
 )
 
-// goldenSidecar is the sidecar contract pinned in shared/records: what an
-// end-to-end run stores must carry exactly its top-level keys.
-const goldenSidecar = "../shared/records/testdata/interaction.json"
+// goldenSidecar is the sidecar contract pinned in the repository's own
+// shared/records package (its testdata): what an end-to-end run stores must
+// carry exactly its top-level keys. The module root is found from go.mod,
+// so the path never leaves the repository.
+func goldenSidecar(t *testing.T) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return filepath.Join(dir, "shared", "records", "testdata", "interaction.json")
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the test's directory")
+		}
+		dir = parent
+	}
+}
 
 // topLevelKeys decodes a JSON object without records.Sidecar, so that a tag
 // renamed there cannot hide by being renamed on both sides.
@@ -39,7 +57,7 @@ var optionalSidecarKeys = []string{"connectFrom", "connectTo", "durationMs", "me
 // lacks, and every golden key but the optional ones.
 func checkSidecarKeys(t *testing.T, dir string) {
 	t.Helper()
-	golden, err := os.ReadFile(goldenSidecar)
+	golden, err := os.ReadFile(goldenSidecar(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +75,7 @@ func checkSidecarKeys(t *testing.T, dir string) {
 		got := topLevelKeys(t, data)
 		for _, k := range got {
 			if !slices.Contains(want, k) {
-				t.Errorf("%s: key %q is not in the contract %s", p, k, goldenSidecar)
+				t.Errorf("%s: key %q is not in the contract shared/records/testdata/interaction.json", p, k)
 			}
 		}
 		for _, k := range want {
