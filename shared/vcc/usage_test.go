@@ -12,10 +12,9 @@ import (
 	"time"
 )
 
-// The client reports the calls it sent at most every UsageEvery, each call
-// in exactly one "vcc usage" line, 429s among them: the lines add up across
-// processes, which the counters of one process cannot.
-func TestUsageLinesAddUpTheCalls(t *testing.T) {
+// throttledOnce is a fake VCC whose interactions answer one 429 (Retry-After
+// 0) before answering, and the day they are on.
+func throttledOnce(t *testing.T) (*fakeVCC, time.Time) {
 	f := newFake(t)
 	day := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
 	throttle := 1
@@ -28,6 +27,14 @@ func TestUsageLinesAddUpTheCalls(t *testing.T) {
 		}
 		writeJSON(w, 200, item(r.PathValue("guid"), day, map[string]any{"start": "2026-11-02T10:00:00.000Z"}))
 	})
+	return f, day
+}
+
+// The client reports the calls it sent at most every UsageEvery, each call
+// in exactly one "vcc usage" line, 429s among them: the lines add up across
+// processes, which the counters of one process cannot.
+func TestUsageLinesAddUpTheCalls(t *testing.T) {
+	f, day := throttledOnce(t)
 	var logs bytes.Buffer
 	now := day
 	c := newTestClient(t, f, func(cfg *Config) {
@@ -69,18 +76,7 @@ func TestUsageLinesAddUpTheCalls(t *testing.T) {
 // A context's call count holds the requests sent under it, retries
 // included, the token request not: what one run cost.
 func TestWithCallCountCountsTheRequestsSent(t *testing.T) {
-	f := newFake(t)
-	day := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
-	throttle := 1
-	f.mux.HandleFunc("/interaction-content/interactions/{guid}", func(w http.ResponseWriter, r *http.Request) {
-		if throttle > 0 {
-			throttle--
-			w.Header().Set("Retry-After", "0")
-			writeJSON(w, 429, map[string]any{"message": "slow down"})
-			return
-		}
-		writeJSON(w, 200, item(r.PathValue("guid"), day, map[string]any{"start": "2026-11-02T10:00:00.000Z"}))
-	})
+	f, _ := throttledOnce(t)
 	c := newTestClient(t, f)
 	var n, other atomic.Int64
 	ctx := WithCallCount(context.Background(), &n)
