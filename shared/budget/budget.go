@@ -50,6 +50,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vcc-ingest/vcc-ingest/shared/pace"
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
 )
 
@@ -58,6 +59,7 @@ const (
 	DefaultWindow   = time.Minute     // VCC counts calls per rolling minute
 	DefaultMargin   = 2 * time.Second // arrival spread, late use, clock skew
 	DefaultAttempts = 10              // compare-and-swap attempts per booking
+	DefaultHorizon  = 3 * time.Second // extras booked at most this far ahead
 )
 
 // Store is where the budget document lives: store.State (the state
@@ -82,6 +84,10 @@ type Options struct {
 	// MinBlock and MaxBlock bound how many slots a process books at once.
 	// Defaults 1 and an eighth of the budget (at least 1).
 	MinBlock, MaxBlock int
+	// Horizon bounds how far ahead a process books slots it has no caller
+	// for yet (a block's extras); default DefaultHorizon. Extras further
+	// ahead would be held while work is put off, and lost.
+	Horizon time.Duration
 	// Attempts bounds the compare-and-swap attempts of one booking; default 10.
 	Attempts int
 	// Now is the clock; default time.Now.
@@ -123,6 +129,7 @@ type Budget struct {
 	span     int64 // window + margin, ms
 	interval int64 // span / limit, ms: the spacing after a pause
 	maxLate  time.Duration
+	horizon  int64 // ms
 	minBlock int
 	maxBlock int
 	attempts int
@@ -139,9 +146,22 @@ type Budget struct {
 	handed      int   // of the latest block
 	lost        int   // of the latest block
 	lastBook    int64 // when the latest block was booked
+	lastBlock   int   // how many slots it had
 	blockEnd    int64 // its last slot
 	pausedUntil int64 // a 429's pause, carried into every booking
 	spacedUntil int64
+	// shared is when another process was last seen writing the document:
+	// within a window of it, a booking reads before it writes, since the
+	// view it holds is most likely out of date.
+	shared int64
+	// A booking found the budget taken beyond its caller's limit: until
+	// coolUntil, Ahead answers at least coolAhead without reading the
+	// document, so that this process's next work is put off at no storage
+	// cost. The cool-off doubles (jittered) with each refusal in a row and
+	// ends with a booking: processes that keep finding the budget taken
+	// look less often, and the slots still go to whoever looks first.
+	coolUntil, coolAhead int64
+	refusals             int
 
 	loads, saves, conflicts, booked, handedN, lostN atomic.Int64
 }
@@ -171,7 +191,7 @@ func New(st Store, tenant string, perMinute int, opts *Options) (*Budget, error)
 		return nil, fmt.Errorf("budget: tenant %q is not a tenant id", tenant)
 	case perMinute <= 0:
 		return nil, fmt.Errorf("budget: %d calls per window is not a budget", perMinute)
-	case o.Window < 0 || o.Margin < 0 || o.MaxLate < 0 || o.MinBlock < 0 || o.MaxBlock < 0 || o.Attempts < 0:
+	case o.Window < 0 || o.Margin < 0 || o.MaxLate < 0 || o.MinBlock < 0 || o.MaxBlock < 0 || o.Attempts < 0 || o.Horizon < 0:
 		return nil, errors.New("budget: negative values are not allowed in Options")
 	}
 	if o.Window == 0 {
@@ -194,6 +214,9 @@ func New(st Store, tenant string, perMinute int, opts *Options) (*Budget, error)
 	if o.Attempts == 0 {
 		o.Attempts = DefaultAttempts
 	}
+	if o.Horizon == 0 {
+		o.Horizon = DefaultHorizon
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -206,7 +229,7 @@ func New(st Store, tenant string, perMinute int, opts *Options) (*Budget, error)
 	}
 	return &Budget{
 		st: st, name: Name(tenant), limit: perMinute,
-		span: span, interval: span / int64(perMinute), maxLate: o.MaxLate,
+		span: span, interval: span / int64(perMinute), maxLate: o.MaxLate, horizon: o.Horizon.Milliseconds(),
 		minBlock: o.MinBlock, maxBlock: o.MaxBlock, attempts: o.Attempts,
 		now: o.Now, log: o.Logger,
 		booking: make(chan struct{}, 1),
@@ -216,33 +239,28 @@ func New(st Store, tenant string, perMinute int, opts *Options) (*Budget, error)
 
 // Reserve books the slot of one call and returns when it may go, without
 // waiting for it. The call must go at that time (or at once when the time
-// has passed): a slot is only good until MaxLate after it.
+// has passed): a slot is only good until MaxLate after it. Under a
+// pace.WithLimit context, a slot further ahead than the limit is neither
+// booked nor handed out: Reserve returns a *pace.TakenError saying when the
+// next one is, and the work is put off to it.
 func (b *Budget) Reserve(ctx context.Context) (time.Time, error) {
-	for {
-		if t, ok := b.take(); ok {
-			return t, nil
-		}
-		select {
-		case b.booking <- struct{}{}:
-		case <-ctx.Done():
-			return time.Time{}, ctx.Err()
-		}
-		t, ok := b.take() // booked by another caller while this one queued
-		if !ok {
-			err := b.book(ctx)
-			if err == nil {
-				t, ok = b.take()
-			}
-			if err != nil {
-				<-b.booking
-				return time.Time{}, err
-			}
-		}
-		<-b.booking
-		if ok {
-			return t, nil
-		}
+	lim := int64(-1) // no limit
+	if d, ok := pace.Limit(ctx); ok {
+		lim = max(0, d.Milliseconds())
 	}
+	if t, ok, err := b.take(lim); ok {
+		return t, err
+	}
+	select {
+	case b.booking <- struct{}{}:
+	case <-ctx.Done():
+		return time.Time{}, ctx.Err()
+	}
+	defer func() { <-b.booking }()
+	if t, ok, err := b.take(lim); ok { // booked by another caller while this one queued
+		return t, err
+	}
+	return b.book(ctx, lim)
 }
 
 // Wait books a slot and sleeps until it.
@@ -279,7 +297,23 @@ func (b *Budget) Ahead() time.Duration {
 	}
 	d := b.view.clone()
 	d.merge(b.pausedUntil, b.spacedUntil)
-	return max(0, fromMS(d.next(ms, b.limit, b.span, b.interval)).Sub(now))
+	wait := d.next(ms, b.limit, b.span, b.interval) - ms
+	if ms < b.coolUntil {
+		wait = max(wait, b.coolAhead)
+	}
+	return max(0, time.Duration(wait)*time.Millisecond)
+}
+
+// maxCool bounds the cool-off after refusals.
+const maxCool = 4 * time.Second
+
+// refused starts or lengthens the cool-off: a booking at now found the
+// next slot at next, beyond its caller's limit. b.mu is held.
+func (b *Budget) refused(now, next int64) {
+	b.refusals++
+	c := min(b.interval<<min(b.refusals-1, 16), maxCool.Milliseconds())
+	c = c/2 + rand.Int64N(c/2+1)
+	b.coolUntil, b.coolAhead = now+c, next-now
 }
 
 // Peek is Ahead after reading the document (one storage operation when
@@ -331,7 +365,7 @@ func (b *Budget) Pause(ctx context.Context, until time.Time) {
 		return
 	}
 	defer func() { <-b.booking }()
-	if err := b.write(ctx, 0); err != nil {
+	if _, err := b.write(ctx, 0, -1); err != nil {
 		b.log.WarnContext(ctx, "VCC throttled; pause not shared with other processes yet", "budget", b.name, "error", err)
 	}
 }
@@ -344,19 +378,29 @@ func (b *Budget) Counters() Counters {
 	}
 }
 
-// take hands out the earliest held slot still usable.
-func (b *Budget) take() (time.Time, bool) {
+// take hands out the earliest held slot still usable; ok is false when
+// this process holds none. A held slot beyond the caller's limit (lim ms,
+// -1 for none) is kept for another caller: the answer is a TakenError.
+func (b *Budget) take(lim int64) (t time.Time, ok bool, err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.dropLate(unixMS(b.now()))
+	now := unixMS(b.now())
+	b.dropLate(now)
 	if len(b.held) == 0 {
-		return time.Time{}, false
+		return time.Time{}, false, nil
 	}
-	t := b.held[0]
+	next := b.held[0]
+	if lim >= 0 && next-now > lim {
+		return time.Time{}, true, taken(next, lim)
+	}
 	b.held = b.held[1:]
 	b.handed++
 	b.handedN.Add(1)
-	return fromMS(t), true
+	return fromMS(next), true, nil
+}
+
+func taken(next, lim int64) *pace.TakenError {
+	return &pace.TakenError{Next: fromMS(next), Limit: time.Duration(lim) * time.Millisecond}
 }
 
 // dropLate drops held slots too old to use; b.mu is held.
@@ -373,8 +417,9 @@ func (b *Budget) dropLate(now int64) {
 	}
 }
 
-// book books the next block; the caller holds b.booking.
-func (b *Budget) book(ctx context.Context) error {
+// book books the caller's slot and the block's extras; the caller holds
+// b.booking.
+func (b *Budget) book(ctx context.Context, lim int64) (time.Time, error) {
 	b.mu.Lock()
 	now := unixMS(b.now())
 	switch {
@@ -382,31 +427,39 @@ func (b *Budget) book(ctx context.Context) error {
 		b.block = b.minBlock
 	case b.lost > 0:
 		b.block = max(b.minBlock, b.block/2)
-	case b.handed >= b.block && now <= b.blockEnd+b.maxLate.Milliseconds():
+	case b.handed >= b.lastBlock && now <= b.blockEnd+b.maxLate.Milliseconds():
 		// Used up while its last slot was still good: callers are waiting
 		// for slots, not trickling in.
 		b.block = min(b.maxBlock, b.block*2)
 	}
 	k := b.block
 	b.mu.Unlock()
-	if err := b.write(ctx, k); err != nil {
-		return b.unavailable(err)
+	t, err := b.write(ctx, max(k, 1), lim)
+	if err != nil {
+		if _, ok := pace.Taken(err); ok {
+			return time.Time{}, err
+		}
+		return time.Time{}, b.unavailable(err)
 	}
-	return nil
+	return fromMS(t), nil
 }
 
-// write books k slots (none: only the pause) with compare-and-swap,
-// retrying on conflicts; the caller holds b.booking. The first attempt
-// trusts the view from this process's latest round trip, which costs one
-// operation when nobody else wrote since.
-func (b *Budget) write(ctx context.Context, k int) error {
+// write books k slots with compare-and-swap (none: it only writes the
+// pause), retrying on conflicts, and returns the first: the caller's. The
+// others are extras for this process's next callers, booked only within
+// the horizon. When the caller's slot would be beyond its limit (lim ms,
+// -1 for none), nothing is booked: a *pace.TakenError. The caller holds
+// b.booking. Alone, the first attempt trusts the view from this process's
+// latest round trip, which costs one operation; while others write too,
+// it reads first, which saves a conflict.
+func (b *Budget) write(ctx context.Context, k int, lim int64) (int64, error) {
 	b.mu.Lock()
-	d, etag := b.view.clone(), b.etag
+	d, etag, shared := b.view.clone(), b.etag, b.shared
 	b.mu.Unlock()
-	if etag == "" {
+	if etag == "" || (shared != 0 && unixMS(b.now())-shared < b.span) {
 		var err error
 		if d, etag, err = b.load(ctx); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	for attempt := 0; ; attempt++ {
@@ -416,43 +469,60 @@ func (b *Budget) write(ctx context.Context, k int) error {
 		b.mu.Unlock()
 		d.prune(now, b.limit, b.span)
 		slots := make([]int64, 0, k)
-		for range k {
+		for len(slots) < k {
 			t := d.next(now, b.limit, b.span, b.interval)
+			if len(slots) == 0 && lim >= 0 && t-now > lim {
+				b.mu.Lock()
+				b.refused(now, t)
+				b.mu.Unlock()
+				return 0, taken(t, lim) // the view only ever lags: it is at least this far
+			}
+			if len(slots) > 0 && t-now > b.horizon {
+				break
+			}
 			d.Slots = append(d.Slots, t)
 			slots = append(slots, t)
 		}
 		data, err := json.Marshal(d)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		b.saves.Add(1)
 		newETag, err := b.st.Save(ctx, b.name, data, etag)
 		if err == nil {
 			b.mu.Lock()
 			b.view, b.etag = d, newETag
-			b.held = append(b.held, slots...)
-			slices.Sort(b.held)
-			b.handed, b.lost, b.lastBook = 0, 0, now
+			var own int64
 			if len(slots) > 0 {
+				own = slots[0]
+				b.held = append(b.held, slots[1:]...)
+				slices.Sort(b.held)
+				b.handed, b.lost, b.lastBook, b.lastBlock = 1, 0, now, len(slots)
+				b.refusals, b.coolUntil = 0, 0
 				b.blockEnd = slots[len(slots)-1]
+				b.handedN.Add(1)
 			}
 			b.mu.Unlock()
 			b.booked.Add(int64(len(slots)))
-			return nil
+			return own, nil
 		}
 		if !errors.Is(err, store.ErrConflict) {
-			return err
+			return 0, err
 		}
 		b.conflicts.Add(1)
+		b.mu.Lock()
+		b.shared = now
+		b.mu.Unlock()
 		if attempt+1 >= b.attempts {
-			return ErrContention
+			return 0, ErrContention
 		}
-		// Someone else booked: back off a little, with jitter, and re-read.
-		if err := sleep(ctx, rand.N(time.Duration(2<<min(attempt, 5))*time.Millisecond)); err != nil {
-			return err
+		// Someone else booked: back off, with jitter that grows with the
+		// attempts so that processes booking at once spread out, and re-read.
+		if err := sleep(ctx, rand.N(min(10*time.Millisecond<<attempt, 400*time.Millisecond))); err != nil {
+			return 0, err
 		}
 		if d, etag, err = b.load(ctx); err != nil {
-			return err
+			return 0, err
 		}
 	}
 }
@@ -476,6 +546,9 @@ func (b *Budget) load(ctx context.Context) (doc, string, error) {
 		}
 	}
 	b.mu.Lock()
+	if b.etag != "" && etag != b.etag {
+		b.shared = unixMS(b.now()) // another process wrote since this one did
+	}
 	b.view, b.etag = d.clone(), etag
 	b.mu.Unlock()
 	return d, etag, nil

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/vcc-ingest/vcc-ingest/shared/pace"
 )
 
 // Pacer keeps a Client's calls within VCC's request budget. The default is
@@ -71,10 +73,19 @@ func newPacer(perMinute int) *pacer {
 	return &pacer{now: time.Now, budget: perMinute, window: w, interval: w / time.Duration(perMinute)}
 }
 
-// Reserve implements Pacer; the in-process pacer cannot fail.
-func (p *pacer) Reserve(context.Context) (time.Time, error) {
+// Reserve implements Pacer; the in-process pacer fails only when the slot
+// is beyond the caller's limit (pace.WithLimit), and then books nothing.
+func (p *pacer) Reserve(ctx context.Context) (time.Time, error) {
 	now := p.now()
-	return now.Add(p.reserve(now)), nil
+	limit, limited := pace.Limit(ctx)
+	if !limited {
+		limit = -1
+	}
+	wait, ok := p.reserveWithin(now, limit)
+	if !ok {
+		return time.Time{}, &pace.TakenError{Next: now.Add(wait), Limit: limit}
+	}
+	return now.Add(wait), nil
 }
 
 // Pause implements Pacer.
@@ -85,8 +96,15 @@ func (p *pacer) Ahead() time.Duration { return p.wait(p.now()) }
 
 // reserve books the earliest slot at or after now that keeps every window
 // within the budget, and returns how long the caller must wait for it.
-// Slots are booked in order, so the budget-th latest one decides.
 func (p *pacer) reserve(now time.Time) time.Duration {
+	wait, _ := p.reserveWithin(now, -1)
+	return wait
+}
+
+// reserveWithin is reserve, except that a slot further than limit ahead
+// (limit >= 0) is not booked: ok is false. Slots are booked in order, so
+// the budget-th latest one decides.
+func (p *pacer) reserveWithin(now time.Time, limit time.Duration) (wait time.Duration, ok bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	slot := now
@@ -115,8 +133,11 @@ func (p *pacer) reserve(now time.Time) time.Duration {
 			slot = t
 		}
 	}
+	if limit >= 0 && slot.Sub(now) > limit {
+		return slot.Sub(now), false
+	}
 	p.sent = append(p.sent, slot)
-	return slot.Sub(now)
+	return slot.Sub(now), true
 }
 
 // wait is how long a call booked at now would wait for its slot, without

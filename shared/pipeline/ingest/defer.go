@@ -205,7 +205,9 @@ func (i *Ingester) pacerWait() time.Duration {
 func (i *Ingester) paceLater(ctx context.Context, d Delivery, body message.Body, wait time.Duration, log *slog.Logger) (records.Result, error) {
 	now := i.opts.Now().UTC()
 	n, _ := strconv.Atoi(d.Properties[PropPaced])
-	delay := min(wait-i.opts.PaceLimit/2, maxPaceDelay)
+	// A random extra of up to PaceLimit spreads work put off together, so
+	// that it does not come back together to find the budget taken again.
+	delay := min(wait-i.opts.PaceLimit/2+rand.N(i.opts.PaceLimit+1), maxPaceDelay)
 	props := make(map[string]string, len(d.Properties)+1)
 	for k, v := range d.Properties {
 		props[k] = v

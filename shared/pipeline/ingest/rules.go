@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/vcc-ingest/vcc-ingest/shared/message"
+	"github.com/vcc-ingest/vcc-ingest/shared/pace"
 	"github.com/vcc-ingest/vcc-ingest/shared/records"
 	"github.com/vcc-ingest/vcc-ingest/shared/vcc"
 )
@@ -86,16 +87,29 @@ func (i *Ingester) deferrable(ctx context.Context, err error) bool {
 
 // paceWhileBudgetTaken puts the work off (paceLater) when the tenant's
 // request budget is taken further ahead than PaceLimit, instead of holding
-// an invocation while it frees up.
+// an invocation while it frees up. What the VCC client knows without asking
+// decides first; then the first call's slot is booked only within
+// PaceLimit (pace.WithLimit), and a budget found taken when booking puts
+// the work off to the slot it named, with nothing booked for it.
 func (i *Ingester) paceWhileBudgetTaken(next step) step {
 	return func(ctx context.Context, w work) (records.Result, error) {
-		if i.opts.Requeue != nil && i.opts.PaceLimit > 0 {
-			if wait := i.pacerWait(); wait > i.opts.PaceLimit {
-				return i.paceLater(ctx, w.d, w.body, wait, w.log)
-			}
+		if i.opts.Requeue == nil || i.opts.PaceLimit <= 0 {
+			return next(ctx, w)
 		}
-		return next(ctx, w)
+		if wait := i.pacerWait(); wait > i.opts.PaceLimit {
+			return i.paceLater(ctx, w.d, w.body, wait, w.log)
+		}
+		res, err := next(pace.WithLimit(ctx, i.opts.PaceLimit), w)
+		if te, ok := pace.Taken(err); ok && ctx.Err() == nil {
+			return i.paceLater(ctx, w.d, w.body, te.Next.Sub(i.opts.Now()), w.log)
+		}
+		return res, err
 	}
+}
+
+func isTaken(err error) bool {
+	_, ok := pace.Taken(err)
+	return ok
 }
 
 // pollUntilContent looks again later (pollLater) for an event's content
@@ -121,6 +135,8 @@ func (i *Ingester) recordOutcome(next step) step {
 		switch {
 		case errors.Is(err, errNotYet) || i.deferrable(ctx, err):
 			return res, err
+		case isTaken(err):
+			return res, err // put off by paceWhileBudgetTaken: nothing was tried
 		case err != nil:
 			var f *Failure
 			if !errors.As(err, &f) {
