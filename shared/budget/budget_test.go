@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vcc-ingest/vcc-ingest/shared/pace"
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
 )
 
@@ -379,5 +380,162 @@ func TestNewValidates(t *testing.T) {
 	}
 	if _, err := New(nil, "", 10, nil); err == nil {
 		t.Error("New without a store accepted")
+	}
+}
+
+// Work that can be put off says how long it waits (pace.WithLimit): a slot
+// further ahead is neither booked nor handed out, the answer names the
+// next slot, and the process then knows, without reading, that the budget
+// is taken. Only the first call under the limit is bounded.
+func TestLimitedCallerBooksNothingBeyondItsLimit(t *testing.T) {
+	st := newMemStore()
+	clk := &clock{t: t0}
+	opts := &Options{Now: clk.now}
+	busy, _ := New(st, "acme", 10, opts)
+	ctx := context.Background()
+	for range 10 {
+		if _, err := busy.Reserve(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	saves := st.saves
+	other, _ := New(st, "acme", 10, opts)
+	limited := pace.WithLimit(ctx, 5*time.Second)
+	_, err := other.Reserve(limited)
+	te, ok := pace.Taken(err)
+	if !ok || !te.Next.Equal(t0.Add(62*time.Second)) || te.Limit != 5*time.Second {
+		t.Fatalf("Reserve beyond the limit: %v; want a TakenError naming %v", err, t0.Add(62*time.Second))
+	}
+	var ue *UnavailableError
+	if errors.As(err, &ue) {
+		t.Errorf("a taken budget reported as unavailable: %v", err)
+	}
+	if st.saves != saves || other.Counters().Booked != 0 {
+		t.Errorf("%d saves and %d slots booked for a refused call", st.saves-saves, other.Counters().Booked)
+	}
+	loads := other.Counters().Loads
+	if w := other.Ahead(); w != 62*time.Second {
+		t.Errorf("Ahead after the refusal = %v, want 62s", w)
+	}
+	if other.Counters().Loads != loads {
+		t.Error("Ahead read the document")
+	}
+	// The limit was spent on the first call: the next call under the same
+	// context waits for its slot like any other.
+	if at, err := other.Reserve(limited); err != nil || !at.Equal(t0.Add(62*time.Second)) {
+		t.Errorf("second call under the limit: %v, %v; want the slot at 62s", at, err)
+	}
+	// Within the limit, a slot is booked and handed out.
+	clk.set(t0.Add(64 * time.Second)) // the next slot, 68.2 s, is within 5 s
+	if at, err := other.Reserve(pace.WithLimit(ctx, 5*time.Second)); err != nil || at.Sub(clk.now()) > 5*time.Second {
+		t.Errorf("within the limit: %v, %v", at, err)
+	}
+}
+
+// A block's extras are slots this process has no caller for yet: they are
+// booked only within the horizon, so that no work is put off while this
+// process holds a slot it cannot use soon.
+func TestExtrasOnlyWithinTheHorizon(t *testing.T) {
+	st := newMemStore()
+	clk := &clock{t: t0}
+	b, _ := New(st, "", 160, &Options{Now: clk.now, MinBlock: 20, MaxBlock: 20})
+	ctx := context.Background()
+	for range 200 { // past the first window's burst: slots are spaced
+		at, err := b.Reserve(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clk.set(at)
+	}
+	now := unixMS(clk.now())
+	b.mu.Lock()
+	held := slices.Clone(b.held)
+	b.mu.Unlock()
+	if len(held) == 0 {
+		t.Fatal("no extras held after 200 calls in blocks of 20")
+	}
+	for _, h := range held {
+		if h-now > DefaultHorizon.Milliseconds() {
+			t.Errorf("extra %v ahead, beyond the horizon %v", time.Duration(h-now)*time.Millisecond, DefaultHorizon)
+		}
+	}
+	if c := b.Counters(); c.Lost != 0 {
+		t.Errorf("%d slots lost", c.Lost)
+	}
+}
+
+// Alone, a process trusts its view and saves at once; once another process
+// writes, it reads before it writes, so that two processes booking in turn
+// do not conflict on every booking.
+func TestReadsFirstWhileOthersWrite(t *testing.T) {
+	st := newMemStore()
+	clk := &clock{t: t0}
+	opts := &Options{Now: clk.now, MaxBlock: 1}
+	a, _ := New(st, "", 160, opts)
+	ctx := context.Background()
+	for range 20 {
+		clk.set(clk.now().Add(time.Second))
+		if _, err := a.Reserve(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c := a.Counters(); c.Loads != 1 || c.Saves != 20 {
+		t.Errorf("alone: %+v; want 1 load and 20 saves", c)
+	}
+	b, _ := New(st, "", 160, opts)
+	for range 20 {
+		for _, p := range []*Budget{b, a} {
+			clk.set(clk.now().Add(time.Second))
+			if _, err := p.Reserve(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if c := a.Counters(); c.Conflicts > 1 {
+		t.Errorf("taking turns: %d conflicts (%+v); want at most the first", c.Conflicts, c)
+	}
+}
+
+// After a refusal, the process answers from what it learnt for a short
+// cool-off, which grows with refusals in a row and ends with a booking.
+func TestCoolOffAfterRefusals(t *testing.T) {
+	st := newMemStore()
+	clk := &clock{t: t0}
+	opts := &Options{Now: clk.now}
+	busy, _ := New(st, "", 160, opts)
+	other, _ := New(st, "", 160, opts)
+	ctx := context.Background()
+	// busy books the budget 10 s ahead.
+	for {
+		at, err := busy.Reserve(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if at.Sub(t0) > 10*time.Second {
+			break
+		}
+	}
+	var cools []int64
+	for range 6 {
+		_, err := other.Reserve(pace.WithLimit(ctx, 5*time.Second))
+		if _, ok := pace.Taken(err); !ok {
+			t.Fatalf("want the budget taken, got %v", err)
+		}
+		other.mu.Lock()
+		cools = append(cools, other.coolUntil-unixMS(clk.now()))
+		other.mu.Unlock()
+		if w := other.Ahead(); w <= 5*time.Second {
+			t.Errorf("Ahead during the cool-off = %v, want beyond the limit", w)
+		}
+	}
+	if cools[5] <= cools[0] || cools[5] > maxCool.Milliseconds() {
+		t.Errorf("cool-offs %v ms: want growing, at most %v", cools, maxCool)
+	}
+	clk.set(t0.Add(time.Minute)) // the budget frees up
+	if _, err := other.Reserve(pace.WithLimit(ctx, 5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if other.refusals != 0 || other.coolUntil != 0 {
+		t.Errorf("after a booking: %d refusals, cool-off until %d", other.refusals, other.coolUntil)
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/vcc-ingest/vcc-ingest/shared/vccsim"
+
+	"github.com/vcc-ingest/vcc-ingest/shared/pace"
 )
 
 func TestParseRetryAfter(t *testing.T) {
@@ -265,5 +267,41 @@ func TestPacerFailureIsTransientUnsentAndNotVCCs(t *testing.T) {
 	p.mu.Unlock()
 	if _, err := c.GetStats(context.Background(), guid(1)); err != nil {
 		t.Fatalf("with the budget back: %v", err)
+	}
+}
+
+// Under a pace limit, the client's first call whose slot is further ahead
+// is not made, not retried and not held: the caller gets a
+// *pace.TakenError naming the slot, and the breaker hears nothing. The
+// pacer books nothing for it, so the next call without a limit gets the
+// slot that was named.
+func TestCallBeyondThePaceLimitIsNotMade(t *testing.T) {
+	f := newFake(t)
+	day := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
+	f.mux.HandleFunc("/interaction-content/interactions/{guid}", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, item(r.PathValue("guid"), day, nil))
+	})
+	c := newTestClient(t, f, func(cfg *Config) { cfg.RatePerMinute = 1 })
+	ctx := context.Background()
+	if _, err := c.GetInteraction(ctx, guid(1)); err != nil { // the budget's one call
+		t.Fatal(err)
+	}
+	before := f.apiRequests.Load()
+	_, err := c.GetInteraction(pace.WithLimit(ctx, 5*time.Second), guid(2))
+	te, ok := pace.Taken(err)
+	if !ok || time.Until(te.Next) < 55*time.Second {
+		t.Fatalf("call beyond the limit: %v; want a TakenError about a minute ahead", err)
+	}
+	if IsPermanent(err) || errors.Is(err, ErrUnavailable) {
+		t.Errorf("a taken budget classed as a VCC failure: %v", err)
+	}
+	if n := f.apiRequests.Load() - before; n != 0 {
+		t.Errorf("%d requests sent for a call put off", n)
+	}
+	if c.Available() != nil {
+		t.Error("the breaker counted a call that was never made")
+	}
+	if w := c.PacerWait(); w < 55*time.Second || w > te.Next.Sub(time.Now())+time.Second {
+		t.Errorf("PacerWait = %v after the refusal, want the slot named (%v)", w, time.Until(te.Next))
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vcc-ingest/vcc-ingest/shared/message"
+	"github.com/vcc-ingest/vcc-ingest/shared/pace"
 	"github.com/vcc-ingest/vcc-ingest/shared/queue"
 	"github.com/vcc-ingest/vcc-ingest/shared/records"
 	"github.com/vcc-ingest/vcc-ingest/shared/store"
@@ -270,5 +272,68 @@ func TestTenantsDeferWhileTheDocumentCannotBeRead(t *testing.T) {
 	r.Requeue = nil
 	if _, err := r.Handle(ctx, Delivery{MessageID: "x", DeliveryCount: 1, Body: crafted(t, "acme")}); !errors.As(err, &f) || f.Permanent {
 		t.Fatalf("without Requeue: %v", err)
+	}
+}
+
+// limitedVCC's budget is booked until next, which its client learns only
+// when it books the first call's slot: the precheck finds room.
+type limitedVCC struct {
+	accountVCC
+	now    time.Time
+	next   time.Time
+	limits []time.Duration // the limit each Download saw (0: none)
+}
+
+func (l *limitedVCC) PacerWait() time.Duration { return 0 }
+
+func (l *limitedVCC) Download(ctx context.Context, guid, key string) (*vcc.Download, error) {
+	d, ok := pace.Limit(ctx)
+	if !ok {
+		d = 0
+	}
+	l.limits = append(l.limits, d)
+	if ok && l.next.Sub(l.now) > d {
+		return nil, fmt.Errorf("vcc: download: request budget: %w", &pace.TakenError{Next: l.next, Limit: d})
+	}
+	return l.accountVCC.Download(ctx, guid, key)
+}
+
+// A budget found taken when the first call's slot is booked puts the work
+// off to the slot it named, records no failure and stores nothing; once
+// there is room, the work is done, and only its first call was bounded.
+func TestBudgetTakenWhenBookingPutsOff(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 11, 2, 12, 0, 0, 0, time.UTC)
+	sink, st := store.NewDir(t.TempDir()), store.NewDirState(t.TempDir())
+	v := &limitedVCC{accountVCC: accountVCC{name: "acme"}, now: now, next: now.Add(30 * time.Second)}
+	q := &requeued{}
+	in := New(v, sink, st, Options{Tenant: "acme", Requeue: q, PaceLimit: DefaultPaceLimit, Now: func() time.Time { return now }})
+	res, err := in.Handle(ctx, Delivery{MessageID: "acme:" + tenantGUID, DeliveryCount: 1, Body: crafted(t, "acme")})
+	if err != nil || res.Outcome != records.Paced {
+		t.Fatalf("budget taken when booking: %+v, %v; want put off", res, err)
+	}
+	if len(q.sent) != 1 || q.sent[0].Properties[PropPaced] != "1" {
+		t.Fatalf("copies %+v", q.sent)
+	}
+	if at := q.sent[0].ScheduledAt; at.Before(v.next.Add(-DefaultPaceLimit/2)) || at.After(v.next.Add(DefaultPaceLimit/2)) {
+		t.Errorf("copy scheduled at %v, want within half PaceLimit of the slot named, %v", at, v.next)
+	}
+	if _, _, found, _ := st.Load(ctx, records.FailureName(tenantGUID)); found {
+		t.Error("a put-off recorded as a failure")
+	}
+	var names []string
+	if err := sink.List(ctx, "", func(n string) error { names = append(names, n); return nil }); err != nil || len(names) != 0 {
+		t.Errorf("stored while put off: %v, %v", names, err)
+	}
+	if len(v.limits) != 1 || v.limits[0] != DefaultPaceLimit {
+		t.Errorf("limits seen %v, want one, PaceLimit", v.limits)
+	}
+	v.next = now
+	c := q.sent[0]
+	if res, err := in.Handle(ctx, Delivery{MessageID: c.ID, DeliveryCount: 1, Body: c.Body, Properties: c.Properties}); err != nil || res.Outcome != records.Stored {
+		t.Fatalf("with room: %+v, %v", res, err)
+	}
+	if err := sink.List(ctx, "", func(n string) error { names = append(names, n); return nil }); err != nil || len(names) == 0 {
+		t.Errorf("nothing listed once stored: %v", err)
 	}
 }
