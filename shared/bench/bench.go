@@ -183,7 +183,7 @@ func scenarios() []scenario {
 		{"budget-one", "one instance on a backlog at the shared budget", budgetOne},
 		{"budget-many", "8 instances, discover and report on one budget", budgetMany},
 		{"budget-churn", "instances 1 → 8 → 2, one killed mid-copy, on one budget", budgetChurn},
-		{"budget-tenants", "4 tenants, each its own budget, on 4 instances", budgetTenants},
+		{"budget-tenants", "4 tenants, each its own budget, on 8 instances", budgetTenants},
 	}
 }
 

@@ -54,6 +54,7 @@ type fleet struct {
 	paced      int
 	failed     int
 	lastStored time.Time
+	lastOf     map[string]time.Time // tenant → its last recording stored
 }
 
 // fleetInstance is one handler instance: its server and the time it was
@@ -124,7 +125,8 @@ func (e *env) newFleet(o fleetOptions) (*fleet, error) {
 		return nil, err
 	}
 	f := &fleet{e: e, rate: o.rate, tenants: o.tenants, log: log, logf: logf,
-		stored: map[string]int{}, copied: map[string]int{}, present: map[string]int{}, copiedBy: map[string]int{}}
+		stored: map[string]int{}, copied: map[string]int{}, present: map[string]int{}, copiedBy: map[string]int{},
+		lastOf: map[string]time.Time{}}
 	ok := false
 	defer func() {
 		if !ok {
@@ -248,6 +250,7 @@ func (f *fleet) result(r devhost.Result) {
 		f.stored[key]++
 		f.present[key] = res.Recordings
 		f.lastStored = time.Now()
+		f.lastOf[res.Tenant] = f.lastStored
 	case records.Complete:
 		f.present[key] = res.Recordings
 	case records.Paced:
@@ -322,11 +325,12 @@ func (f *fleet) inPlace() (present, twice int) {
 
 // fleetFigures are what a run of a fleet measured, per account and over all.
 type fleetFigures struct {
-	seconds      float64 // start → last recording stored
-	calls        []int   // API calls reaching each account (arrival log)
-	busiest      []int   // most calls in any rolling 60 s, per account
-	refused      []int64 // 429s the sandbox answered, per account
-	copied       []int   // recordings copied, per account
+	seconds      float64   // start → last recording stored
+	ownSeconds   []float64 // per account: start → its last recording stored
+	calls        []int     // API calls reaching each account (arrival log)
+	busiest      []int     // most calls in any rolling 60 s, per account
+	refused      []int64   // 429s the sandbox answered, per account
+	copied       []int     // recordings copied, per account
 	expected     []int
 	storedTwice  int // interactions stored by more than one invocation, or more recordings copied than they have
 	present      int // recordings in place, as the interactions' last invocations counted them
@@ -362,6 +366,11 @@ func (f *fleet) figures(start time.Time) fleetFigures {
 			tenant = f.tenants[i]
 		}
 		g.copied = append(g.copied, f.copied[tenant])
+		own := g.seconds
+		if t, ok := f.lastOf[tenant]; ok {
+			own = t.Sub(start).Seconds()
+		}
+		g.ownSeconds = append(g.ownSeconds, own)
 		g.expected = append(g.expected, f.expected(i))
 		g.totalCalls += len(arr)
 		g.totalCopied += f.copied[tenant]
@@ -394,7 +403,16 @@ func (f *fleet) figures(start time.Time) fleetFigures {
 // fraction is account i's throughput against its ideal: its calls at the
 // budget's pace (calls ÷ budget) over the time the run took.
 func (g fleetFigures) fraction(i int, rate int) float64 {
-	return float64(g.calls[i]) / float64(rate) * 60 / g.seconds
+	return float64(g.calls[i]) / float64(rate) * 60 / g.accountSeconds(i)
+}
+
+// accountSeconds is the time account i's work took: to its own last
+// recording stored. An account done early had nothing left to call VCC for.
+func (g fleetFigures) accountSeconds(i int) float64 {
+	if i < len(g.ownSeconds) && g.ownSeconds[i] > 0 {
+		return g.ownSeconds[i]
+	}
+	return g.seconds
 }
 
 // complete says what is missing, "" when every account's recordings were

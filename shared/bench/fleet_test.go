@@ -58,6 +58,11 @@ func TestFleetFigures(t *testing.T) {
 	if f := g.fraction(0, 160); f < 0.937 || f > 0.938 {
 		t.Errorf("300 calls at 160/min take 112.5 s: over 120 s that is 0.9375, got %.4f", f)
 	}
+	// With several accounts, each is measured to its own last recording.
+	g = fleetFigures{seconds: 120, ownSeconds: []float64{112.5, 120}, calls: []int{300, 300}}
+	if a, b := g.fraction(0, 160), g.fraction(1, 160); a != 1 || b < 0.937 || b > 0.938 {
+		t.Errorf("accounts done at 112.5 s and 120 s: %.4f and %.4f, want 1 and 0.9375", a, b)
+	}
 	for want, g := range map[string]fleetFigures{
 		"289 of 290":    {present: 289, totalWanted: 290},
 		"1 dead letter": {present: 290, totalWanted: 290, deadLetters: 1},

@@ -316,6 +316,16 @@ func TestConflictsRetriedThenContention(t *testing.T) {
 	if !errors.As(err, &ue) || !errors.Is(err, ErrContention) {
 		t.Errorf("Reserve under endless contention = %v, want ErrContention", err)
 	}
+	// Work that can wait is put off instead, a random while beyond its
+	// limit, with nothing booked.
+	booked := b.Counters().Booked
+	_, err = b.Reserve(pace.WithLimit(ctx, 5*time.Second))
+	if te, ok := pace.Taken(err); !ok || te.Next.Sub(time.Now()) < 4*time.Second || te.Next.Sub(time.Now()) > 11*time.Second {
+		t.Errorf("limited Reserve under endless contention = %v, want a TakenError 5-10 s ahead", err)
+	}
+	if b.Counters().Booked != booked {
+		t.Error("a slot booked under endless contention")
+	}
 }
 
 // An unreadable document holds every call for a window (nobody knows what
