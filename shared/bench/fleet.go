@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vcc-ingest/vcc-ingest/shared/azurite"
 	"github.com/vcc-ingest/vcc-ingest/shared/budget"
 	"github.com/vcc-ingest/vcc-ingest/shared/config"
 	"github.com/vcc-ingest/vcc-ingest/shared/devhost"
@@ -31,6 +32,7 @@ import (
 // killed while the fleet runs; what each did is kept for the figures.
 type fleet struct {
 	e       *env
+	az      *azurite.Process
 	rate    int
 	sims    []*vccsim.Sim // one account per tenant; one for the single tenant
 	tenants []string      // nil: the single-tenant handler
@@ -124,7 +126,15 @@ func (e *env) newFleet(o fleetOptions) (*fleet, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &fleet{e: e, rate: o.rate, tenants: o.tenants, log: log, logf: logf,
+	// An Azurite of the fleet's own, in memory: the fleet's thousands of
+	// small writes would otherwise wait on this machine's disk, which Blob
+	// Storage in Azure does not make the ingest wait for.
+	az, err := azurite.Launch(context.Background(), filepath.Join(dir, "azurite"), false)
+	if err != nil {
+		_ = logf.Close()
+		return nil, fmt.Errorf("azurite: %w", err)
+	}
+	f := &fleet{e: e, az: az, rate: o.rate, tenants: o.tenants, log: log, logf: logf,
 		stored: map[string]int{}, copied: map[string]int{}, present: map[string]int{}, copiedBy: map[string]int{},
 		lastOf: map[string]time.Time{}}
 	ok := false
@@ -145,7 +155,7 @@ func (e *env) newFleet(o fleetOptions) (*fleet, error) {
 		}
 		f.sims = append(f.sims, sim)
 	}
-	if f.blobs, err = store.NewBlob(context.Background(), store.BlobConfig{ConnectionString: e.az.ConnectionString,
+	if f.blobs, err = store.NewBlob(context.Background(), store.BlobConfig{ConnectionString: f.az.ConnectionString,
 		Container: o.name + "-recordings", StateContainer: o.name + "-state", CreateContainers: true}); err != nil {
 		return nil, err
 	}
@@ -450,6 +460,9 @@ func (f *fleet) close() {
 	}
 	for _, s := range f.sims {
 		s.Close()
+	}
+	if f.az != nil {
+		_ = f.az.Stop()
 	}
 	_ = f.logf.Close()
 }

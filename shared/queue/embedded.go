@@ -438,7 +438,46 @@ func (q *Embedded) receive(ctx context.Context, dlq bool, max int, wait time.Dur
 	}
 }
 
+// anyAvailable reports whether a message is neither locked nor scheduled
+// for later: whether a receive could take (or dead-letter) one now.
+func (q *Embedded) anyAvailable(dlq bool) (bool, error) {
+	if q.isClosed() {
+		return false, ErrClosed
+	}
+	found := false
+	err := q.db.View(func(tx *bolt.Tx) error {
+		now := q.opts.Now().UnixNano()
+		msgsB, locksB := tx.Bucket(bucketMsgs), tx.Bucket(bucketLocks)
+		if dlq {
+			msgsB, locksB = tx.Bucket(bucketDLQ), tx.Bucket(bucketDLQLocks)
+		}
+		sched := tx.Bucket(bucketSched)
+		c := msgsB.Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			if l, ok := decodeLock(locksB.Get(k)); ok && l.until > now {
+				continue
+			}
+			if at := sched.Get(k); !dlq && len(at) == 8 && int64(binary.BigEndian.Uint64(at)) > now {
+				continue
+			}
+			found = true
+			return nil
+		}
+		return nil
+	})
+	if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
+		return false, ErrClosed
+	}
+	return found, err
+}
+
 func (q *Embedded) tryReceive(dlq bool, max int) ([]*Message, error) {
+	// Look in a read transaction first: most looks find nothing (every
+	// change wakes every waiting receiver), and a write transaction is the
+	// database's one writer and a sync to disk even when it changes nothing.
+	if ok, err := q.anyAvailable(dlq); err != nil || !ok {
+		return nil, err
+	}
 	var out []*Message
 	deadLettered := false
 	err := q.update(func(tx *bolt.Tx) error {
