@@ -78,7 +78,7 @@ func TestFleetFigures(t *testing.T) {
 // redelivery that copies the second of two (the first invocation was cut
 // off after the first) leaves both stored, and nothing twice.
 func TestFleetResultCountsRecordingsInPlace(t *testing.T) {
-	f := &fleet{stored: map[string]int{}, copied: map[string]int{}, present: map[string]int{}, copiedBy: map[string]int{}}
+	f := &fleet{stored: map[string]int{}, copied: map[string]int{}, present: map[string]int{}, copiedBy: map[string]int{}, lastOf: map[string]time.Time{}}
 	f.result(devhost.Result{Status: 200, ReturnValue: json.RawMessage(`{"interactionId":"i1","outcome":"stored","recordings":2,"copied":1}`)})
 	f.result(devhost.Result{Status: 200, ReturnValue: json.RawMessage(`{"interactionId":"i2","outcome":"stored","recordings":1,"copied":1}`)})
 	f.result(devhost.Result{Status: 200, ReturnValue: json.RawMessage(`{"interactionId":"i3","outcome":"complete","recordings":1,"copied":0}`)})
@@ -88,5 +88,9 @@ func TestFleetResultCountsRecordingsInPlace(t *testing.T) {
 	f.result(devhost.Result{Status: 200, ReturnValue: json.RawMessage(`{"interactionId":"i2","outcome":"stored","recordings":1,"copied":1}`)})
 	if _, twice := f.inPlace(); twice != 1 {
 		t.Errorf("i2 stored by two invocations: %d interactions counted twice, want 1", twice)
+	}
+	// The account's last recording stored is when its work ended.
+	if last, ok := f.lastOf[""]; !ok || !last.Equal(f.lastStored) {
+		t.Errorf("the single account's last stored: %v, %v; want %v", last, ok, f.lastStored)
 	}
 }

@@ -87,6 +87,16 @@ func (c *clock) set(t time.Time) {
 
 var t0 = time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
 
+// twoProcesses is two budget clients of one account on one document, on a
+// clock of their own starting at t0.
+func twoProcesses(tenant string, perMinute int) (*memStore, *clock, *Budget, *Budget) {
+	st, clk := newMemStore(), &clock{t: t0}
+	opts := &Options{Now: clk.now}
+	a, _ := New(st, tenant, perMinute, opts)
+	b, _ := New(st, tenant, perMinute, opts)
+	return st, clk, a, b
+}
+
 // maxInSpan is the most of sorted times in any half-open [t, t+span).
 func maxInSpan(times []time.Time, span time.Duration) int {
 	best, i := 0, 0
@@ -215,11 +225,7 @@ func TestOneProcessUsesTheBudget(t *testing.T) {
 // A 429 in one process holds the others: they wait for the pause, and are
 // then spaced for a window instead of bursting.
 func TestPauseHoldsEveryProcess(t *testing.T) {
-	st := newMemStore()
-	clk := &clock{t: t0}
-	opts := &Options{Now: clk.now}
-	a, _ := New(st, "acme", 60, opts)
-	b, _ := New(st, "acme", 60, opts)
+	_, clk, a, b := twoProcesses("acme", 60)
 	if _, err := b.Reserve(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -509,11 +515,7 @@ func TestReadsFirstWhileOthersWrite(t *testing.T) {
 // After a refusal, the process answers from what it learnt for a short
 // cool-off, which grows with refusals in a row and ends with a booking.
 func TestCoolOffAfterRefusals(t *testing.T) {
-	st := newMemStore()
-	clk := &clock{t: t0}
-	opts := &Options{Now: clk.now}
-	busy, _ := New(st, "", 160, opts)
-	other, _ := New(st, "", 160, opts)
+	_, clk, busy, other := twoProcesses("", 160)
 	ctx := context.Background()
 	// busy books the budget 10 s ahead.
 	for {
