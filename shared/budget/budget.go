@@ -48,6 +48,11 @@
 // a row, so that many processes finding the budget taken do not all read
 // the document for every delivery they put off.
 //
+// Against Azurite, as OS processes (processes_test.go): a process alone
+// uses 96.8 % of the budget (the margin's cap) at 0.18 storage operations
+// per VCC call; four processes, one of them restarted, about 1.8, and no
+// slot lost.
+//
 // A 429 pauses everyone: Pause books the pause in the blob. If the blob
 // cannot be read or written, no slot is handed out: Reserve fails with an
 // *UnavailableError (transient) and logs why, so nothing calls VCC unpaced.
