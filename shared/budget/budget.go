@@ -329,6 +329,12 @@ func (b *Budget) Ahead() time.Duration {
 	return max(0, time.Duration(wait)*time.Millisecond)
 }
 
+// othersWriting reports whether another process wrote the document within
+// a window of now; b.mu is held.
+func (b *Budget) othersWriting(now int64) bool {
+	return b.shared != 0 && now-b.shared < b.span
+}
+
 // maxCool bounds the cool-off after refusals.
 const maxCool = 2 * time.Second
 
@@ -458,7 +464,7 @@ func (b *Budget) book(ctx context.Context, lim int64) (time.Time, error) {
 		b.block = min(b.maxBlock, b.block*2)
 	}
 	k := b.block
-	if b.shared != 0 && now-b.shared < b.span {
+	if b.othersWriting(now) {
 		// Others book too: a slot this process holds without a caller is
 		// one they cannot have, and is lost if no caller comes in time.
 		// Book for the callers queued behind this one only.
@@ -491,9 +497,9 @@ func (b *Budget) book(ctx context.Context, lim int64) (time.Time, error) {
 // it reads first, which saves a conflict.
 func (b *Budget) write(ctx context.Context, k int, lim int64) (int64, error) {
 	b.mu.Lock()
-	d, etag, shared := b.view.clone(), b.etag, b.shared
+	d, etag, readFirst := b.view.clone(), b.etag, b.othersWriting(unixMS(b.now()))
 	b.mu.Unlock()
-	if etag == "" || (shared != 0 && unixMS(b.now())-shared < b.span) {
+	if etag == "" || readFirst {
 		var err error
 		if d, etag, err = b.load(ctx); err != nil {
 			return 0, err

@@ -438,6 +438,19 @@ func (q *Embedded) receive(ctx context.Context, dlq bool, max int, wait time.Dur
 	}
 }
 
+// lockedOrLater reports whether message k cannot be taken at now (unix ns):
+// locked by someone, or (outside the dead-letter queue) scheduled for later.
+func lockedOrLater(k []byte, locks, sched *bolt.Bucket, dlq bool, now int64) bool {
+	if l, ok := decodeLock(locks.Get(k)); ok && l.until > now {
+		return true
+	}
+	if dlq {
+		return false
+	}
+	at := sched.Get(k)
+	return len(at) == 8 && int64(binary.BigEndian.Uint64(at)) > now
+}
+
 // anyAvailable reports whether a message is neither locked nor scheduled
 // for later: whether a receive could take (or dead-letter) one now.
 func (q *Embedded) anyAvailable(dlq bool) (bool, error) {
@@ -454,14 +467,10 @@ func (q *Embedded) anyAvailable(dlq bool) (bool, error) {
 		sched := tx.Bucket(bucketSched)
 		c := msgsB.Cursor()
 		for k, _ := c.First(); k != nil; k, _ = c.Next() {
-			if l, ok := decodeLock(locksB.Get(k)); ok && l.until > now {
-				continue
+			if !lockedOrLater(k, locksB, sched, dlq, now) {
+				found = true
+				return nil
 			}
-			if at := sched.Get(k); !dlq && len(at) == 8 && int64(binary.BigEndian.Uint64(at)) > now {
-				continue
-			}
-			found = true
-			return nil
 		}
 		return nil
 	})
@@ -497,16 +506,11 @@ func (q *Embedded) tryReceive(dlq bool, max int) ([]*Message, error) {
 		var due [][]byte
 		c := msgsB.Cursor()
 		for k, v := c.First(); k != nil && len(deliver) < max; k, v = c.Next() {
-			if l, ok := decodeLock(locksB.Get(k)); ok && l.until > now.UnixNano() {
-				continue // locked by someone
+			if lockedOrLater(k, locksB, sched, dlq, now.UnixNano()) {
+				continue
 			}
-			if !dlq {
-				if at := sched.Get(k); len(at) == 8 {
-					if int64(binary.BigEndian.Uint64(at)) > now.UnixNano() {
-						continue // scheduled for later
-					}
-					due = append(due, bytes.Clone(k))
-				}
+			if !dlq && len(sched.Get(k)) == 8 {
+				due = append(due, bytes.Clone(k)) // its time has come
 			}
 			var rec record
 			if err := json.Unmarshal(v, &rec); err != nil {
